@@ -1,0 +1,5 @@
+//! Command-line interface: clap definitions, one file per subcommand.
+
+pub fn main() -> i32 {
+    0
+}

@@ -1,0 +1,7 @@
+//! hoist: a compose-first multi-container orchestrator.
+//!
+//! The pipeline is `cli -> compose::load -> graph -> engine -> runtime`. This library holds
+//! every layer; `main.rs` only hands the process arguments to [`cli::main`].
+
+pub mod cli;
+pub mod compose;
