@@ -4,4 +4,5 @@
 
 pub mod de;
 pub mod error;
+pub mod merge;
 pub mod yaml;
