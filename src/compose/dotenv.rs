@@ -674,6 +674,33 @@ URL=http://example.com/#anchor # trailing comment\r
     }
 
     #[test]
+    fn random_inputs_never_panic() {
+        // A tiny deterministic generator over the characters the parsers care about.
+        const ALPHABET: &[&str] = &[
+            "$", "{", "}", ":", "-", "+", "?", "=", "#", " ", "\t", "\n", "\r", "\"", "'", "\\",
+            "A", "b", "_", "1", "0", "é", "\u{85}", "\u{a0}", "\u{2003}", "export ", "${A:-",
+            "\\0", "\u{feff}",
+        ];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let lookup = |name: &str| (name.len() % 2 == 0).then(|| name.to_lowercase());
+        for _ in 0..20_000 {
+            let len = (next() % 24) as usize;
+            let text: String = (0..len)
+                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                .collect();
+            let _ = parse(&text, &lookup);
+            let _ = parse_raw(&text, &lookup);
+            let _ = interpolate(&text, &lookup);
+        }
+    }
+
+    #[test]
     fn hostile_inputs_do_not_panic_or_blow_up() {
         let long_value = format!("A={}\n", "x".repeat(1_000_000));
         assert_eq!(parse(&long_value, &no_env).map(|m| m.len()), Ok(1));
