@@ -30,6 +30,7 @@ pub fn project_environment(
         let lookup = |k: &str| process_env.get(k).or_else(|| env.get(k)).cloned();
         let values = dotenv::parse(&text, &lookup).map_err(|e| {
             LoadError::new(format!("{}:{}: {}", path.display(), e.line, e.message))
+                .with_hint("see the env file syntax: KEY=VALUE, one per line")
         })?;
         for (k, v) in values {
             if let Some(v) = v {

@@ -31,7 +31,7 @@ fn walk(
                             unset.push(name);
                         }
                     }
-                    s.text = done.value;
+                    s.text = done.value.into_owned();
                 }
                 Err(err) => {
                     let hint = match &err {
