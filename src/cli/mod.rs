@@ -1,5 +1,137 @@
-//! Command-line interface: clap definitions, one file per subcommand.
+//! Command-line interface, shaped like `docker compose` v2: the same global flags, commands
+//! and exit codes. One file per subcommand; each turns its arguments into plain options for
+//! the library and prints the result. Nothing below this module prints.
+
+mod config;
+mod version;
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::compose::load::{load, LoadOptions, Loaded};
+use crate::compose::error::LoadError;
+
+/// A compose-first multi-container orchestrator: runs compose.yaml projects on a Docker engine
+/// or on its bundled runtime.
+#[derive(Parser, Debug)]
+#[command(name = "hoist", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command accepts, as `docker compose` defines them.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct GlobalArgs {
+    /// Compose configuration files (repeatable; `-` reads standard input)
+    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    pub files: Vec<String>,
+    /// Project name
+    #[arg(short = 'p', long = "project-name", global = true, value_name = "NAME")]
+    pub project_name: Option<String>,
+    /// Alternate working directory (default: the directory of the first compose file)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub project_directory: Option<PathBuf>,
+    /// Enable a profile (repeatable)
+    #[arg(long = "profile", global = true, value_name = "PROFILE")]
+    pub profiles: Vec<String>,
+    /// Alternate environment files (repeatable; later files win)
+    #[arg(long = "env-file", global = true, value_name = "FILE")]
+    pub env_files: Vec<PathBuf>,
+    /// How to show progress
+    #[arg(long, global = true, value_enum, default_value_t = Progress::Auto)]
+    pub progress: Progress,
+    /// When to print ANSI control characters
+    #[arg(long, global = true, value_enum, default_value_t = Ansi::Auto)]
+    pub ansi: Ansi,
+    /// Show what would be done without changing anything
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// Maximum number of operations run in parallel (-1: unlimited)
+    #[arg(long, global = true, env = "COMPOSE_PARALLEL_LIMIT", default_value_t = -1, allow_negative_numbers = true)]
+    pub parallel: i64,
+    /// Container runtime: a Docker engine, the bundled native runtime, or whichever answers
+    #[arg(long, global = true, value_enum, env = "HOIST_BACKEND", default_value_t = Backend::Auto)]
+    pub backend: Backend,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Progress {
+    #[default]
+    Auto,
+    Tty,
+    Plain,
+    Json,
+    Quiet,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Ansi {
+    Never,
+    Always,
+    #[default]
+    Auto,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    #[default]
+    Auto,
+    Docker,
+    Native,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Parse, resolve and render the compose file in canonical format
+    Config(config::ConfigArgs),
+    /// Show the hoist version information
+    Version(version::VersionArgs),
+}
 
 pub fn main() -> i32 {
-    0
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Config(args) => config::run(&cli.global, args),
+        Command::Version(args) => version::run(&cli.global, args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("{err}");
+            1
+        }
+    }
+}
+
+/// Loader options from the global flags and the process. Reads standard input when a file is `-`.
+pub fn load_options(global: &GlobalArgs, services: &[String]) -> Result<LoadOptions, LoadError> {
+    let mut opts = LoadOptions::from_process();
+    opts.files = global.files.clone();
+    opts.project_name = global.project_name.clone();
+    opts.project_directory = global.project_directory.clone();
+    opts.profiles = global.profiles.clone();
+    opts.env_files = global.env_files.clone();
+    opts.services = services.to_vec();
+    if opts.files.iter().any(|f| f == "-") {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| LoadError::new(format!("cannot read the compose file from standard input: {e}")))?;
+        opts.stdin = Some(text);
+    }
+    Ok(opts)
+}
+
+/// Loads the project and prints the loader's warnings the way docker compose does.
+pub fn load_project(opts: &LoadOptions) -> Result<Loaded, LoadError> {
+    let loaded = load(opts)?;
+    for warning in &loaded.warnings {
+        eprintln!("WARN[0000] {warning}");
+    }
+    Ok(loaded)
 }

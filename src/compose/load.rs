@@ -110,10 +110,11 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, LoadError> {
         })?;
 
     let mut project: Project = de::from_node(&tree, "")?;
-    project.name = name;
+    project.name = Some(name);
     super::extensions::fill(&mut project, &tree);
     let disabled_services = super::profiles::apply(&mut project, &opts.profiles, &opts.services, &env, &tree)?;
     super::normalize::normalize(&mut project, &project_dir, &env);
+    super::environment::resolve(&mut project, &env, &tree)?;
     super::validate::validate(&project, &tree)?;
 
     Ok(Loaded {
