@@ -20,28 +20,28 @@ pub struct ConfigArgs {
     #[arg(short, long)]
     pub quiet: bool,
     /// Print the service names, one per line
-    #[arg(long = "services")]
+    #[arg(long = "services", id = "list_services")]
     pub services_only: bool,
     /// Print the volume names, one per line
-    #[arg(long)]
+    #[arg(long = "volumes", id = "list_volumes")]
     pub volumes: bool,
     /// Print the network names, one per line
-    #[arg(long)]
+    #[arg(long = "networks", id = "list_networks")]
     pub networks: bool,
     /// Print the profile names, one per line
-    #[arg(long)]
+    #[arg(long = "profiles", id = "list_profiles")]
     pub profiles: bool,
     /// Print the image names, one per line
-    #[arg(long)]
+    #[arg(long = "images", id = "list_images")]
     pub images: bool,
     /// Print the service config hash, one per line ("*" for all services, or a comma-separated list)
     #[arg(long, value_name = "SERVICES")]
     pub hash: Option<String>,
     /// Print the environment used for interpolation
-    #[arg(long)]
+    #[arg(long = "environment", id = "list_environment")]
     pub environment: bool,
     /// Print the variables the model uses, with their defaults
-    #[arg(long)]
+    #[arg(long = "variables", id = "list_variables")]
     pub variables: bool,
     /// Do not interpolate environment variables
     #[arg(long)]
@@ -122,13 +122,30 @@ pub fn render(loaded: &Loaded, args: &ConfigArgs) -> Result<String, LoadError> {
     if !args.services.is_empty() {
         shown.services.retain(|k, _| args.services.contains(k));
     }
+    let mut value = serde_json::to_value(&shown)
+        .map_err(|e| LoadError::new(format!("cannot render the project: {e}")))?;
+    // Canonical form, as docker compose prints it: every mapping below the top level sorted by key.
+    if let serde_json::Value::Object(top) = &mut value {
+        top.values_mut().for_each(sort_keys);
+    }
     if args.format == "json" {
-        let mut text = serde_json::to_string_pretty(&shown)
+        let mut text = serde_json::to_string_pretty(&value)
             .map_err(|e| LoadError::new(format!("cannot render the project as JSON: {e}")))?;
         text.push('\n');
         Ok(text)
     } else {
-        serde_yaml::to_string(&shown).map_err(|e| LoadError::new(format!("cannot render the project as YAML: {e}")))
+        serde_yaml::to_string(&value).map_err(|e| LoadError::new(format!("cannot render the project as YAML: {e}")))
+    }
+}
+
+fn sort_keys(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.sort_keys();
+            map.values_mut().for_each(sort_keys);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(sort_keys),
+        _ => {}
     }
 }
 

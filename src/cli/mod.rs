@@ -2,7 +2,7 @@
 //! and exit codes. One file per subcommand; each turns its arguments into plain options for
 //! the library and prints the result. Nothing below this module prints.
 
-mod config;
+pub mod config;
 mod version;
 
 use std::io::Read;
@@ -111,12 +111,7 @@ pub fn main() -> i32 {
 /// Loader options from the global flags and the process. Reads standard input when a file is `-`.
 pub fn load_options(global: &GlobalArgs, services: &[String]) -> Result<LoadOptions, LoadError> {
     let mut opts = LoadOptions::from_process();
-    opts.files = global.files.clone();
-    opts.project_name = global.project_name.clone();
-    opts.project_directory = global.project_directory.clone();
-    opts.profiles = global.profiles.clone();
-    opts.env_files = global.env_files.clone();
-    opts.services = services.to_vec();
+    apply_global(&mut opts, global, services);
     if opts.files.iter().any(|f| f == "-") {
         let mut text = String::new();
         std::io::stdin()
@@ -127,6 +122,16 @@ pub fn load_options(global: &GlobalArgs, services: &[String]) -> Result<LoadOpti
     Ok(opts)
 }
 
+/// Copies the global flags and the services named on the command line into `opts`.
+pub fn apply_global(opts: &mut LoadOptions, global: &GlobalArgs, services: &[String]) {
+    opts.files = global.files.clone();
+    opts.project_name = global.project_name.clone();
+    opts.project_directory = global.project_directory.clone();
+    opts.profiles = global.profiles.clone();
+    opts.env_files = global.env_files.clone();
+    opts.services = services.to_vec();
+}
+
 /// Loads the project and prints the loader's warnings the way docker compose does.
 pub fn load_project(opts: &LoadOptions) -> Result<Loaded, LoadError> {
     let loaded = load(opts)?;
@@ -134,4 +139,14 @@ pub fn load_project(opts: &LoadOptions) -> Result<Loaded, LoadError> {
         eprintln!("WARN[0000] {warning}");
     }
     Ok(loaded)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }
