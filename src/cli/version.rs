@@ -6,7 +6,7 @@ use crate::compose::error::LoadError;
 #[derive(clap::Args, Debug)]
 pub struct VersionArgs {
     /// Format the output
-    #[arg(short, long, value_parser = ["pretty", "json"], default_value = "pretty")]
+    #[arg(long, value_parser = ["pretty", "json"], default_value = "pretty")]
     pub format: String,
     /// Show only the version number
     #[arg(long)]

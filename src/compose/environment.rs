@@ -2,6 +2,7 @@
 //! its `environment:` on top. A bare `KEY` takes the project environment's value, or is
 //! dropped when that has none.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use super::de::locate;
@@ -11,8 +12,13 @@ use super::error::LoadError;
 use super::model::Project;
 use super::yaml::Node;
 
+/// A file's values; `Err` outside when it cannot be read, inside when it does not parse.
+type ParsedEnvFile = Result<Result<indexmap::IndexMap<String, Option<String>>, String>, String>;
+
 pub fn resolve(project: &mut Project, env: &Environment, tree: &Node) -> Result<(), LoadError> {
     let lookup = |k: &str| env.get(k).cloned();
+    // Many services often share one env file: read and parse each file once.
+    let mut parsed_files: HashMap<(String, bool), ParsedEnvFile> = HashMap::new();
     for (name, service) in project.services.iter_mut() {
         let mut resolved: indexmap::IndexMap<String, Option<String>> = indexmap::IndexMap::new();
         for (i, file) in service.env_file.iter().enumerate() {
@@ -24,21 +30,22 @@ pub fn resolve(project: &mut Project, env: &Environment, tree: &Node) -> Result<
                     None => err.with_path(key),
                 }
             };
-            let text = match std::fs::read_to_string(path) {
-                Ok(text) => text,
+            let raw = file.format.as_deref() == Some("raw");
+            let parsed = parsed_files.entry((file.path.clone(), raw)).or_insert_with(|| {
+                let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+                let values = if raw { dotenv::parse_raw(&text, &lookup) } else { dotenv::parse(&text, &lookup) };
+                Ok(values.map_err(|e| format!("{}:{}: {}", path.display(), e.line, e.message)))
+            });
+            let parsed = match parsed {
+                Ok(Ok(values)) => values,
+                Ok(Err(parse_error)) => return Err(at(LoadError::new(parse_error.clone()))),
                 Err(_) if !file.required => continue,
                 Err(e) => {
                     return Err(at(LoadError::new(format!("env file {} not found: {e}", path.display()))
                         .with_hint("create the file, fix the path, or mark it `required: false`")))
                 }
             };
-            let parsed = if file.format.as_deref() == Some("raw") {
-                dotenv::parse_raw(&text, &lookup)
-            } else {
-                dotenv::parse(&text, &lookup)
-            }
-            .map_err(|e| at(LoadError::new(format!("{}:{}: {}", path.display(), e.line, e.message))))?;
-            for (k, v) in parsed {
+            for (k, v) in parsed.clone() {
                 if v.is_some() || !resolved.contains_key(&k) {
                     resolved.insert(k, v);
                 }

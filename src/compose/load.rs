@@ -138,11 +138,18 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    /// Reads, parses and interpolates one file (several YAML documents merge in order).
-    fn parse_file(&mut self, path: &Path, env: &Environment) -> Result<Node, LoadError> {
+    /// A file read as an `extends` base: parsed once, however many services extend from it.
+    fn parse_cached(&mut self, path: &Path, env: &Environment) -> Result<Node, LoadError> {
         if let Some(node) = self.cache.get(path) {
             return Ok(node.clone());
         }
+        let node = self.parse_file(path, env)?;
+        self.cache.insert(path.to_path_buf(), node.clone());
+        Ok(node)
+    }
+
+    /// Reads, parses and interpolates one file (several YAML documents merge in order).
+    fn parse_file(&mut self, path: &Path, env: &Environment) -> Result<Node, LoadError> {
         let display: Arc<str> = Arc::from(display_name(path, self.working_dir));
         let text = if path == Path::new("-") {
             self.opts.stdin.clone().unwrap_or_default()
@@ -172,7 +179,6 @@ impl Reader<'_> {
                 ));
             }
         }
-        self.cache.insert(path.to_path_buf(), node.clone());
         Ok(node)
     }
 
@@ -258,9 +264,12 @@ impl Reader<'_> {
         if names.is_empty() {
             return Ok(());
         }
-        let snapshot = node.clone();
+        let mut resolved = Vec::with_capacity(names.len());
         for name in names {
-            let resolved = self.resolve_service(&snapshot, path, &name, &mut Vec::new())?;
+            let service = self.resolve_service(node, path, &name, &mut Vec::new())?;
+            resolved.push((name, service));
+        }
+        for (name, resolved) in resolved {
             if let Some(entry) = node
                 .as_map_mut()
                 .and_then(|m| m.get_mut("services"))
@@ -289,7 +298,7 @@ impl Reader<'_> {
                 display_name(file, self.working_dir),
                 services.and_then(Node::as_map).map(|m| m.keys().cloned().collect::<Vec<_>>().join(", ")).unwrap_or_default()
             );
-            let at = self.parse_file(&from_file, &Environment::new()).ok();
+            let at = self.parse_cached(&from_file, &Environment::new()).ok();
             let err = LoadError::new(format!(
                 "service \"{from_service}\" extends \"{name}\", which is not defined in {}",
                 display_name(file, self.working_dir)
@@ -344,7 +353,7 @@ impl Reader<'_> {
                         .with_path(format!("{path}.file")));
                 }
                 let env: Environment = self.opts.process_env.clone();
-                let other_root = self.parse_file(&other, &env)?;
+                let other_root = self.parse_cached(&other, &env)?;
                 let mut base = self.resolve_service(&other_root, &other, &base_name, chain)?;
                 let other_dir = parent_dir(&other, self.working_dir);
                 if other_dir != dir {

@@ -201,23 +201,27 @@ fn untag(node: Node) -> Node {
 
 /// Removes `!reset` entries (nothing to reset) and tags from a subtree taken as is.
 pub fn strip_resets(mut node: Node) -> Node {
+    strip_resets_in_place(&mut node);
+    node
+}
+
+fn strip_resets_in_place(node: &mut Node) {
     node.tag = None;
     match &mut node.value {
         Value::Map(m) => {
-            m.retain(|_, e| e.value.tag != Some(NodeTag::Reset));
-            for e in m.values_mut() {
-                let taken = std::mem::replace(&mut e.value, Node::new(Value::Null, e.key_mark, node.file.clone()));
-                e.value = strip_resets(taken);
+            if m.values().any(|e| e.value.tag == Some(NodeTag::Reset)) {
+                m.retain(|_, e| e.value.tag != Some(NodeTag::Reset));
             }
+            m.values_mut().for_each(|e| strip_resets_in_place(&mut e.value));
         }
         Value::Seq(items) => {
-            items.retain(|i| i.tag != Some(NodeTag::Reset));
-            let taken = std::mem::take(items);
-            *items = taken.into_iter().map(strip_resets).collect();
+            if items.iter().any(|i| i.tag == Some(NodeTag::Reset)) {
+                items.retain(|i| i.tag != Some(NodeTag::Reset));
+            }
+            items.iter_mut().for_each(strip_resets_in_place);
         }
         _ => {}
     }
-    node
 }
 
 /// `["A=1", "B"]` or `{A: 1}` as a mapping node; `None` for anything else.
