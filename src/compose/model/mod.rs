@@ -45,7 +45,7 @@ fn is_false(b: &bool) -> bool {
 }
 
 fn is_not_external(e: &External) -> bool {
-    !e.0
+    !e.enabled
 }
 
 /// A whole compose project. Top-level keys print in the order `docker compose config`

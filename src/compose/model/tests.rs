@@ -51,8 +51,12 @@ include:
     assert_eq!(p.name.as_deref(), Some("demo"));
     assert!(p.networks["front"].driver.is_none());
     assert!(p.networks["back"].internal);
-    assert!(p.volumes["ext"].external.0);
-    assert!(p.volumes["legacy"].external.0);
+    assert!(p.volumes["ext"].external.enabled);
+    assert!(p.volumes["legacy"].external.enabled);
+    assert_eq!(
+        p.volumes["legacy"].external.legacy_name.as_deref(),
+        Some("old")
+    );
     assert_eq!(p.secrets["token"].file.as_deref(), Some("./token.txt"));
     assert_eq!(p.include[0].path.0, vec!["other.yaml"]);
     assert_eq!(p.include[1].path.len(), 2);
@@ -289,6 +293,8 @@ shm_size: 64m
 mem_limit: 1gb
 expose: [80, "443"]
 gpus: all
+cpu_rt_runtime: 10ms
+cpu_rt_period: 1000
 develop:
   watch:
     - {path: ./src, action: sync, target: /app/src, ignore: [node_modules/]}
@@ -313,6 +319,8 @@ post_start: [{command: ["echo", "hi"], user: root}]
     assert_eq!(s.mem_limit, Some(ByteSize(1 << 30)));
     assert_eq!(s.expose.0, vec!["80", "443"]);
     assert_eq!(s.gpus.unwrap().0[0].count, Some(-1));
+    assert_eq!(s.cpu_rt_runtime, Some(10_000));
+    assert_eq!(s.cpu_rt_period, Some(1000));
     let w = &s.develop.unwrap().watch;
     assert_eq!(w[2].action, WatchAction::SyncExec);
     assert_eq!(w[2].exec.as_ref().unwrap().command.0, vec!["reload"]);
