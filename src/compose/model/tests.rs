@@ -390,6 +390,17 @@ fn json_schema_accepts_short_forms_and_extensions() {
     let defs = &schema["$defs"];
     assert!(defs.get("ServiceConfig").is_some());
     assert_eq!(defs["ServiceConfig"]["additionalProperties"], false);
+    // Typed scalars also accept strings (`retries: "3"`, `privileged: "yes"`).
+    let retries = &defs["Healthcheck"]["properties"]["retries"]["type"];
+    assert!(
+        retries.as_array().unwrap().contains(&"string".into()),
+        "{retries}"
+    );
+    let privileged = &defs["ServiceConfig"]["properties"]["privileged"]["type"];
+    assert!(
+        privileged.as_array().unwrap().contains(&"string".into()),
+        "{privileged}"
+    );
 }
 
 #[test]
@@ -417,4 +428,40 @@ volumes:
     let json = serde_json::to_string(&p).unwrap();
     let from_json: Project = serde_json::from_str(&json).unwrap();
     assert_eq!(from_json, p);
+}
+
+#[test]
+fn wrong_shapes_say_what_is_expected() {
+    let e = service_err("depends_on: db");
+    assert!(
+        e.contains("expected a list of service names or a mapping"),
+        "{e}"
+    );
+    let e = service_err("environment: 5");
+    assert!(
+        e.contains("expected a mapping or a list of \"KEY=VALUE\" strings"),
+        "{e}"
+    );
+    let e = service_err("stop_grace_period: forever");
+    assert!(e.contains("\"forever\" is not a valid duration"), "{e}");
+    let e = service_err("mem_limit: lots");
+    assert!(e.contains("\"lots\" is not a valid byte size"), "{e}");
+    let e = service_err("cpus: many");
+    assert!(e.contains("is not a valid CPU count"), "{e}");
+    let e = service_err("devices: [\"a:b:c:d\"]");
+    assert!(e.contains("is not a valid device"), "{e}");
+    let e = service_err("volumes: [\"a:b:c:d\"]");
+    assert!(e.contains("is not a valid volume"), "{e}");
+    let e = service_err("develop: {watch: [{path: ., action: teleport}]}");
+    assert!(e.contains("unknown variant `teleport`"), "{e}");
+}
+
+#[test]
+fn external_accepts_yaml_booleans_as_strings() {
+    let p = project("volumes:\n  a: {external: \"yes\"}\n  b: {external: \"off\"}");
+    assert!(p.volumes["a"].external.enabled);
+    assert!(!p.volumes["b"].external.enabled);
+    let out = serde_yaml::to_string(&p).unwrap();
+    assert!(out.contains("external: true"), "{out}");
+    assert!(!out.contains("external: false"), "{out}");
 }
