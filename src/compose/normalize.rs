@@ -11,7 +11,8 @@ use std::path::{Component, Path, PathBuf};
 use indexmap::IndexMap;
 
 use super::model::{
-    DependencyCondition, NetworkConfig, Project, ServiceConfig, ServiceDependency, VolumeType,
+    DependencyCondition, External, NetworkConfig, Project, ServiceConfig, ServiceDependency,
+    VolumeType,
 };
 
 /// The network services join when they name none.
@@ -46,9 +47,12 @@ pub fn normalize(project: &mut Project, working_dir: &Path, env: &IndexMap<Strin
     }
 
     let project_name = project.name.clone().unwrap_or_default();
-    let engine_name = |key: &str, name: &mut Option<String>, external: bool| {
+    let engine_name = |key: &str, name: &mut Option<String>, external: &External| {
         if name.is_none() {
-            *name = Some(if external {
+            *name = external.legacy_name.clone();
+        }
+        if name.is_none() {
+            *name = Some(if external.enabled {
                 key.to_owned()
             } else {
                 format!("{project_name}_{key}")
@@ -56,10 +60,10 @@ pub fn normalize(project: &mut Project, working_dir: &Path, env: &IndexMap<Strin
         }
     };
     for (key, n) in project.networks.iter_mut() {
-        engine_name(key, &mut n.name, n.external.0);
+        engine_name(key, &mut n.name, &n.external);
     }
     for (key, v) in project.volumes.iter_mut() {
-        engine_name(key, &mut v.name, v.external.0);
+        engine_name(key, &mut v.name, &v.external);
         // A local volume that bind-mounts a host directory: resolve its device path.
         let is_local = v.driver.as_deref().is_none_or(|d| d == "local");
         if is_local
@@ -73,13 +77,13 @@ pub fn normalize(project: &mut Project, working_dir: &Path, env: &IndexMap<Strin
         }
     }
     for (key, s) in project.secrets.iter_mut() {
-        engine_name(key, &mut s.name, s.external.0);
+        engine_name(key, &mut s.name, &s.external);
         if let Some(f) = s.file.as_mut() {
             *f = resolve(f);
         }
     }
     for (key, c) in project.configs.iter_mut() {
-        engine_name(key, &mut c.name, c.external.0);
+        engine_name(key, &mut c.name, &c.external);
         if let Some(f) = c.file.as_mut() {
             *f = resolve(f);
         }
@@ -322,6 +326,7 @@ volumes:
   v1:
   v2: {external: true, name: real}
   v3: {external: true}
+  v4: {external: {name: legacy}}
 configs:
   c: {content: x}
 "#,
@@ -332,6 +337,7 @@ configs:
         assert_eq!(p.volumes["v1"].name.as_deref(), Some("demo_v1"));
         assert_eq!(p.volumes["v2"].name.as_deref(), Some("real"));
         assert_eq!(p.volumes["v3"].name.as_deref(), Some("v3"));
+        assert_eq!(p.volumes["v4"].name.as_deref(), Some("legacy"));
         assert_eq!(p.configs["c"].name.as_deref(), Some("demo_c"));
     }
 

@@ -45,7 +45,7 @@ fn is_false(b: &bool) -> bool {
 }
 
 fn is_not_external(e: &External) -> bool {
-    !e.0
+    !e.enabled
 }
 
 /// A whole compose project. Top-level keys print in the order `docker compose config`
@@ -308,8 +308,50 @@ impl ShortSyntax for IncludeConfig {
 }
 
 /// The JSON Schema of the accepted compose format, generated from this model.
+///
+/// Numbers and booleans are also accepted as strings (`"5"`, `"yes"`), as compose accepts
+/// them (interpolation produces strings).
 pub fn json_schema() -> schemars::Schema {
-    schemars::schema_for!(Project)
+    let mut value = schemars::schema_for!(Project).to_value();
+    accept_scalars_as_strings(&mut value);
+    schemars::Schema::try_from(value).unwrap_or_default()
+}
+
+fn accept_scalars_as_strings(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Object(obj) => {
+            let widened = match obj.get("type") {
+                Some(Value::String(t))
+                    if matches!(t.as_str(), "integer" | "number" | "boolean") =>
+                {
+                    Some(Value::Array(vec![
+                        Value::String(t.clone()),
+                        "string".into(),
+                    ]))
+                }
+                Some(Value::Array(types))
+                    if !types.iter().any(|t| t == "string")
+                        && types.iter().any(|t| {
+                            matches!(t.as_str(), Some("integer" | "number" | "boolean"))
+                        }) =>
+                {
+                    let mut types = types.clone();
+                    types.push("string".into());
+                    Some(Value::Array(types))
+                }
+                _ => None,
+            };
+            if let Some(t) = widened {
+                obj.insert("type".into(), t);
+            }
+            for child in obj.values_mut() {
+                accept_scalars_as_strings(child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(accept_scalars_as_strings),
+        _ => {}
+    }
 }
 
 #[cfg(test)]

@@ -283,6 +283,15 @@ mod tests {
     }
 
     #[test]
+    fn port_with_host_ip_and_no_host_port_is_ephemeral() {
+        let p = ports(r#"ports: ["127.0.0.1::80", "[::1]::81", "::1:6001:6001"]"#);
+        assert_eq!(
+            summary(&p),
+            vec!["127.0.0.1||80|tcp", "::1||81|tcp", "::1|6001|6001|tcp"]
+        );
+    }
+
+    #[test]
     fn port_long_syntax_fills_defaults_and_prints_canonically() {
         let p = ports("ports: [{target: 80, published: 8080}, {target: 53, published: \"53\", protocol: UDP, mode: host, host_ip: 0.0.0.0, name: dns, app_protocol: dns}]");
         assert_eq!(

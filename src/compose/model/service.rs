@@ -13,9 +13,9 @@ use sha2::{Digest, Sha256};
 
 use super::ports::{deserialize_ports, ServicePort};
 use super::values::{
-    allow_extensions, deserialize_scalar_string, deserialize_short_or_long, with_short_form,
-    ByteSize, Cpus, Duration, FileMode, HostsList, Mapping, MappingWithEquals, ShellCommand,
-    ShortSyntax, StringOrList, StringOrNumberList, Ulimit,
+    allow_extensions, deserialize_micros, deserialize_scalar_string, deserialize_short_or_long,
+    with_short_form, ByteSize, Cpus, Duration, FileMode, HostsList, Mapping, MappingWithEquals,
+    ShellCommand, ShortSyntax, StringOrList, StringOrNumberList, Ulimit,
 };
 use super::volumes::ServiceVolume;
 
@@ -64,9 +64,21 @@ pub struct ServiceConfig {
     pub cpu_period: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_quota: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Microseconds.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_micros"
+    )]
+    #[schemars(with = "Option<ByteSize>")]
     pub cpu_rt_period: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Microseconds.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "deserialize_micros"
+    )]
+    #[schemars(with = "Option<ByteSize>")]
     pub cpu_rt_runtime: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_shares: Option<i64>,
@@ -184,6 +196,9 @@ pub struct ServiceConfig {
     /// `always`, `never`, `missing`, `build`, `if_not_present`, `daily`, `weekly`, `every_<d>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_policy: Option<String>,
+    /// With `pull_policy: refresh`: how old an image may get before it is pulled again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_refresh_after: Option<String>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub read_only: bool,
     /// `no`, `always`, `on-failure[:N]`, `unless-stopped`.

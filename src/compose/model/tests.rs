@@ -51,8 +51,12 @@ include:
     assert_eq!(p.name.as_deref(), Some("demo"));
     assert!(p.networks["front"].driver.is_none());
     assert!(p.networks["back"].internal);
-    assert!(p.volumes["ext"].external.0);
-    assert!(p.volumes["legacy"].external.0);
+    assert!(p.volumes["ext"].external.enabled);
+    assert!(p.volumes["legacy"].external.enabled);
+    assert_eq!(
+        p.volumes["legacy"].external.legacy_name.as_deref(),
+        Some("old")
+    );
     assert_eq!(p.secrets["token"].file.as_deref(), Some("./token.txt"));
     assert_eq!(p.include[0].path.0, vec!["other.yaml"]);
     assert_eq!(p.include[1].path.len(), 2);
@@ -289,6 +293,8 @@ shm_size: 64m
 mem_limit: 1gb
 expose: [80, "443"]
 gpus: all
+cpu_rt_runtime: 10ms
+cpu_rt_period: 1000
 develop:
   watch:
     - {path: ./src, action: sync, target: /app/src, ignore: [node_modules/]}
@@ -313,6 +319,8 @@ post_start: [{command: ["echo", "hi"], user: root}]
     assert_eq!(s.mem_limit, Some(ByteSize(1 << 30)));
     assert_eq!(s.expose.0, vec!["80", "443"]);
     assert_eq!(s.gpus.unwrap().0[0].count, Some(-1));
+    assert_eq!(s.cpu_rt_runtime, Some(10_000));
+    assert_eq!(s.cpu_rt_period, Some(1000));
     let w = &s.develop.unwrap().watch;
     assert_eq!(w[2].action, WatchAction::SyncExec);
     assert_eq!(w[2].exec.as_ref().unwrap().command.0, vec!["reload"]);
@@ -382,6 +390,17 @@ fn json_schema_accepts_short_forms_and_extensions() {
     let defs = &schema["$defs"];
     assert!(defs.get("ServiceConfig").is_some());
     assert_eq!(defs["ServiceConfig"]["additionalProperties"], false);
+    // Typed scalars also accept strings (`retries: "3"`, `privileged: "yes"`).
+    let retries = &defs["Healthcheck"]["properties"]["retries"]["type"];
+    assert!(
+        retries.as_array().unwrap().contains(&"string".into()),
+        "{retries}"
+    );
+    let privileged = &defs["ServiceConfig"]["properties"]["privileged"]["type"];
+    assert!(
+        privileged.as_array().unwrap().contains(&"string".into()),
+        "{privileged}"
+    );
 }
 
 #[test]
@@ -409,4 +428,40 @@ volumes:
     let json = serde_json::to_string(&p).unwrap();
     let from_json: Project = serde_json::from_str(&json).unwrap();
     assert_eq!(from_json, p);
+}
+
+#[test]
+fn wrong_shapes_say_what_is_expected() {
+    let e = service_err("depends_on: db");
+    assert!(
+        e.contains("expected a list of service names or a mapping"),
+        "{e}"
+    );
+    let e = service_err("environment: 5");
+    assert!(
+        e.contains("expected a mapping or a list of \"KEY=VALUE\" strings"),
+        "{e}"
+    );
+    let e = service_err("stop_grace_period: forever");
+    assert!(e.contains("\"forever\" is not a valid duration"), "{e}");
+    let e = service_err("mem_limit: lots");
+    assert!(e.contains("\"lots\" is not a valid byte size"), "{e}");
+    let e = service_err("cpus: many");
+    assert!(e.contains("is not a valid CPU count"), "{e}");
+    let e = service_err("devices: [\"a:b:c:d\"]");
+    assert!(e.contains("is not a valid device"), "{e}");
+    let e = service_err("volumes: [\"a:b:c:d\"]");
+    assert!(e.contains("is not a valid volume"), "{e}");
+    let e = service_err("develop: {watch: [{path: ., action: teleport}]}");
+    assert!(e.contains("unknown variant `teleport`"), "{e}");
+}
+
+#[test]
+fn external_accepts_yaml_booleans_as_strings() {
+    let p = project("volumes:\n  a: {external: \"yes\"}\n  b: {external: \"off\"}");
+    assert!(p.volumes["a"].external.enabled);
+    assert!(!p.volumes["b"].external.enabled);
+    let out = serde_yaml::to_string(&p).unwrap();
+    assert!(out.contains("external: true"), "{out}");
+    assert!(!out.contains("external: false"), "{out}");
 }

@@ -385,6 +385,12 @@ impl<'de> Deserialize<'de> for StringOrList {
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<StringOrList, E> {
                 Ok(StringOrList(vec![v.to_string()]))
             }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<StringOrList, E> {
+                Ok(StringOrList(vec![v.to_string()]))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<StringOrList, E> {
+                Ok(StringOrList(vec![v.to_string()]))
+            }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StringOrList, A::Error> {
                 let mut out = Vec::new();
                 while let Some(s) = seq.next_element::<Scalar>()? {
@@ -460,6 +466,12 @@ impl<'de> Deserialize<'de> for ShellCommand {
                 Ok(ShellCommand(vec![v.to_string()]))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<ShellCommand, E> {
+                Ok(ShellCommand(vec![v.to_string()]))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<ShellCommand, E> {
+                Ok(ShellCommand(vec![v.to_string()]))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<ShellCommand, E> {
                 Ok(ShellCommand(vec![v.to_string()]))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ShellCommand, A::Error> {
@@ -697,6 +709,17 @@ impl JsonSchema for Duration {
     }
 }
 
+/// `cpu_rt_period` / `cpu_rt_runtime`: microseconds, as a number or a duration (`"10ms"`).
+pub(crate) fn deserialize_micros<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let s = deserialize_scalar_string(d)?;
+    if let Ok(v) = s.trim().parse::<i64>() {
+        return Ok(Some(v));
+    }
+    Duration::parse(&s)
+        .map(|d| Some(d.0 / 1_000))
+        .map_err(de::Error::custom)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Byte sizes
 
@@ -846,12 +869,34 @@ impl JsonSchema for FileMode {
     }
 }
 
-/// `external:` is a boolean; the legacy `external: {name: x}` form means `true`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct External(pub bool);
+/// `external:` is a boolean; the legacy `external: {name: x}` form means `true` with the
+/// engine-side name `x` (normalization moves it to the resource's `name`). Printed as a bool.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct External {
+    pub enabled: bool,
+    /// The name from the legacy `external: {name: x}` form.
+    pub legacy_name: Option<String>,
+}
+
+impl External {
+    pub fn is_external(&self) -> bool {
+        self.enabled
+    }
+}
+
+impl Serialize for External {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bool(self.enabled)
+    }
+}
 
 impl<'de> Deserialize<'de> for External {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Legacy {
+            name: Option<String>,
+        }
         struct V;
         impl<'de> Visitor<'de> for V {
             type Value = External;
@@ -859,17 +904,22 @@ impl<'de> Deserialize<'de> for External {
                 f.write_str("a boolean")
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<External, E> {
-                Ok(External(v))
+                Ok(External {
+                    enabled: v,
+                    legacy_name: None,
+                })
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<External, E> {
-                parse_bool(v).map(External).map_err(E::custom)
+                parse_bool(v)
+                    .map_err(E::custom)
+                    .and_then(|b| self.visit_bool(b))
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<External, A::Error> {
-                while map
-                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
-                    .is_some()
-                {}
-                Ok(External(true))
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<External, A::Error> {
+                let legacy = Legacy::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(External {
+                    enabled: true,
+                    legacy_name: legacy.name,
+                })
             }
         }
         d.deserialize_any(V)
@@ -884,7 +934,11 @@ impl JsonSchema for External {
         json_schema!({
             "anyOf": [
                 { "type": ["boolean", "string"] },
-                { "type": "object", "properties": { "name": { "type": "string" } } }
+                {
+                    "type": "object",
+                    "properties": { "name": { "type": "string" } },
+                    "additionalProperties": false
+                }
             ]
         })
     }
