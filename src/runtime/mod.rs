@@ -388,6 +388,9 @@ pub struct ContainerSpec {
     pub user: Option<String>,
     pub tty: bool,
     pub stdin_open: bool,
+    /// Close stdin when the first attached client detaches (`run -i`: EOF reaches the
+    /// process when the user's input ends).
+    pub stdin_once: bool,
     pub hostname: Option<String>,
     pub domainname: Option<String>,
     pub mounts: Vec<Mount>,

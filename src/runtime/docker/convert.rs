@@ -553,6 +553,7 @@ pub(super) fn container_create_body(spec: &ContainerSpec) -> bm::ContainerCreate
         user: spec.user.clone(),
         tty: Some(spec.tty),
         open_stdin: Some(spec.stdin_open),
+        stdin_once: Some(spec.stdin_once),
         // Output is always attachable; stdin only when it is kept open.
         attach_stdin: Some(spec.stdin_open),
         attach_stdout: Some(true),
