@@ -11,10 +11,10 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use hoist::runtime::docker::DockerRuntime;
 use hoist::runtime::{
-    AttachOptions, BuildSpec, ContainerListOptions, ContainerSpec, ContainerStatus, ExecSpec,
-    HealthStatus, Healthcheck, ImageProgress, LabelFilter, LogOptions, Mount, MountSource,
-    NetworkAttachment, NetworkSpec, ObjectKind, OutputStream, PortBinding, Protocol, Runtime,
-    RuntimeError, VolumeSpec,
+    AttachOptions, BuildSpec, ContainerListOptions, ContainerSpec, ContainerStatus, EventFilter,
+    ExecSpec, HealthStatus, Healthcheck, ImageProgress, LabelFilter, LogOptions, Mount,
+    MountSource, NetworkAttachment, NetworkSpec, ObjectKind, OutputStream, PortBinding, Protocol,
+    Runtime, RuntimeError, TtySize, VolumeSpec,
 };
 use tokio::io::AsyncWriteExt;
 
@@ -335,7 +335,8 @@ async fn logs_keep_stdout_and_stderr_apart_with_timestamps_and_tail() {
     run(
         &rt,
         &mut cleanup,
-        &shell_spec(&name, "echo out1; echo err1 >&2; echo out2"),
+        // stdout and stderr are separate pipes: pause so the last line is certainly out2.
+        &shell_spec(&name, "echo out1; echo err1 >&2; sleep 0.3; echo out2"),
     )
     .await;
     assert_eq!(rt.wait_container(&name).await.expect("wait"), 0);
@@ -831,7 +832,8 @@ async fn healthcheck_state_is_reported_by_inspect() {
     });
     run(&rt, &mut cleanup, &spec).await;
     let mut status = None;
-    for _ in 0..100 {
+    // Generous: the machine is shared; the loop ends as soon as the probe passes.
+    for _ in 0..300 {
         let info = rt.inspect_container(&name).await.expect("inspect");
         status = info.state.health.map(|h| h.status);
         if status == Some(HealthStatus::Healthy) {
@@ -859,4 +861,171 @@ async fn pause_unpause_kill_and_remove() {
         .expect("remove");
     let err = rt.inspect_container(&name).await.expect_err("removed");
     assert!(err.is_not_found());
+}
+
+#[tokio::test]
+async fn events_report_a_labelled_container_lifecycle() {
+    let rt = docker().await;
+    let mut cleanup = Cleanup::new();
+    let name = unique_name("events");
+    let filter = EventFilter {
+        labels: vec![test_label_filter(&name)],
+        kinds: vec![ObjectKind::Container],
+        since: None,
+    };
+    let mut events = rt.events(&filter).await.expect("events");
+    // Unrelated activity must not show up: another container with other labels.
+    let other = unique_name("events-other");
+    run(&rt, &mut cleanup, &shell_spec(&other, "exit 0")).await;
+    run(&rt, &mut cleanup, &shell_spec(&name, "exit 3")).await;
+
+    let mut actions = Vec::new();
+    let collected = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(event) = events.next().await {
+            let event = event.expect("event");
+            assert_eq!(event.kind, Some(ObjectKind::Container));
+            assert_eq!(event.attributes.get("name"), Some(&name));
+            actions.push(event.action.clone());
+            if event.action == "die" {
+                assert_eq!(
+                    event.attributes.get("exitCode").map(String::as_str),
+                    Some("3")
+                );
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(collected.is_ok(), "no die event; saw {actions:?}");
+    assert_eq!(actions.first().map(String::as_str), Some("create"));
+    assert!(actions.contains(&"start".to_string()), "{actions:?}");
+}
+
+#[tokio::test]
+async fn tty_container_and_exec_merge_output_and_resize() {
+    let rt = docker().await;
+    let mut cleanup = Cleanup::new();
+    let name = unique_name("tty");
+    let mut spec = shell_spec(&name, "sleep 300");
+    spec.tty = true;
+    spec.stdin_open = true;
+    run(&rt, &mut cleanup, &spec).await;
+    let info = rt.inspect_container(&name).await.expect("inspect");
+    assert!(info.tty && info.stdin_open);
+    rt.resize_container_tty(
+        &name,
+        TtySize {
+            rows: 40,
+            cols: 100,
+        },
+    )
+    .await
+    .expect("resize container tty");
+
+    let mut session = rt
+        .exec(
+            &name,
+            &ExecSpec {
+                cmd: vec![
+                    "sh".into(),
+                    "-c".into(),
+                    "sleep 1; stty size; echo err >&2".into(),
+                ],
+                tty: true,
+                stdin: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("exec with tty");
+    rt.resize_exec(&session.id, TtySize { rows: 33, cols: 77 })
+        .await
+        .expect("resize exec");
+    let mut text = String::new();
+    while let Some(chunk) = session.io.output.next().await {
+        let chunk = chunk.expect("chunk");
+        assert_eq!(chunk.stream, OutputStream::Console, "a TTY has one stream");
+        text.push_str(&String::from_utf8_lossy(&chunk.bytes));
+    }
+    assert!(text.contains("33 77"), "{text:?}");
+    assert!(text.contains("err"), "{text:?}");
+    let mut code = None;
+    for _ in 0..50 {
+        code = rt.exec_exit_code(&session.id).await.expect("exit code");
+        if code.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(code, Some(0));
+}
+
+#[tokio::test]
+async fn restart_runs_the_command_again() {
+    let rt = docker().await;
+    let mut cleanup = Cleanup::new();
+    let name = unique_name("restart");
+    run(
+        &rt,
+        &mut cleanup,
+        &shell_spec(&name, "echo started; sleep 300"),
+    )
+    .await;
+    rt.restart_container(&name, Some(Duration::from_secs(1)))
+        .await
+        .expect("restart");
+    let info = rt.inspect_container(&name).await.expect("inspect");
+    assert!(info.state.running);
+    let (out, _) = {
+        // The container still runs: read without following.
+        let mut stream = rt.logs(&name, &LogOptions::default()).await.expect("logs");
+        let mut out = String::new();
+        while let Some(c) = stream.next().await {
+            out.push_str(&String::from_utf8_lossy(&c.expect("chunk").bytes));
+        }
+        (out, ())
+    };
+    assert_eq!(out, "started\nstarted\n");
+}
+
+#[tokio::test]
+async fn image_is_tagged_and_removed() {
+    let rt = docker().await;
+    let base = ensure_busybox_image();
+    let mut cleanup = Cleanup::new();
+    let tag = format!("{}:alias", unique_name("tag"));
+    cleanup.image(&tag);
+    rt.tag_image(base, &tag).await.expect("tag");
+    let original = rt.inspect_image(base).await.expect("inspect base");
+    assert_eq!(
+        rt.inspect_image(&tag).await.expect("inspect tag").id,
+        original.id
+    );
+    rt.remove_image(&tag, false).await.expect("untag");
+    assert!(rt
+        .inspect_image(&tag)
+        .await
+        .expect_err("gone")
+        .is_not_found());
+    assert!(
+        rt.inspect_image(base).await.is_ok(),
+        "removing a tag keeps the image"
+    );
+}
+
+#[tokio::test]
+async fn pull_from_an_unreachable_registry_is_a_registry_error() {
+    let rt = docker().await;
+    // Port 1 on loopback: nothing listens, so the engine fails fast.
+    let reference = format!("127.0.0.1:1/{}", unique_name("nothing"));
+    let err = rt
+        .pull_image(&reference, None, None, &|_| {})
+        .await
+        .expect_err("no registry there");
+    match err {
+        RuntimeError::RegistryFailed { reference: r, .. } => {
+            assert_eq!(r, format!("{reference}:latest"))
+        }
+        other => panic!("expected RegistryFailed, got {other:?}"),
+    }
 }

@@ -916,7 +916,8 @@ pub struct EventFilter {
     pub labels: Vec<LabelFilter>,
     /// Only these object kinds; empty = all.
     pub kinds: Vec<ObjectKind>,
-    /// Replay events since this time, then stream new ones.
+    /// Replay events since this time, then stream new ones; `None` = from the moment of
+    /// the `events` call (even if the stream is first polled later).
     pub since: Option<SystemTime>,
 }
 

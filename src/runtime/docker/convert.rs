@@ -59,6 +59,14 @@ pub(super) fn unix_secs(t: SystemTime) -> i64 {
     }
 }
 
+/// `seconds.nanoseconds` since the epoch, the precise form Docker's `since` accepts.
+pub(super) fn unix_timestamp_fraction(t: SystemTime) -> String {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => format!("{}.{:09}", d.as_secs(), d.subsec_nanos()),
+        Err(_) => "0".to_string(),
+    }
+}
+
 /// `label` filters in Docker's `filters` query form.
 pub(super) fn label_filters(labels: &[LabelFilter]) -> HashMap<String, Vec<String>> {
     let mut filters = HashMap::new();

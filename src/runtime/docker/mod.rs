@@ -749,8 +749,11 @@ impl Runtime for DockerRuntime {
             kinds.dedup();
             filters.insert("type".to_string(), kinds);
         }
+        // The request goes out only when the stream is first polled: asking for events
+        // since now (to the nanosecond) keeps those of the meantime.
+        let since = filter.since.unwrap_or_else(std::time::SystemTime::now);
         let options = qp::EventsOptions {
-            since: filter.since.map(|t| convert::unix_secs(t).to_string()),
+            since: Some(convert::unix_timestamp_fraction(since)),
             until: None,
             filters: Some(filters),
         };
