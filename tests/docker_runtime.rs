@@ -44,7 +44,10 @@ async fn run(rt: &DockerRuntime, cleanup: &mut Cleanup, spec: &ContainerSpec) ->
 
 #[tokio::test]
 async fn ping_and_info_name_the_docker_backend_and_negotiated_api() {
-    let rt = docker().await;
+    let concrete = docker().await;
+    let endpoint = concrete.endpoint().to_string();
+    // The engine holds a backend as a trait object.
+    let rt: std::sync::Arc<dyn Runtime> = std::sync::Arc::new(concrete);
     rt.ping().await.expect("ping");
     let info = rt.info().await.expect("info");
     assert_eq!(info.backend, "docker");
@@ -53,7 +56,7 @@ async fn ping_and_info_name_the_docker_backend_and_negotiated_api() {
     let (major, minor) = info.api_version.split_once('.').expect("api version x.y");
     assert_eq!(major, "1");
     assert!(minor.parse::<u32>().expect("numeric minor") >= 24);
-    assert_eq!(info.endpoint, rt.endpoint());
+    assert_eq!(info.endpoint, endpoint);
 }
 
 #[tokio::test]
