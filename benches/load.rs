@@ -31,7 +31,11 @@ fn write_project(dir: &Path, services: usize) {
     )
     .unwrap();
     std::fs::create_dir_all(dir.join("env")).unwrap();
-    std::fs::write(dir.join("env/app.env"), "export API_URL=http://api:8080\nQUOTED=\"a b\\nc\"\nFROM_ENV=${TAG:-latest}\n").unwrap();
+    std::fs::write(
+        dir.join("env/app.env"),
+        "export API_URL=http://api:8080\nQUOTED=\"a b\\nc\"\nFROM_ENV=${TAG:-latest}\n",
+    )
+    .unwrap();
     std::fs::write(dir.join(".env"), "TAG=v1\nDB_PASSWORD=secret\n").unwrap();
 }
 
@@ -41,7 +45,9 @@ fn bench_load(c: &mut Criterion) {
     let opts = LoadOptions {
         interpolate: true,
         working_dir: dir.path().to_path_buf(),
-        process_env: [("HOME".to_string(), "/root".to_string())].into_iter().collect(),
+        process_env: [("HOME".to_string(), "/root".to_string())]
+            .into_iter()
+            .collect(),
         ..LoadOptions::default()
     };
     let loaded = load(&opts).expect("generated project loads");

@@ -25,8 +25,10 @@ impl DependencyGraph {
         I: IntoIterator<Item = (&'a str, D)>,
         D: IntoIterator<Item = &'a str>,
     {
-        let services: Vec<(&str, Vec<&str>)> =
-            services.into_iter().map(|(s, deps)| (s, deps.into_iter().collect())).collect();
+        let services: Vec<(&str, Vec<&str>)> = services
+            .into_iter()
+            .map(|(s, deps)| (s, deps.into_iter().collect()))
+            .collect();
         let mut g = DependencyGraph::default();
         for (name, _) in &services {
             let idx = g.graph.add_node(name.to_string());
@@ -92,13 +94,23 @@ impl DependencyGraph {
     /// Start order: each level's services depend only on services of earlier levels. Within a
     /// level, names keep declaration order. Services caught in a cycle are left out.
     pub fn levels(&self) -> Vec<Vec<String>> {
-        let mut remaining: Vec<usize> =
-            self.graph.node_indices().map(|n| self.graph.neighbors_directed(n, Direction::Outgoing).count()).collect();
+        let mut remaining: Vec<usize> = self
+            .graph
+            .node_indices()
+            .map(|n| {
+                self.graph
+                    .neighbors_directed(n, Direction::Outgoing)
+                    .count()
+            })
+            .collect();
         let mut placed = vec![false; remaining.len()];
         let mut levels = Vec::new();
         loop {
-            let level: Vec<NodeIndex> =
-                self.graph.node_indices().filter(|n| !placed[n.index()] && remaining[n.index()] == 0).collect();
+            let level: Vec<NodeIndex> = self
+                .graph
+                .node_indices()
+                .filter(|n| !placed[n.index()] && remaining[n.index()] == 0)
+                .collect();
             if level.is_empty() {
                 break;
             }
@@ -126,7 +138,9 @@ impl DependencyGraph {
     fn closure(&self, roots: &[&str], reverse: bool) -> Vec<String> {
         let mut reached = vec![false; self.graph.node_count()];
         for root in roots {
-            let Some(&start) = self.index.get(*root) else { continue };
+            let Some(&start) = self.index.get(*root) else {
+                continue;
+            };
             if reverse {
                 let rev = Reversed(&self.graph);
                 let mut bfs = Bfs::new(rev, start);
@@ -140,7 +154,11 @@ impl DependencyGraph {
                 }
             }
         }
-        self.graph.node_indices().filter(|n| reached[n.index()]).map(|n| self.graph[n].clone()).collect()
+        self.graph
+            .node_indices()
+            .filter(|n| reached[n.index()])
+            .map(|n| self.graph[n].clone())
+            .collect()
     }
 }
 
@@ -154,8 +172,16 @@ mod tests {
 
     #[test]
     fn levels_start_dependencies_first() {
-        let g = graph(&[("frontend", &["backend"]), ("backend", &["mongodb"]), ("mongodb", &[]), ("tool", &[])]);
-        assert_eq!(g.levels(), vec![vec!["mongodb", "tool"], vec!["backend"], vec!["frontend"]]);
+        let g = graph(&[
+            ("frontend", &["backend"]),
+            ("backend", &["mongodb"]),
+            ("mongodb", &[]),
+            ("tool", &[]),
+        ]);
+        assert_eq!(
+            g.levels(),
+            vec![vec!["mongodb", "tool"], vec!["backend"], vec!["frontend"]]
+        );
     }
 
     #[test]
@@ -169,8 +195,19 @@ mod tests {
 
     #[test]
     fn closures_follow_edges_both_ways() {
-        let g = graph(&[("server", &["php", "mysql"]), ("php", &["mysql"]), ("mysql", &[]), ("npm", &[])]);
-        assert_eq!(g.with_dependencies(&["server"]), vec!["server", "php", "mysql"]);
-        assert_eq!(g.with_dependents(&["mysql"]), vec!["server", "php", "mysql"]);
+        let g = graph(&[
+            ("server", &["php", "mysql"]),
+            ("php", &["mysql"]),
+            ("mysql", &[]),
+            ("npm", &[]),
+        ]);
+        assert_eq!(
+            g.with_dependencies(&["server"]),
+            vec!["server", "php", "mysql"]
+        );
+        assert_eq!(
+            g.with_dependents(&["mysql"]),
+            vec!["server", "php", "mysql"]
+        );
     }
 }

@@ -24,9 +24,19 @@ fn checked_in_schema_matches_the_model() {
 
 #[test]
 fn schema_describes_short_and_long_syntax() {
-    let schema = serde_json::to_value(hoist::compose::model::json_schema()).expect("schema serializes");
+    let schema =
+        serde_json::to_value(hoist::compose::model::json_schema()).expect("schema serializes");
     let text = schema.to_string();
-    for key in ["services", "networks", "volumes", "secrets", "configs", "depends_on", "healthcheck", "develop"] {
+    for key in [
+        "services",
+        "networks",
+        "volumes",
+        "secrets",
+        "configs",
+        "depends_on",
+        "healthcheck",
+        "develop",
+    ] {
         assert!(text.contains(&format!("\"{key}\"")), "schema lacks {key}");
     }
 }

@@ -8,6 +8,7 @@ use super::{load_options, load_project, GlobalArgs};
 use crate::compose::error::LoadError;
 use crate::compose::load::Loaded;
 use crate::compose::variables::{self, Variable};
+use crate::graph::DependencyGraph;
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ConfigArgs {
@@ -75,7 +76,8 @@ pub fn run(global: &GlobalArgs, args: &ConfigArgs) -> Result<i32, LoadError> {
 /// What `hoist config` prints for `loaded` with `args`.
 pub fn render(loaded: &Loaded, args: &ConfigArgs) -> Result<String, LoadError> {
     let project = &loaded.project;
-    let lines = |items: &mut dyn Iterator<Item = String>| items.map(|s| s + "\n").collect::<String>();
+    let lines =
+        |items: &mut dyn Iterator<Item = String>| items.map(|s| s + "\n").collect::<String>();
     if args.services_only {
         return Ok(lines(&mut project.services.keys().cloned()));
     }
@@ -99,7 +101,11 @@ pub fn render(loaded: &Loaded, args: &ConfigArgs) -> Result<String, LoadError> {
         })));
     }
     if let Some(which) = &args.hash {
-        let wanted: Vec<&str> = which.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+        let wanted: Vec<&str> = which
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
         let mut out = String::new();
         for (key, service) in &project.services {
             if wanted.contains(&"*") || wanted.contains(&key.as_str()) {
@@ -116,11 +122,23 @@ pub fn render(loaded: &Loaded, args: &ConfigArgs) -> Result<String, LoadError> {
     if args.environment {
         let mut vars: Vec<(&String, &String)> = loaded.environment.iter().collect();
         vars.sort();
-        return Ok(vars.into_iter().map(|(k, v)| format!("{k}={v}\n")).collect());
+        return Ok(vars
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect());
     }
     let mut shown = project.clone();
     if !args.services.is_empty() {
-        shown.services.retain(|k, _| args.services.contains(k));
+        // Like docker compose: the named services and what they depend on.
+        let graph = DependencyGraph::new(
+            project
+                .services
+                .iter()
+                .map(|(k, s)| (k.as_str(), s.depends_on.0.keys().map(String::as_str))),
+        );
+        let roots: Vec<&str> = args.services.iter().map(String::as_str).collect();
+        let keep = graph.with_dependencies(&roots);
+        shown.services.retain(|k, _| keep.contains(k));
     }
     let mut value = serde_json::to_value(&shown)
         .map_err(|e| LoadError::new(format!("cannot render the project: {e}")))?;
@@ -134,7 +152,8 @@ pub fn render(loaded: &Loaded, args: &ConfigArgs) -> Result<String, LoadError> {
         text.push('\n');
         Ok(text)
     } else {
-        serde_yaml::to_string(&value).map_err(|e| LoadError::new(format!("cannot render the project as YAML: {e}")))
+        serde_yaml::to_string(&value)
+            .map_err(|e| LoadError::new(format!("cannot render the project as YAML: {e}")))
     }
 }
 
@@ -187,7 +206,11 @@ fn render_variables(found: &[Variable], format: &str) -> String {
     }
     let mut out = String::new();
     for row in std::iter::once(&header).chain(&rows) {
-        let line: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         let _ = writeln!(out, "{}", line.join("   ").trim_end());
     }
     out

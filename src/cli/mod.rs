@@ -10,13 +10,18 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::compose::load::{load, LoadOptions, Loaded};
 use crate::compose::error::LoadError;
+use crate::compose::load::{load, LoadOptions, Loaded};
 
 /// A compose-first multi-container orchestrator: runs compose.yaml projects on a Docker engine
 /// or on its bundled runtime.
 #[derive(Parser, Debug)]
-#[command(name = "hoist", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "hoist",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -114,9 +119,11 @@ pub fn load_options(global: &GlobalArgs, services: &[String]) -> Result<LoadOpti
     apply_global(&mut opts, global, services);
     if opts.files.iter().any(|f| f == "-") {
         let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| LoadError::new(format!("cannot read the compose file from standard input: {e}")))?;
+        std::io::stdin().read_to_string(&mut text).map_err(|e| {
+            LoadError::new(format!(
+                "cannot read the compose file from standard input: {e}"
+            ))
+        })?;
         opts.stdin = Some(text);
     }
     Ok(opts)

@@ -11,8 +11,8 @@
 use std::fmt::{self, Display, Write as _};
 
 use serde::de::{
-    self, DeserializeOwned, DeserializeSeed, EnumAccess, IntoDeserializer, MapAccess, SeqAccess, VariantAccess,
-    Visitor,
+    self, DeserializeOwned, DeserializeSeed, EnumAccess, IntoDeserializer, MapAccess, SeqAccess,
+    VariantAccess, Visitor,
 };
 
 use super::error::{did_you_mean, LoadError};
@@ -35,8 +35,14 @@ impl de::Error for LoadError {
         let mut message = format!("unknown key \"{field}\"");
         if let Some(best) = did_you_mean(field, expected.iter().copied()) {
             let _ = write!(message, " (did you mean \"{best}\"?)");
+            return LoadError::new(message);
         }
-        LoadError::new(message).with_hint(format!("allowed keys here: {}", expected.join(", ")))
+        let hint = if expected.len() <= 16 {
+            format!("allowed keys here: {}", expected.join(", "))
+        } else {
+            "check the spelling and the indentation: a key indented too far lands in the wrong section; extension keys start with x-".to_string()
+        };
+        LoadError::new(message).with_hint(hint)
     }
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
@@ -110,7 +116,8 @@ struct NodeDe<'n, 'p> {
 
 impl NodeDe<'_, '_> {
     fn locate(&self, err: LoadError) -> LoadError {
-        err.at(&self.node.file, self.node.mark).with_path(self.path.to_string())
+        err.at(&self.node.file, self.node.mark)
+            .with_path(self.path.to_string())
     }
 
     fn scalar(&self) -> Option<&str> {
@@ -129,7 +136,11 @@ impl NodeDe<'_, '_> {
         }
     }
 
-    fn visit_any<'de, V: Visitor<'de>>(&self, visitor: V, skip_extensions: bool) -> Result<V::Value, LoadError> {
+    fn visit_any<'de, V: Visitor<'de>>(
+        &self,
+        visitor: V,
+        skip_extensions: bool,
+    ) -> Result<V::Value, LoadError> {
         match &self.node.value {
             Value::Null => visitor.visit_unit(),
             Value::Scalar(s) if !s.plain => visitor.visit_str(&s.text),
@@ -168,7 +179,9 @@ fn resolve_plain(text: &str) -> Resolved {
     match text {
         "true" | "True" | "TRUE" => return Resolved::Bool(true),
         "false" | "False" | "FALSE" => return Resolved::Bool(false),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Resolved::Float(f64::INFINITY),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Resolved::Float(f64::INFINITY)
+        }
         "-.inf" | "-.Inf" | "-.INF" => return Resolved::Float(f64::NEG_INFINITY),
         ".nan" | ".NaN" | ".NAN" => return Resolved::Float(f64::NAN),
         _ => {}
@@ -201,6 +214,12 @@ fn parse_int(text: &str) -> Option<i128> {
         (16, h)
     } else if let Some(o) = digits.strip_prefix("0o") {
         (8, o)
+    } else if digits.len() > 1
+        && digits.starts_with('0')
+        && digits.bytes().all(|b| (b'0'..=b'7').contains(&b))
+    {
+        // `0440` is octal, as in the YAML parser docker compose uses (file modes are written so).
+        (8, &digits[1..])
     } else {
         (10, digits)
     };
@@ -279,7 +298,10 @@ macro_rules! deserialize_number {
             let result = match parsed {
                 Some(v) => visitor.$visit(v),
                 None => match self.scalar() {
-                    Some(text) => Err(LoadError::new(format!("expected {}, found \"{text}\"", $what))),
+                    Some(text) => Err(LoadError::new(format!(
+                        "expected {}, found \"{text}\"",
+                        $what
+                    ))),
                     None => Err(de::Error::invalid_type(self.unexpected(), &$what)),
                 },
             };
@@ -311,7 +333,12 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_, '_> {
     deserialize_number!(deserialize_i32, visit_i32, i32, "an integer");
     deserialize_number!(deserialize_i64, visit_i64, i64, "an integer");
     deserialize_number!(deserialize_u8, visit_u8, u8, "a non-negative integer");
-    deserialize_number!(deserialize_u16, visit_u16, u16, "an integer from 0 to 65535");
+    deserialize_number!(
+        deserialize_u16,
+        visit_u16,
+        u16,
+        "an integer from 0 to 65535"
+    );
     deserialize_number!(deserialize_u32, visit_u32, u32, "a non-negative integer");
     deserialize_number!(deserialize_u64, visit_u64, u64, "a non-negative integer");
     deserialize_number!(deserialize_f32, visit_f32, f32, "a number");
@@ -356,7 +383,11 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_, '_> {
         self.deserialize_any(visitor)
     }
 
-    fn deserialize_unit_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, LoadError> {
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, LoadError> {
         self.deserialize_any(visitor)
     }
 
@@ -375,7 +406,11 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_, '_> {
         self.deserialize_any(visitor)
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, LoadError> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, LoadError> {
         self.deserialize_any(visitor)
     }
 
@@ -415,7 +450,10 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_, '_> {
                     value: &entry.value,
                     path: &self.path,
                 }),
-                None => Err(de::Error::invalid_type(self.unexpected(), &"a single-key mapping")),
+                None => Err(de::Error::invalid_type(
+                    self.unexpected(),
+                    &"a single-key mapping",
+                )),
             },
             _ => Err(de::Error::invalid_type(self.unexpected(), &"a string")),
         };
@@ -440,7 +478,10 @@ struct SeqDe<'n, 'p> {
 impl<'de> SeqAccess<'de> for SeqDe<'_, '_> {
     type Error = LoadError;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, LoadError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, LoadError> {
         let Some(node) = self.items.next() else {
             return Ok(None);
         };
@@ -464,7 +505,10 @@ struct MapDe<'n, 'p> {
 impl<'de> MapAccess<'de> for MapDe<'_, '_> {
     type Error = LoadError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, LoadError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, LoadError> {
         loop {
             let Some((key, entry)) = self.entries.next() else {
                 return Ok(None);
@@ -482,7 +526,9 @@ impl<'de> MapAccess<'de> for MapDe<'_, '_> {
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, LoadError> {
         let Some((key, node)) = self.value.take() else {
-            return Err(LoadError::new("internal error: map value requested before its key"));
+            return Err(LoadError::new(
+                "internal error: map value requested before its key",
+            ));
         };
         seed.deserialize(NodeDe {
             node,
@@ -524,7 +570,10 @@ impl<'de, 'n, 'p> EnumAccess<'de> for EnumDe<'n, 'p> {
     type Error = LoadError;
     type Variant = NodeDe<'n, 'p>;
 
-    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self::Variant), LoadError> {
+    fn variant_seed<V: DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, Self::Variant), LoadError> {
         let variant = seed.deserialize(KeyDe { key: self.key })?;
         Ok((
             variant,
@@ -547,7 +596,11 @@ impl<'de> VariantAccess<'de> for NodeDe<'_, '_> {
         seed.deserialize(self)
     }
 
-    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, LoadError> {
+    fn tuple_variant<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, LoadError> {
         de::Deserializer::deserialize_seq(self, visitor)
     }
 
@@ -567,14 +620,36 @@ pub fn locate(root: &Node, path: &str) -> Option<(std::sync::Arc<str>, Mark)> {
     let mut best = (node.file.clone(), node.mark);
     for segment in split_path(path) {
         match segment {
-            Segment::Key(k) => {
-                let entry = node.as_map()?.get(k)?;
-                best = (entry.value.file.clone(), entry.key_mark);
-                node = &entry.value;
-            }
-            Segment::Index(i) => match &node.value {
+            Segment::Key(k) => match &node.value {
+                Value::Map(m) => match m.get(k) {
+                    Some(entry) => {
+                        best = (entry.value.file.clone(), entry.key_mark);
+                        node = &entry.value;
+                    }
+                    None => return Some(best),
+                },
+                // `depends_on: [db]`, `networks: [front]`, `environment: [A=1]`: the key is an item.
                 Value::Seq(items) => {
-                    node = items.get(i)?;
+                    let named = |i: &&Node| {
+                        i.as_str().is_some_and(|t| {
+                            t == k
+                                || t.strip_prefix(k)
+                                    .is_some_and(|rest| rest.starts_with(['=', ':']))
+                        })
+                    };
+                    match items.iter().find(named) {
+                        Some(item) => {
+                            best = (item.file.clone(), item.mark);
+                            node = item;
+                        }
+                        None => return Some(best),
+                    }
+                }
+                _ => return Some(best),
+            },
+            Segment::Index(i) => match &node.value {
+                Value::Seq(items) if i < items.len() => {
+                    node = &items[i];
                     best = (node.file.clone(), node.mark);
                 }
                 _ => return Some(best),
@@ -650,7 +725,8 @@ mod tests {
 
     #[test]
     fn scalars_are_coerced_to_the_field_type() {
-        let s = svc("web:\n  image: 80\n  port: \"8080\"\n  tty: \"yes\"\n  ports: [1, \"2\"]\n").unwrap();
+        let s = svc("web:\n  image: 80\n  port: \"8080\"\n  tty: \"yes\"\n  ports: [1, \"2\"]\n")
+            .unwrap();
         assert_eq!(
             s["web"],
             Svc {
@@ -675,7 +751,10 @@ mod tests {
     #[test]
     fn unknown_keys_suggest_the_closest_one() {
         let err = svc("web:\n  imgae: nginx\n").unwrap_err();
-        assert_eq!(err.location.as_ref().unwrap().mark, Mark { line: 2, col: 3 });
+        assert_eq!(
+            err.location.as_ref().unwrap().mark,
+            Mark { line: 2, col: 3 }
+        );
         assert_eq!(err.path, "services.web.imgae");
         assert!(err.message.contains("(did you mean \"image\"?)"), "{err}");
     }
@@ -691,13 +770,21 @@ mod tests {
         let s = svc("web:\n  restart: unless-stopped\n").unwrap();
         assert_eq!(s["web"].restart, Some(Restart::UnlessStopped));
         let err = svc("web:\n  restart: allways\n").unwrap_err();
-        assert!(err.to_string().starts_with("compose.yaml:2:12: services.web.restart: \"allways\""), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("compose.yaml:2:12: services.web.restart: \"allways\""),
+            "{err}"
+        );
         assert!(err.message.contains("did you mean \"always\""), "{err}");
     }
 
     #[test]
     fn self_describing_values_resolve_plain_scalars() {
-        let v: serde_json::Value = from_node(&node("a: 1\nb: \"1\"\nc: true\nd: 1.5\ne: 0x1f\nf: 1:2\ng: ~\n"), "").unwrap();
+        let v: serde_json::Value = from_node(
+            &node("a: 1\nb: \"1\"\nc: true\nd: 1.5\ne: 0x1f\nf: 1:2\ng: ~\n"),
+            "",
+        )
+        .unwrap();
         assert_eq!(
             v,
             serde_json::json!({"a": 1, "b": "1", "c": true, "d": 1.5, "e": 31, "f": "1:2", "g": null})
@@ -712,7 +799,10 @@ mod tests {
             target: String,
         }
         let err = from_node::<BTreeMap<String, Need>>(&node("a:\n  b: 1\n"), "x").unwrap_err();
-        assert_eq!(err.to_string(), "compose.yaml:2:3: x.a: missing required key \"target\"");
+        assert_eq!(
+            err.to_string(),
+            "compose.yaml:2:3: x.a: missing required key \"target\""
+        );
     }
 
     #[test]

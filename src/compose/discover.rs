@@ -9,7 +9,12 @@ use super::dotenv;
 use super::error::LoadError;
 
 /// File names looked for, in order, in the working directory and its parents.
-pub const DEFAULT_FILES: [&str; 4] = ["compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"];
+pub const DEFAULT_FILES: [&str; 4] = [
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yml",
+    "docker-compose.yaml",
+];
 
 /// The project environment: the process environment over `.env` / `--env-file` values.
 pub type Environment = IndexMap<String, String>;
@@ -74,8 +79,10 @@ pub fn compose_files(
                 if path.is_file() {
                     Ok(path)
                 } else {
-                    Err(LoadError::new(format!("open {}: no such file", path.display()))
-                        .with_hint("check the path given with -f/--file"))
+                    Err(
+                        LoadError::new(format!("open {}: no such file", path.display()))
+                            .with_hint("check the path given with -f/--file"),
+                    )
                 }
             })
             .collect();
@@ -93,20 +100,30 @@ pub fn compose_files(
                 if path.is_file() {
                     Ok(path)
                 } else {
-                    Err(LoadError::new(format!("open {}: no such file", path.display()))
-                        .with_hint("COMPOSE_FILE names a file that does not exist"))
+                    Err(
+                        LoadError::new(format!("open {}: no such file", path.display()))
+                            .with_hint("COMPOSE_FILE names a file that does not exist"),
+                    )
                 }
             })
             .collect();
     }
     let mut dir = Some(working_dir);
     while let Some(d) = dir {
-        let found: Vec<&str> = DEFAULT_FILES.iter().copied().filter(|f| d.join(f).is_file()).collect();
+        let found: Vec<&str> = DEFAULT_FILES
+            .iter()
+            .copied()
+            .filter(|f| d.join(f).is_file())
+            .collect();
         if let Some(first) = found.first() {
             if found.len() > 1 {
                 warnings.push(format!(
                     "Found multiple config files with supported names: {}. Using {first}",
-                    found.iter().map(|f| d.join(f).display().to_string()).collect::<Vec<_>>().join(", ")
+                    found
+                        .iter()
+                        .map(|f| d.join(f).display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             }
             let mut files = vec![d.join(first)];
@@ -122,10 +139,12 @@ pub fn compose_files(
         }
         dir = d.parent();
     }
-    Err(LoadError::new("no configuration file provided: not found").with_hint(format!(
-        "create a compose.yaml in {} or a parent directory, or name one with -f",
-        working_dir.display()
-    )))
+    Err(
+        LoadError::new("no configuration file provided: not found").with_hint(format!(
+            "create a compose.yaml in {} or a parent directory, or name one with -f",
+            working_dir.display()
+        )),
+    )
 }
 
 /// The project name: `-p` > `COMPOSE_PROJECT_NAME` > top-level `name:` > directory name.
@@ -144,7 +163,11 @@ pub fn project_name(
                 .filter(|n| !n.is_empty())
                 .map(|n| (n.as_str(), "COMPOSE_PROJECT_NAME"))
         })
-        .or_else(|| from_file.filter(|n| !n.is_empty()).map(|n| (n, "the top-level name:")));
+        .or_else(|| {
+            from_file
+                .filter(|n| !n.is_empty())
+                .map(|n| (n, "the top-level name:"))
+        });
     if let Some((name, source)) = explicit {
         return if is_valid_project_name(name) {
             Ok(name.to_string())
@@ -155,7 +178,10 @@ pub fn project_name(
             .with_hint(format!("try \"{}\"", normalize_project_name(name))))
         };
     }
-    let base = project_dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let base = project_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let name = normalize_project_name(&base);
     if name.is_empty() {
         return Err(LoadError::new(format!(
@@ -169,7 +195,9 @@ pub fn project_name(
 
 pub fn is_valid_project_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
@@ -185,7 +213,11 @@ pub fn normalize_project_name(name: &str) -> String {
 
 /// `path` made absolute against `base`, with `.` and `..` components folded lexically.
 pub fn absolute(path: &Path, base: &Path) -> PathBuf {
-    let joined = if path.is_absolute() { path.to_path_buf() } else { base.join(path) };
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    };
     let mut out = PathBuf::new();
     for comp in joined.components() {
         match comp {
@@ -223,11 +255,25 @@ mod tests {
         let env = Environment::new();
         let err = project_name(Some("My App"), &env, None, Path::new("/tmp/x")).unwrap_err();
         assert!(err.message.contains("lowercase letters"), "{err}");
-        assert_eq!(project_name(None, &env, None, Path::new("/src/My.Project")).unwrap(), "myproject");
-        assert_eq!(project_name(None, &env, Some("fromfile"), Path::new("/x")).unwrap(), "fromfile");
-        let env: Environment = [("COMPOSE_PROJECT_NAME".to_string(), "envname".to_string())].into_iter().collect();
-        assert_eq!(project_name(Some("cli"), &env, Some("f"), Path::new("/x")).unwrap(), "cli");
-        assert_eq!(project_name(None, &env, Some("f"), Path::new("/x")).unwrap(), "envname");
+        assert_eq!(
+            project_name(None, &env, None, Path::new("/src/My.Project")).unwrap(),
+            "myproject"
+        );
+        assert_eq!(
+            project_name(None, &env, Some("fromfile"), Path::new("/x")).unwrap(),
+            "fromfile"
+        );
+        let env: Environment = [("COMPOSE_PROJECT_NAME".to_string(), "envname".to_string())]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            project_name(Some("cli"), &env, Some("f"), Path::new("/x")).unwrap(),
+            "cli"
+        );
+        assert_eq!(
+            project_name(None, &env, Some("f"), Path::new("/x")).unwrap(),
+            "envname"
+        );
     }
 
     #[test]
@@ -240,7 +286,10 @@ mod tests {
         let files = compose_files(&[], &Environment::new(), &sub, &mut Vec::new()).unwrap();
         assert_eq!(
             files,
-            vec![dir.path().join("compose.yaml"), dir.path().join("compose.override.yml")]
+            vec![
+                dir.path().join("compose.yaml"),
+                dir.path().join("compose.override.yml")
+            ]
         );
     }
 
@@ -256,14 +305,19 @@ mod tests {
         .into_iter()
         .collect();
         let files = compose_files(&[], &env, dir.path(), &mut Vec::new()).unwrap();
-        assert_eq!(files, vec![dir.path().join("a.yaml"), dir.path().join("b.yaml")]);
+        assert_eq!(
+            files,
+            vec![dir.path().join("a.yaml"), dir.path().join("b.yaml")]
+        );
     }
 
     #[test]
     fn process_environment_wins_over_env_files() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(".env"), "A=file\nB=file\n").unwrap();
-        let process: Environment = [("A".to_string(), "process".to_string())].into_iter().collect();
+        let process: Environment = [("A".to_string(), "process".to_string())]
+            .into_iter()
+            .collect();
         let env = project_environment(&process, &[], dir.path()).unwrap();
         assert_eq!(env["A"], "process");
         assert_eq!(env["B"], "file");

@@ -25,24 +25,37 @@ pub fn resolve(project: &mut Project, env: &Environment, tree: &Node) -> Result<
             let path = Path::new(&file.path);
             let at = |err: LoadError| {
                 let key = format!("services.{name}.env_file[{i}]");
-                match locate(tree, &key).or_else(|| locate(tree, &format!("services.{name}.env_file"))) {
+                match locate(tree, &key)
+                    .or_else(|| locate(tree, &format!("services.{name}.env_file")))
+                {
                     Some((f, m)) => err.at(&f, m).with_path(key),
                     None => err.with_path(key),
                 }
             };
             let raw = file.format.as_deref() == Some("raw");
-            let parsed = parsed_files.entry((file.path.clone(), raw)).or_insert_with(|| {
-                let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-                let values = if raw { dotenv::parse_raw(&text, &lookup) } else { dotenv::parse(&text, &lookup) };
-                Ok(values.map_err(|e| format!("{}:{}: {}", path.display(), e.line, e.message)))
-            });
+            let parsed = parsed_files
+                .entry((file.path.clone(), raw))
+                .or_insert_with(|| {
+                    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+                    let values = if raw {
+                        dotenv::parse_raw(&text, &lookup)
+                    } else {
+                        dotenv::parse(&text, &lookup)
+                    };
+                    Ok(values.map_err(|e| format!("{}:{}: {}", path.display(), e.line, e.message)))
+                });
             let parsed = match parsed {
                 Ok(Ok(values)) => values,
                 Ok(Err(parse_error)) => return Err(at(LoadError::new(parse_error.clone()))),
                 Err(_) if !file.required => continue,
                 Err(e) => {
-                    return Err(at(LoadError::new(format!("env file {} not found: {e}", path.display()))
-                        .with_hint("create the file, fix the path, or mark it `required: false`")))
+                    return Err(at(LoadError::new(format!(
+                        "env file {} not found: {e}",
+                        path.display()
+                    ))
+                    .with_hint(
+                        "create the file, fix the path, or mark it `required: false`",
+                    )))
                 }
             };
             for (k, v) in parsed.clone() {
@@ -61,6 +74,14 @@ pub fn resolve(project: &mut Project, env: &Environment, tree: &Node) -> Result<
         }
         resolved.retain(|_, v| v.is_some());
         service.environment.0 = resolved;
+        // A build arg without a value takes the project environment's, as compose does.
+        if let Some(build) = service.build.as_mut() {
+            for (k, v) in build.args.0.iter_mut() {
+                if v.is_none() {
+                    *v = env.get(k).cloned();
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -8,10 +8,16 @@ use super::model::Project;
 use super::yaml::Node;
 
 fn extensions_of(node: Option<&Node>) -> IndexMap<String, serde_json::Value> {
-    let Some(map) = node.and_then(Node::as_map) else { return IndexMap::new() };
+    let Some(map) = node.and_then(Node::as_map) else {
+        return IndexMap::new();
+    };
     map.iter()
         .filter(|(k, _)| k.starts_with("x-"))
-        .filter_map(|(k, e)| from_node::<serde_json::Value>(&e.value, k).ok().map(|v| (k.clone(), v)))
+        .filter_map(|(k, e)| {
+            from_node::<serde_json::Value>(&e.value, k)
+                .ok()
+                .map(|v| (k.clone(), v))
+        })
         .collect()
 }
 
@@ -21,6 +27,9 @@ pub fn fill(project: &mut Project, tree: &Node) {
     let section = |name: &str, key: &str| tree.get(name).and_then(|s| s.get(key));
     for (key, service) in project.services.iter_mut() {
         service.extensions = extensions_of(section("services", key));
+        if let Some(build) = service.build.as_mut() {
+            build.extensions = extensions_of(section("services", key).and_then(|s| s.get("build")));
+        }
     }
     for (key, network) in project.networks.iter_mut() {
         network.extensions = extensions_of(section("networks", key));

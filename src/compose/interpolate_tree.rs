@@ -7,7 +7,11 @@ use super::interpolate::{interpolate, InterpolateError};
 use super::yaml::{Node, Value};
 
 /// Interpolates `node` in place. Names of variables used while unset are appended to `unset`.
-pub fn interpolate_node(node: &mut Node, env: &Environment, unset: &mut Vec<String>) -> Result<(), LoadError> {
+pub fn interpolate_node(
+    node: &mut Node,
+    env: &Environment,
+    unset: &mut Vec<String>,
+) -> Result<(), LoadError> {
     let lookup = |name: &str| env.get(name).cloned();
     let mut path = Vec::new();
     walk(node, &lookup, unset, &mut path)
@@ -40,7 +44,10 @@ fn walk(
                         }
                         InterpolateError::Invalid { .. } => "write a literal $ as $$".to_string(),
                     };
-                    return Err(node.error(err.to_string()).with_path(render(path)).with_hint(hint));
+                    return Err(node
+                        .error(err.to_string())
+                        .with_path(render(path))
+                        .with_hint(hint));
                 }
             }
         }

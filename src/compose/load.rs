@@ -96,23 +96,34 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, LoadError> {
         });
     }
     for name in std::mem::take(&mut reader.unset) {
-        warnings.push(format!("The \"{name}\" variable is not set. Defaulting to a blank string."));
+        warnings.push(format!(
+            "The \"{name}\" variable is not set. Defaulting to a blank string."
+        ));
     }
-    let tree = strip_resets(tree.unwrap_or_else(|| Node::new(Value::Map(Mapping::new()), Default::default(), "".into())));
+    let tree =
+        strip_resets(tree.unwrap_or_else(|| {
+            Node::new(Value::Map(Mapping::new()), Default::default(), "".into())
+        }));
 
     let name_in_file = tree.get("name").and_then(Node::as_str);
-    let name = discover::project_name(opts.project_name.as_deref(), &env, name_in_file, &project_dir)
-        .map_err(|e| match tree.as_map().and_then(|m| m.get("name")) {
-            Some(entry) if opts.project_name.is_none() && !env.contains_key("COMPOSE_PROJECT_NAME") => {
-                e.at(&entry.value.file, entry.value.mark).with_path("name")
-            }
-            _ => e,
-        })?;
+    let name = discover::project_name(
+        opts.project_name.as_deref(),
+        &env,
+        name_in_file,
+        &project_dir,
+    )
+    .map_err(|e| match tree.as_map().and_then(|m| m.get("name")) {
+        Some(entry) if opts.project_name.is_none() && !env.contains_key("COMPOSE_PROJECT_NAME") => {
+            e.at(&entry.value.file, entry.value.mark).with_path("name")
+        }
+        _ => e,
+    })?;
 
     let mut project: Project = de::from_node(&tree, "")?;
     project.name = Some(name);
     super::extensions::fill(&mut project, &tree);
-    let disabled_services = super::profiles::apply(&mut project, &opts.profiles, &opts.services, &env, &tree)?;
+    let disabled_services =
+        super::profiles::apply(&mut project, &opts.profiles, &opts.services, &env, &tree)?;
     super::normalize::normalize(&mut project, &project_dir, &env);
     super::environment::resolve(&mut project, &env, &tree)?;
     super::validate::validate(&project, &tree)?;
@@ -167,7 +178,10 @@ impl Reader<'_> {
             }
         };
         if node.as_map().is_none() {
-            return Err(node.error(format!("the top level must be a mapping, found {}", node.kind())));
+            return Err(node.error(format!(
+                "the top level must be a mapping, found {}",
+                node.kind()
+            )));
         }
         if self.opts.interpolate {
             interpolate_node(&mut node, env, &mut self.unset)?;
@@ -183,11 +197,16 @@ impl Reader<'_> {
     }
 
     /// Parses a file and applies its `include` and `extends`.
-    fn load_file(&mut self, path: &Path, env: &Environment, includes: &mut Vec<PathBuf>) -> Result<Node, LoadError> {
+    fn load_file(
+        &mut self,
+        path: &Path,
+        env: &Environment,
+        includes: &mut Vec<PathBuf>,
+    ) -> Result<Node, LoadError> {
         let mut node = self.parse_file(path, env)?;
         let dir = parent_dir(path, self.working_dir);
         self.apply_include(&mut node, &dir, env, includes)?;
-        self.apply_extends(&mut node, path)?;
+        self.apply_extends(&mut node, path, env)?;
         Ok(node)
     }
 
@@ -204,23 +223,39 @@ impl Reader<'_> {
         let items = match entry.value.value {
             Value::Seq(items) => items,
             Value::Null => return Ok(()),
-            _ => return Err(entry.value.error("expected a list of files to include").with_path("include")),
+            _ => {
+                return Err(entry
+                    .value
+                    .error("expected a list of files to include")
+                    .with_path("include"))
+            }
         };
         for (i, item) in items.iter().enumerate() {
             let path = format!("include[{i}]");
             let spec = IncludeSpec::from_node(item).map_err(|e| e.with_path(&path))?;
-            let files: Vec<PathBuf> = spec.paths.iter().map(|p| absolute(Path::new(p), dir)).collect();
+            let files: Vec<PathBuf> = spec
+                .paths
+                .iter()
+                .map(|p| absolute(Path::new(p), dir))
+                .collect();
             for f in &files {
                 if !f.is_file() {
                     return Err(item
                         .error(format!("included file {} does not exist", f.display()))
                         .with_path(&path)
-                        .with_hint("fix the path; it is relative to the including file's directory"));
+                        .with_hint(
+                            "fix the path; it is relative to the including file's directory",
+                        ));
                 }
                 if chain.contains(f) {
-                    let cycle: Vec<String> =
-                        chain.iter().chain(std::iter::once(f)).map(|p| display_name(p, self.working_dir)).collect();
-                    return Err(item.error(format!("include cycle: {}", cycle.join(" -> "))).with_path(&path));
+                    let cycle: Vec<String> = chain
+                        .iter()
+                        .chain(std::iter::once(f))
+                        .map(|p| display_name(p, self.working_dir))
+                        .collect();
+                    return Err(item
+                        .error(format!("include cycle: {}", cycle.join(" -> ")))
+                        .with_path(&path));
                 }
             }
             let sub_dir = spec
@@ -228,7 +263,11 @@ impl Reader<'_> {
                 .as_deref()
                 .map(|d| absolute(Path::new(d), dir))
                 .unwrap_or_else(|| parent_dir(&files[0], self.working_dir));
-            let env_files: Vec<PathBuf> = spec.env_files.iter().map(|f| absolute(Path::new(f), dir)).collect();
+            let env_files: Vec<PathBuf> = spec
+                .env_files
+                .iter()
+                .map(|f| absolute(Path::new(f), dir))
+                .collect();
             let sub_env = if env_files.is_empty() && !sub_dir.join(".env").is_file() {
                 env.clone()
             } else {
@@ -252,7 +291,12 @@ impl Reader<'_> {
         Ok(())
     }
 
-    fn apply_extends(&mut self, node: &mut Node, path: &Path) -> Result<(), LoadError> {
+    fn apply_extends(
+        &mut self,
+        node: &mut Node,
+        path: &Path,
+        env: &Environment,
+    ) -> Result<(), LoadError> {
         let Some(services) = node.get("services").and_then(Node::as_map) else {
             return Ok(());
         };
@@ -266,7 +310,7 @@ impl Reader<'_> {
         }
         let mut resolved = Vec::with_capacity(names.len());
         for name in names {
-            let service = self.resolve_service(node, path, &name, &mut Vec::new())?;
+            let service = self.resolve_service(node, path, &name, env, &mut Vec::new())?;
             resolved.push((name, service));
         }
         for (name, resolved) in resolved {
@@ -288,6 +332,7 @@ impl Reader<'_> {
         root: &Node,
         file: &Path,
         name: &str,
+        env: &Environment,
         chain: &mut Vec<(PathBuf, String)>,
     ) -> Result<Node, LoadError> {
         let services = root.get("services");
@@ -296,19 +341,27 @@ impl Reader<'_> {
             let hint = format!(
                 "services defined in {}: {}",
                 display_name(file, self.working_dir),
-                services.and_then(Node::as_map).map(|m| m.keys().cloned().collect::<Vec<_>>().join(", ")).unwrap_or_default()
+                services
+                    .and_then(Node::as_map)
+                    .map(|m| m.keys().cloned().collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default()
             );
-            let at = self.parse_cached(&from_file, &Environment::new()).ok();
+            let at = self.parse_cached(&from_file, env).ok();
             let err = LoadError::new(format!(
                 "service \"{from_service}\" extends \"{name}\", which is not defined in {}",
                 display_name(file, self.working_dir)
             ))
             .with_path(format!("services.{from_service}.extends"))
             .with_hint(hint);
-            return Err(match at.as_ref().and_then(|t| de::locate(t, &format!("services.{from_service}.extends"))) {
-                Some((f, m)) => err.at(&f, m),
-                None => err,
-            });
+            return Err(
+                match at
+                    .as_ref()
+                    .and_then(|t| de::locate(t, &format!("services.{from_service}.extends")))
+                {
+                    Some((f, m)) => err.at(&f, m),
+                    None => err,
+                },
+            );
         };
         let key = (file.to_path_buf(), name.to_string());
         if chain.contains(&key) {
@@ -329,32 +382,50 @@ impl Reader<'_> {
             Value::Map(m) => {
                 for k in m.keys() {
                     if k != "service" && k != "file" {
-                        return Err(ext.value.error(format!("unknown key \"{k}\"")).with_path(&path)
+                        return Err(ext
+                            .value
+                            .error(format!("unknown key \"{k}\""))
+                            .with_path(&path)
                             .with_hint("extends takes `service` and optionally `file`"));
                     }
                 }
-                let svc = m.get("service").and_then(|e| e.value.as_str()).ok_or_else(|| {
-                    ext.value.error("missing required key \"service\"").with_path(&path)
-                })?;
-                (svc.to_string(), m.get("file").and_then(|e| e.value.as_str()).map(str::to_string))
+                let svc = m
+                    .get("service")
+                    .and_then(|e| e.value.as_str())
+                    .ok_or_else(|| {
+                        ext.value
+                            .error("missing required key \"service\"")
+                            .with_path(&path)
+                    })?;
+                (
+                    svc.to_string(),
+                    m.get("file")
+                        .and_then(|e| e.value.as_str())
+                        .map(str::to_string),
+                )
             }
-            _ => return Err(ext.value.error("expected a service name or a mapping").with_path(&path)),
+            _ => {
+                return Err(ext
+                    .value
+                    .error("expected a service name or a mapping")
+                    .with_path(&path))
+            }
         };
         chain.push(key);
         let base = match base_file {
-            None => self.resolve_service(root, file, &base_name, chain)?,
+            None => self.resolve_service(root, file, &base_name, env, chain)?,
             Some(f) => {
                 let dir = parent_dir(file, self.working_dir);
                 let other = absolute(Path::new(&f), &dir);
                 if !other.is_file() {
                     chain.pop();
-                    return Err(ext.value
+                    return Err(ext
+                        .value
                         .error(format!("extends file {} does not exist", other.display()))
                         .with_path(format!("{path}.file")));
                 }
-                let env: Environment = self.opts.process_env.clone();
-                let other_root = self.parse_cached(&other, &env)?;
-                let mut base = self.resolve_service(&other_root, &other, &base_name, chain)?;
+                let other_root = self.parse_cached(&other, env)?;
+                let mut base = self.resolve_service(&other_root, &other, &base_name, env, chain)?;
                 let other_dir = parent_dir(&other, self.working_dir);
                 if other_dir != dir {
                     rebase_service(&mut base, &other_dir);
@@ -372,7 +443,8 @@ fn parent_dir(path: &Path, working_dir: &Path) -> PathBuf {
     if path == Path::new("-") {
         return working_dir.to_path_buf();
     }
-    path.parent().map_or_else(|| working_dir.to_path_buf(), Path::to_path_buf)
+    path.parent()
+        .map_or_else(|| working_dir.to_path_buf(), Path::to_path_buf)
 }
 
 struct IncludeSpec {
@@ -388,7 +460,11 @@ impl IncludeSpec {
                 Value::Scalar(s) => Ok(vec![s.text.clone()]),
                 Value::Seq(items) => items
                     .iter()
-                    .map(|i| i.as_str().map(str::to_string).ok_or_else(|| i.error("expected a file path")))
+                    .map(|i| {
+                        i.as_str()
+                            .map(str::to_string)
+                            .ok_or_else(|| i.error("expected a file path"))
+                    })
                     .collect(),
                 _ => Err(n.error("expected a file path or a list of paths")),
             }
@@ -408,12 +484,16 @@ impl IncludeSpec {
                 for (k, e) in m {
                     match k.as_str() {
                         "path" => spec.paths = strings(&e.value)?,
-                        "project_directory" => spec.project_directory = e.value.as_str().map(str::to_string),
+                        "project_directory" => {
+                            spec.project_directory = e.value.as_str().map(str::to_string)
+                        }
                         "env_file" => spec.env_files = strings(&e.value)?,
                         other => {
                             return Err(LoadError::new(format!("unknown key \"{other}\""))
                                 .at(&e.value.file, e.key_mark)
-                                .with_hint("include entries take path, project_directory and env_file"))
+                                .with_hint(
+                                    "include entries take path, project_directory and env_file",
+                                ))
                         }
                     }
                 }
@@ -429,10 +509,22 @@ impl IncludeSpec {
 
 /// Adds an included project's resources to `node`; a name defined on both sides is an error.
 fn import(node: &mut Node, sub: Node, item: &Node) -> Result<(), LoadError> {
-    let Value::Map(sub_map) = sub.value else { return Ok(()) };
-    let Some(map) = node.as_map_mut() else { return Ok(()) };
+    let Value::Map(sub_map) = sub.value else {
+        return Ok(());
+    };
+    let Some(map) = node.as_map_mut() else {
+        return Ok(());
+    };
     for section in ["services", "networks", "volumes", "secrets", "configs"] {
-        let Some(Entry { value: Node { value: Value::Map(sub_items), .. }, .. }) = sub_map.get(section).cloned() else {
+        let Some(Entry {
+            value:
+                Node {
+                    value: Value::Map(sub_items),
+                    ..
+                },
+            ..
+        }) = sub_map.get(section).cloned()
+        else {
             continue;
         };
         let target = map.entry(section.to_string()).or_insert_with(|| Entry {
@@ -442,7 +534,9 @@ fn import(node: &mut Node, sub: Node, item: &Node) -> Result<(), LoadError> {
         if target.value.is_null() {
             target.value.value = Value::Map(Mapping::new());
         }
-        let Some(target) = target.value.as_map_mut() else { continue };
+        let Some(target) = target.value.as_map_mut() else {
+            continue;
+        };
         for (name, entry) in sub_items {
             if let Some(existing) = target.get(&name) {
                 // The same definition reached twice (e.g. two includes of one file) is fine.
@@ -485,7 +579,9 @@ fn rebase_project(node: &mut Node, dir: &Path) {
 /// Makes a service's relative paths (build context, env files, bind sources) absolute against
 /// `dir`, for services that come from a file in another directory.
 pub fn rebase_service(service: &mut Node, dir: &Path) {
-    let Some(map) = service.as_map_mut() else { return };
+    let Some(map) = service.as_map_mut() else {
+        return;
+    };
     if let Some(build) = map.get_mut("build") {
         match &mut build.value.value {
             Value::Scalar(_) => rebase_scalar(&mut build.value, dir),
@@ -537,12 +633,14 @@ pub fn rebase_service(service: &mut Node, dir: &Path) {
     if let Some(Value::Seq(items)) = map.get_mut("volumes").map(|e| &mut e.value.value) {
         for item in items {
             match &mut item.value {
-                Value::Scalar(s) => {
-                    if s.text.starts_with('.') {
-                        let (source, rest) = s.text.split_once(':').unwrap_or((&s.text, ""));
-                        let abs = absolute(Path::new(source), dir).display().to_string();
-                        s.text = if rest.is_empty() { abs } else { format!("{abs}:{rest}") };
-                    }
+                Value::Scalar(s) if s.text.starts_with('.') => {
+                    let (source, rest) = s.text.split_once(':').unwrap_or((&s.text, ""));
+                    let abs = absolute(Path::new(source), dir).display().to_string();
+                    s.text = if rest.is_empty() {
+                        abs
+                    } else {
+                        format!("{abs}:{rest}")
+                    };
                 }
                 Value::Map(m) => {
                     let is_bind = m.get("type").and_then(|e| e.value.as_str()) == Some("bind");

@@ -37,9 +37,9 @@ fn rule(path: &[&str]) -> Rule {
             "volumes" | "secrets" | "configs" => Rule::ByKey(target_key),
             "depends_on" | "networks" => Rule::NamesAsMap,
             "build" => Rule::Build,
-            "cap_add" | "cap_drop" | "dns" | "dns_search" | "dns_opt" | "profiles" | "security_opt"
-            | "expose" | "links" | "external_links" | "volumes_from" | "group_add" | "tmpfs" | "devices"
-            | "env_file" | "label_file" => Rule::Unique,
+            "cap_add" | "cap_drop" | "dns" | "dns_search" | "dns_opt" | "profiles"
+            | "security_opt" | "expose" | "links" | "external_links" | "volumes_from"
+            | "group_add" | "tmpfs" | "devices" | "env_file" | "label_file" => Rule::Unique,
             _ => Rule::Default,
         },
         ["services", _, "healthcheck", "test"] => Rule::Replace,
@@ -84,7 +84,11 @@ pub fn merge(base: Node, over: Node, path: &mut Vec<String>) -> Node {
                 let mut items: Vec<Node> = b.clone();
                 for item in o {
                     let k = key(item);
-                    match k.and_then(|k| items.iter().position(|i| key(i).as_deref() == Some(k.as_str()))) {
+                    match k.and_then(|k| {
+                        items
+                            .iter()
+                            .position(|i| key(i).as_deref() == Some(k.as_str()))
+                    }) {
                         Some(pos) => {
                             let old = items.remove(pos);
                             path.push(format!("[{pos}]"));
@@ -105,7 +109,8 @@ pub fn merge(base: Node, over: Node, path: &mut Vec<String>) -> Node {
             if let (Value::Seq(b), Value::Seq(o)) = (&base.value, &over.value) {
                 let mut items = b.clone();
                 for item in o {
-                    let dup = item.as_str().is_some() && items.iter().any(|i| i.as_str() == item.as_str());
+                    let dup = item.as_str().is_some()
+                        && items.iter().any(|i| i.as_str() == item.as_str());
                     if !dup {
                         items.push(item.clone());
                     }
@@ -212,7 +217,8 @@ fn strip_resets_in_place(node: &mut Node) {
             if m.values().any(|e| e.value.tag == Some(NodeTag::Reset)) {
                 m.retain(|_, e| e.value.tag != Some(NodeTag::Reset));
             }
-            m.values_mut().for_each(|e| strip_resets_in_place(&mut e.value));
+            m.values_mut()
+                .for_each(|e| strip_resets_in_place(&mut e.value));
         }
         Value::Seq(items) => {
             if items.iter().any(|i| i.tag == Some(NodeTag::Reset)) {
@@ -228,18 +234,31 @@ fn strip_resets_in_place(node: &mut Node) {
 fn list_to_map(node: &Node, sep: char) -> Option<Node> {
     match &node.value {
         Value::Map(_) => Some(node.clone()),
-        Value::Null => Some(Node::new(Value::Map(Mapping::new()), node.mark, node.file.clone())),
+        Value::Null => Some(Node::new(
+            Value::Map(Mapping::new()),
+            node.mark,
+            node.file.clone(),
+        )),
         Value::Seq(items) => {
             let mut map = Mapping::new();
             for item in items {
                 let text = item.as_str()?;
                 // extra_hosts also accepts `host=ip`.
-                let split = text.split_once(sep).or_else(|| if sep == ':' { text.split_once('=') } else { None });
+                let split = text.split_once(sep).or_else(|| {
+                    if sep == ':' {
+                        text.split_once('=')
+                    } else {
+                        None
+                    }
+                });
                 let (k, v) = match split {
-                    Some((k, v)) => (k, Value::Scalar(Scalar {
-                        text: v.to_string(),
-                        plain: false,
-                    })),
+                    Some((k, v)) => (
+                        k,
+                        Value::Scalar(Scalar {
+                            text: v.to_string(),
+                            plain: false,
+                        }),
+                    ),
                     None => (text, Value::Null),
                 };
                 map.insert(
@@ -322,9 +341,22 @@ fn port_key(node: &Node) -> Option<String> {
             Some(format!("{ip}|{published}|{target}|{proto}"))
         }
         Value::Map(m) => {
-            let get = |k: &str| m.get(k).and_then(|e| e.value.as_str()).unwrap_or("").to_string();
-            let proto = m.get("protocol").and_then(|e| e.value.as_str()).unwrap_or("tcp");
-            Some(format!("{}|{}|{}|{proto}", get("host_ip"), get("published"), get("target")))
+            let get = |k: &str| {
+                m.get(k)
+                    .and_then(|e| e.value.as_str())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let proto = m
+                .get("protocol")
+                .and_then(|e| e.value.as_str())
+                .unwrap_or("tcp");
+            Some(format!(
+                "{}|{}|{}|{proto}",
+                get("host_ip"),
+                get("published"),
+                get("target")
+            ))
         }
         _ => None,
     }
@@ -387,8 +419,14 @@ mod tests {
             "services:\n  web:\n    command: [c]\n    cap_add: [NET_ADMIN, SYS_TIME]\n    healthcheck:\n      test: [CMD, y]\n",
         );
         assert_eq!(v["services"]["web"]["command"], serde_json::json!(["c"]));
-        assert_eq!(v["services"]["web"]["cap_add"], serde_json::json!(["NET_ADMIN", "SYS_TIME"]));
-        assert_eq!(v["services"]["web"]["healthcheck"]["test"], serde_json::json!(["CMD", "y"]));
+        assert_eq!(
+            v["services"]["web"]["cap_add"],
+            serde_json::json!(["NET_ADMIN", "SYS_TIME"])
+        );
+        assert_eq!(
+            v["services"]["web"]["healthcheck"]["test"],
+            serde_json::json!(["CMD", "y"])
+        );
     }
 
     #[test]
@@ -397,7 +435,10 @@ mod tests {
             "services:\n  web:\n    environment: [A=1, B=2]\n",
             "services:\n  web:\n    environment:\n      B: 3\n      C: 4\n",
         );
-        assert_eq!(v["services"]["web"]["environment"], serde_json::json!({"A": "1", "B": 3, "C": 4}));
+        assert_eq!(
+            v["services"]["web"]["environment"],
+            serde_json::json!({"A": "1", "B": 3, "C": 4})
+        );
     }
 
     #[test]
@@ -406,8 +447,14 @@ mod tests {
             "services:\n  web:\n    ports: [\"80:80\", \"443:443\"]\n    volumes: [\"./a:/app\", \"data:/data\"]\n",
             "services:\n  web:\n    ports: [\"80:80\", \"8080:8080\"]\n    volumes: [\"./b:/app\"]\n",
         );
-        assert_eq!(v["services"]["web"]["ports"], serde_json::json!(["80:80", "443:443", "8080:8080"]));
-        assert_eq!(v["services"]["web"]["volumes"], serde_json::json!(["./b:/app", "data:/data"]));
+        assert_eq!(
+            v["services"]["web"]["ports"],
+            serde_json::json!(["80:80", "443:443", "8080:8080"])
+        );
+        assert_eq!(
+            v["services"]["web"]["volumes"],
+            serde_json::json!(["./b:/app", "data:/data"])
+        );
     }
 
     #[test]
@@ -416,7 +463,10 @@ mod tests {
             "services:\n  web:\n    ports: [\"80:80\"]\n    environment: {A: 1}\n",
             "services:\n  web:\n    ports: !reset []\n    environment: !override {B: 2}\n",
         );
-        assert_eq!(v["services"]["web"], serde_json::json!({"environment": {"B": 2}}));
+        assert_eq!(
+            v["services"]["web"],
+            serde_json::json!({"environment": {"B": 2}})
+        );
     }
 
     #[test]
@@ -433,7 +483,13 @@ mod tests {
 
     #[test]
     fn build_string_merges_with_build_object() {
-        let v = merged("services:\n  web:\n    build: ./app\n", "services:\n  web:\n    build:\n      target: dev\n");
-        assert_eq!(v["services"]["web"]["build"], serde_json::json!({"context": "./app", "target": "dev"}));
+        let v = merged(
+            "services:\n  web:\n    build: ./app\n",
+            "services:\n  web:\n    build:\n      target: dev\n",
+        );
+        assert_eq!(
+            v["services"]["web"]["build"],
+            serde_json::json!({"context": "./app", "target": "dev"})
+        );
     }
 }

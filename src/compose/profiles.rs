@@ -36,16 +36,22 @@ pub fn apply(
     let mut enabled: HashSet<String> = project
         .services
         .iter()
-        .filter(|(_, s)| all || s.profiles.is_empty() || s.profiles.iter().any(|p| active.contains(p.as_str())))
+        .filter(|(_, s)| {
+            all || s.profiles.is_empty() || s.profiles.iter().any(|p| active.contains(p.as_str()))
+        })
         .map(|(k, _)| k.clone())
         .collect();
     if !named.is_empty() {
-        let graph = DependencyGraph::new(
-            project
-                .services
-                .iter()
-                .map(|(k, s)| (k.as_str(), s.depends_on.0.iter().filter(|(_, d)| d.required).map(|(d, _)| d.as_str()))),
-        );
+        let graph = DependencyGraph::new(project.services.iter().map(|(k, s)| {
+            (
+                k.as_str(),
+                s.depends_on
+                    .0
+                    .iter()
+                    .filter(|(_, d)| d.required)
+                    .map(|(d, _)| d.as_str()),
+            )
+        }));
         let roots: Vec<&str> = named.iter().map(String::as_str).collect();
         enabled.extend(graph.with_dependencies(&roots));
     }
@@ -54,7 +60,9 @@ pub fn apply(
             continue;
         }
         for (dep, how) in service.depends_on.0.iter() {
-            let Some(target) = project.services.get(dep) else { continue };
+            let Some(target) = project.services.get(dep) else {
+                continue;
+            };
             if how.required && !enabled.contains(dep) {
                 let path = format!("services.{key}.depends_on.{dep}");
                 let mut err = LoadError::new(format!(
@@ -70,10 +78,18 @@ pub fn apply(
             }
         }
     }
-    let disabled: Vec<String> = project.services.keys().filter(|k| !enabled.contains(*k)).cloned().collect();
+    let disabled: Vec<String> = project
+        .services
+        .keys()
+        .filter(|k| !enabled.contains(*k))
+        .cloned()
+        .collect();
     project.services.retain(|k, _| enabled.contains(k));
     for service in project.services.values_mut() {
-        service.depends_on.0.retain(|dep, _| enabled.contains(dep) || !disabled.contains(dep));
+        service
+            .depends_on
+            .0
+            .retain(|dep, _| enabled.contains(dep) || !disabled.contains(dep));
     }
     Ok(disabled)
 }

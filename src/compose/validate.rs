@@ -43,23 +43,13 @@ pub fn validate(project: &Project, tree: &Node) -> Result<(), LoadError> {
                 Some("add `image:` or `build:` to the service".into()),
             ));
         }
-        for (dep, how) in service.depends_on.0.iter() {
-            if !project.services.contains_key(dep) && how.required {
-                return Err(error_at(
-                    tree,
-                    at(&format!(".depends_on.{dep}")),
-                    format!("service \"{name}\" depends on undefined service \"{dep}\""),
-                    Some(format!("services {}", defined(project.services.keys()))),
-                ));
-            }
-        }
         if let Some(mode) = &service.network_mode {
             if let Some(other) = mode.strip_prefix("service:") {
                 if !project.services.contains_key(other) {
                     return Err(error_at(
                         tree,
                         at(".network_mode"),
-                        format!("service \"{name}\" uses the network stack of undefined service \"{other}\""),
+                        format!("service \"{other}\" not found for network_mode 'service:{other}' of service \"{name}\""),
                         None,
                     ));
                 }
@@ -73,13 +63,27 @@ pub fn validate(project: &Project, tree: &Node) -> Result<(), LoadError> {
                 ));
             }
         }
+        for (i, link) in service.links.iter().enumerate() {
+            let other = link.split(':').next().unwrap_or(link);
+            if !project.services.contains_key(other) {
+                return Err(error_at(
+                    tree,
+                    at(&format!(".links[{i}]")),
+                    format!("service \"{name}\" links to undefined service \"{other}\""),
+                    Some(format!("services {}", defined(project.services.keys()))),
+                ));
+            }
+        }
         for network in service.networks.keys() {
             if !project.networks.contains_key(network) {
                 return Err(error_at(
                     tree,
                     at(&format!(".networks.{network}")),
                     format!("service \"{name}\" refers to undefined network \"{network}\""),
-                    Some(format!("declare it under the top-level networks: ({})", defined(project.networks.keys()))),
+                    Some(format!(
+                        "declare it under the top-level networks: ({})",
+                        defined(project.networks.keys())
+                    )),
                 ));
             }
         }
@@ -112,17 +116,41 @@ pub fn validate(project: &Project, tree: &Node) -> Result<(), LoadError> {
                 ));
             }
         }
+        for (dep, how) in service.depends_on.0.iter() {
+            if !project.services.contains_key(dep) && how.required {
+                return Err(error_at(
+                    tree,
+                    at(&format!(".depends_on.{dep}")),
+                    format!("service \"{name}\" depends on undefined service \"{dep}\""),
+                    Some(format!("services {}", defined(project.services.keys()))),
+                ));
+            }
+        }
         for (kind, refs, defs) in [
-            ("secret", &service.secrets, project.secrets.keys().collect::<Vec<_>>()),
-            ("config", &service.configs, project.configs.keys().collect::<Vec<_>>()),
+            (
+                "secret",
+                &service.secrets,
+                project.secrets.keys().collect::<Vec<_>>(),
+            ),
+            (
+                "config",
+                &service.configs,
+                project.configs.keys().collect::<Vec<_>>(),
+            ),
         ] {
             for (i, r) in refs.iter().enumerate() {
                 if !defs.contains(&&r.source) {
                     return Err(error_at(
                         tree,
                         at(&format!(".{kind}s[{i}]")),
-                        format!("service \"{name}\" refers to undefined {kind} \"{}\"", r.source),
-                        Some(format!("declare it under the top-level {kind}s: ({})", defined(defs.iter().copied()))),
+                        format!(
+                            "service \"{name}\" refers to undefined {kind} \"{}\"",
+                            r.source
+                        ),
+                        Some(format!(
+                            "declare it under the top-level {kind}s: ({})",
+                            defined(defs.iter().copied())
+                        )),
                     ));
                 }
             }
@@ -136,7 +164,10 @@ pub fn validate(project: &Project, tree: &Node) -> Result<(), LoadError> {
                     Some("container names must be unique".into()),
                 ));
             }
-            let replicas = service.scale.or_else(|| service.deploy.as_ref().and_then(|d| d.replicas)).unwrap_or(1);
+            let replicas = service
+                .scale
+                .or_else(|| service.deploy.as_ref().and_then(|d| d.replicas))
+                .unwrap_or(1);
             if replicas > 1 {
                 return Err(error_at(
                     tree,

@@ -19,7 +19,10 @@ pub struct Variable {
 
 /// Variables used by the project's compose files, in order of first use.
 pub fn in_files(opts: &LoadOptions) -> Result<Vec<Variable>, LoadError> {
-    let dir = opts.project_directory.clone().unwrap_or_else(|| opts.working_dir.clone());
+    let dir = opts
+        .project_directory
+        .clone()
+        .unwrap_or_else(|| opts.working_dir.clone());
     let env = discover::project_environment(&opts.process_env, &opts.env_files, &dir)?;
     let files = discover::compose_files(&opts.files, &env, &opts.working_dir, &mut Vec::new())?;
     let mut found = Vec::new();
@@ -60,9 +63,14 @@ pub fn scan(text: &str, found: &mut Vec<Variable>) {
             Some(b'$') => i += 2,
             Some(b'{') => {
                 let start = i + 2;
-                let Some(len) = braced_len(&text[start..]) else { return };
+                let Some(len) = braced_len(&text[start..]) else {
+                    return;
+                };
                 let inner = &text[start..start + len];
-                let name_len = inner.bytes().take_while(|c| c.is_ascii_alphanumeric() || *c == b'_').count();
+                let name_len = inner
+                    .bytes()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == b'_')
+                    .count();
                 let (name, rest) = inner.split_at(name_len);
                 let mut var = Variable {
                     name: name.to_string(),
@@ -85,7 +93,10 @@ pub fn scan(text: &str, found: &mut Vec<Variable>) {
                 i = start + len + 1;
             }
             Some(c) if c.is_ascii_alphabetic() || *c == b'_' => {
-                let len = text[i + 1..].bytes().take_while(|c| c.is_ascii_alphanumeric() || *c == b'_').count();
+                let len = text[i + 1..]
+                    .bytes()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == b'_')
+                    .count();
                 add(
                     found,
                     Variable {
@@ -142,7 +153,10 @@ mod tests {
     #[test]
     fn scans_every_form_and_nesting() {
         let mut found = Vec::new();
-        scan("$A ${B} ${C:-x} ${D?must} ${E:+alt} $$F ${G:-${H:-y}}", &mut found);
+        scan(
+            "$A ${B} ${C:-x} ${D?must} ${E:+alt} $$F ${G:-${H:-y}}",
+            &mut found,
+        );
         let names: Vec<&str> = found.iter().map(|v| v.name.as_str()).collect();
         assert_eq!(names, ["A", "B", "C", "D", "E", "G", "H"]);
         assert_eq!(found[2].default.as_deref(), Some("x"));

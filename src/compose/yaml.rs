@@ -272,7 +272,9 @@ impl Builder {
             }
             Event::Alias(id) => {
                 let Some((node, size)) = self.anchors.get(&id) else {
-                    return Err(LoadError::new("alias refers to an unknown anchor").at(&self.file, mark));
+                    return Err(
+                        LoadError::new("alias refers to an unknown anchor").at(&self.file, mark)
+                    );
                 };
                 self.alias_nodes += size;
                 if self.alias_nodes > MAX_ALIAS_NODES {
@@ -293,8 +295,10 @@ impl Builder {
             let mark = match &frame {
                 Frame::Seq { mark, .. } | Frame::Map { mark, .. } => *mark,
             };
-            return Err(LoadError::new(format!("values are nested more than {MAX_DEPTH} levels deep"))
-                .at(&self.file, mark));
+            return Err(LoadError::new(format!(
+                "values are nested more than {MAX_DEPTH} levels deep"
+            ))
+            .at(&self.file, mark));
         }
         self.stack.push(frame);
         Ok(())
@@ -357,7 +361,10 @@ impl Builder {
                 }
                 _ => {
                     return Err(key
-                        .error(format!("mapping keys must be strings, found {}", key.kind()))
+                        .error(format!(
+                            "mapping keys must be strings, found {}",
+                            key.kind()
+                        ))
                         .with_path(self.path()))
                 }
             };
@@ -401,7 +408,10 @@ impl Builder {
                 }
                 _ => {
                     return Err(source
-                        .error(format!("`<<` merges a mapping or a list of mappings, found {}", source.kind()))
+                        .error(format!(
+                            "`<<` merges a mapping or a list of mappings, found {}",
+                            source.kind()
+                        ))
                         .with_path(self.path()))
                 }
             }
@@ -412,23 +422,27 @@ impl Builder {
     fn tag(&self, tag: Option<&Tag>, mark: Mark) -> Result<Option<CoreTag>, LoadError> {
         let Some(tag) = tag else { return Ok(None) };
         let core = tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!";
-        Ok(Some(match (core, tag.handle.as_str(), tag.suffix.as_str()) {
-            (false, "!", "reset") => CoreTag::Reset,
-            (false, "!", "override") => CoreTag::Override,
-            (true, _, "str") => CoreTag::Str,
-            (true, _, "int" | "float" | "bool" | "null" | "map" | "seq" | "binary" | "timestamp") => {
-                CoreTag::Other
-            }
-            _ => {
-                return Err(LoadError::new(format!(
-                    "unsupported YAML tag `{}{}`",
-                    tag.handle, tag.suffix
-                ))
-                .at(&self.file, mark)
-                .with_path(self.path())
-                .with_hint("compose files understand the tags !reset and !override"))
-            }
-        }))
+        Ok(Some(
+            match (core, tag.handle.as_str(), tag.suffix.as_str()) {
+                (false, "!", "reset") => CoreTag::Reset,
+                (false, "!", "override") => CoreTag::Override,
+                (true, _, "str") => CoreTag::Str,
+                (
+                    true,
+                    _,
+                    "int" | "float" | "bool" | "null" | "map" | "seq" | "binary" | "timestamp",
+                ) => CoreTag::Other,
+                _ => {
+                    return Err(LoadError::new(format!(
+                        "unsupported YAML tag `{}{}`",
+                        tag.handle, tag.suffix
+                    ))
+                    .at(&self.file, mark)
+                    .with_path(self.path())
+                    .with_hint("compose files understand the tags !reset and !override"))
+                }
+            },
+        ))
     }
 }
 
@@ -484,13 +498,21 @@ mod tests {
     fn scalars_keep_their_style_and_null_is_recognised() {
         let n = doc("a: 80\nb: \"80\"\nc:\nd: ~\ne: 'null'\n").unwrap();
         assert_eq!(
-            n.get("a").unwrap().value.clone().as_scalar(),
+            n.get("a").unwrap().value.clone().into_scalar(),
             Some(Scalar {
                 text: "80".into(),
                 plain: true
             })
         );
-        assert!(!n.get("b").unwrap().value.clone().as_scalar().unwrap().plain);
+        assert!(
+            !n.get("b")
+                .unwrap()
+                .value
+                .clone()
+                .into_scalar()
+                .unwrap()
+                .plain
+        );
         assert!(n.get("c").unwrap().is_null());
         assert!(n.get("d").unwrap().is_null());
         assert_eq!(n.get("e").unwrap().as_str(), Some("null"));
@@ -531,7 +553,15 @@ mod tests {
         let n = doc("a: !reset []\nb: !override\n  k: v\nc: !!str 80\n").unwrap();
         assert_eq!(n.get("a").unwrap().tag, Some(NodeTag::Reset));
         assert_eq!(n.get("b").unwrap().tag, Some(NodeTag::Override));
-        assert!(!n.get("c").unwrap().value.clone().as_scalar().unwrap().plain);
+        assert!(
+            !n.get("c")
+                .unwrap()
+                .value
+                .clone()
+                .into_scalar()
+                .unwrap()
+                .plain
+        );
     }
 
     #[test]
@@ -566,7 +596,7 @@ mod tests {
     }
 
     impl Value {
-        fn as_scalar(self) -> Option<Scalar> {
+        fn into_scalar(self) -> Option<Scalar> {
             match self {
                 Value::Scalar(s) => Some(s),
                 _ => None,

@@ -166,11 +166,12 @@ pub fn parse_port_mapping(spec: &str) -> Result<Vec<ServicePort>, String> {
         }
         Some(bare.to_owned())
     };
-    let (c_start, c_end) = parse_range(container).ok_or_else(|| invalid(spec))?;
+    let (c_start, c_end) =
+        parse_range(container).ok_or_else(|| range_error(spec, container, "container"))?;
     let host_range = if host.is_empty() {
         None
     } else {
-        Some(parse_range(host).ok_or_else(|| invalid(spec))?)
+        Some(parse_range(host).ok_or_else(|| range_error(spec, host, "published"))?)
     };
     let c_len = c_end - c_start;
     let mut out = Vec::new();
@@ -201,6 +202,19 @@ pub fn parse_port_mapping(spec: &str) -> Result<Vec<ServicePort>, String> {
 }
 
 /// `80` or `8000-8005`; ports 1..=65535 (0 allowed on the host side only through long syntax).
+/// Says which port of `spec` is wrong: out of range, or not a port at all.
+fn range_error(spec: &str, part: &str, which: &str) -> String {
+    let numeric = !part.is_empty()
+        && part
+            .split('-')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if numeric {
+        format!("\"{spec}\" is not a valid port mapping: {which} port {part} is outside 1-65535 (or a range ends before it starts)")
+    } else {
+        invalid(spec)
+    }
+}
+
 fn parse_range(s: &str) -> Option<(u16, u16)> {
     let port = |p: &str| -> Option<u16> {
         if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {

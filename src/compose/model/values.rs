@@ -54,7 +54,39 @@ impl<'de, T: ShortSyntax> Visitor<'de> for ShortOrLongVisitor<T> {
         self.visit_str(if v { "true" } else { "false" })
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
-        T::from_long(de::value::MapAccessDeserializer::new(map))
+        T::from_long(de::value::MapAccessDeserializer::new(SkipExtensions(map)))
+    }
+}
+
+/// A long form read through `deserialize_any` still ignores `x-*` keys (the loader keeps them).
+struct SkipExtensions<A>(A);
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for SkipExtensions<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        loop {
+            let Some(key) = self.0.next_key::<String>()? else {
+                return Ok(None);
+            };
+            if key.starts_with("x-") {
+                self.0.next_value::<de::IgnoredAny>()?;
+                continue;
+            }
+            return seed
+                .deserialize(de::IntoDeserializer::<A::Error>::into_deserializer(key))
+                .map(Some);
+        }
+    }
+
+    fn next_value_seed<V: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, A::Error> {
+        self.0.next_value_seed(seed)
     }
 }
 
