@@ -5,5 +5,6 @@
 
 pub mod cli;
 pub mod compose;
+pub mod engine;
 pub mod graph;
 pub mod runtime;
