@@ -8,3 +8,4 @@ pub mod compose;
 pub mod engine;
 pub mod graph;
 pub mod runtime;
+pub mod ui;
