@@ -369,12 +369,12 @@ impl Reporter for TtyReporter {
 
     fn message(&self, text: &str) {
         let guard = lock(&self.inner.block);
-        // Above the live view while one is shown; otherwise on a one-off target.
-        let result = match guard.as_ref() {
+        // Above the live view while one is shown; otherwise on a one-off target. Best effort:
+        // a closed stderr must not fail the operation.
+        let _ = match guard.as_ref() {
             Some(block) => block.multi.println(text),
             None => MultiProgress::with_draw_target((self.inner.target)()).println(text),
         };
-        let _ = result;
     }
 
     fn finish(&self) {
