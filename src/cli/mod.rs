@@ -2,7 +2,11 @@
 //! and exit codes. One file per subcommand; each turns its arguments into plain options for
 //! the library and prints the result. Nothing below this module prints.
 
+mod attach;
+mod backend;
 pub mod config;
+mod down;
+mod up;
 mod version;
 
 use std::io::Read;
@@ -12,6 +16,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::compose::error::LoadError;
 use crate::compose::load::{load, LoadOptions, Loaded};
+use crate::engine::{Engine, EngineError, ProjectContext};
 
 /// A compose-first multi-container orchestrator: runs compose.yaml projects on a Docker engine
 /// or on its bundled runtime.
@@ -94,23 +99,111 @@ pub enum Backend {
 pub enum Command {
     /// Parse, resolve and render the compose file in canonical format
     Config(config::ConfigArgs),
+    /// Creates containers for a service
+    Create(up::CreateArgs),
+    /// Stop and remove containers, networks
+    Down(down::DownArgs),
+    /// Create and start containers
+    Up(up::UpArgs),
     /// Show the hoist version information
     Version(version::VersionArgs),
+}
+
+/// Why a command failed, and the exit code it returns.
+#[derive(Debug)]
+pub enum CliError {
+    Load(LoadError),
+    Engine(EngineError),
+    /// Arguments that clap accepted but that make no sense together.
+    Usage(String),
+}
+
+impl CliError {
+    pub fn usage(message: impl Into<String>) -> Self {
+        CliError::Usage(message.into())
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Engine(e) => e.exit_code,
+            CliError::Load(_) => 1,
+            CliError::Usage(_) => 2,
+        }
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Load(e) => e.fmt(f),
+            CliError::Engine(e) => e.fmt(f),
+            CliError::Usage(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<LoadError> for CliError {
+    fn from(e: LoadError) -> Self {
+        CliError::Load(e)
+    }
+}
+
+impl From<EngineError> for CliError {
+    fn from(e: EngineError) -> Self {
+        CliError::Engine(e)
+    }
 }
 
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Config(args) => config::run(&cli.global, args),
-        Command::Version(args) => version::run(&cli.global, args),
+        Command::Config(args) => config::run(&cli.global, args).map_err(CliError::from),
+        Command::Version(args) => version::run(&cli.global, args).map_err(CliError::from),
+        command => async_main(&cli.global, command),
     };
     match result {
         Ok(code) => code,
         Err(err) => {
             eprintln!("{err}");
-            1
+            err.exit_code()
         }
     }
+}
+
+/// Commands that talk to a runtime run on a tokio runtime built only for them, so `config`
+/// and `version` start no threads.
+fn async_main(global: &GlobalArgs, command: &Command) -> Result<i32, CliError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            CliError::Engine(EngineError::new(format!(
+                "cannot start the async runtime: {e}"
+            )))
+        })?;
+    rt.block_on(async {
+        match command {
+            Command::Up(args) => up::run(global, args).await,
+            Command::Create(args) => up::create(global, args).await,
+            Command::Down(args) => down::run(global, args).await,
+            Command::Config(_) | Command::Version(_) => Ok(0),
+        }
+    })
+}
+
+/// Loads the project for a command that names `services`.
+pub fn load_context(global: &GlobalArgs, services: &[String]) -> Result<ProjectContext, CliError> {
+    let opts = load_options(global, services)?;
+    let loaded = load_project(&opts)?;
+    Ok(ProjectContext::from_loaded(&loaded))
+}
+
+/// An engine on the selected backend, reporting progress as `--progress`/`--ansi` ask.
+pub async fn engine_for(global: &GlobalArgs) -> Result<Engine, CliError> {
+    let runtime = backend::connect(global.backend).await?;
+    let reporter = crate::ui::reporter(global.progress, global.ansi);
+    let parallel = usize::try_from(global.parallel).ok();
+    Ok(Engine::new(runtime, reporter, parallel))
 }
 
 /// Loader options from the global flags and the process. Reads standard input when a file is `-`.

@@ -44,7 +44,10 @@ mod tests {
     #[test]
     fn names_follow_docker_compose() {
         assert_eq!(container_name("shop", "web", 1), "shop-web-1");
-        assert_eq!(oneoff_name("shop", "npm", "0123456789abcdef0123"), "shop-npm-run-0123456789ab");
+        assert_eq!(
+            oneoff_name("shop", "npm", "0123456789abcdef0123"),
+            "shop-npm-run-0123456789ab"
+        );
         assert_eq!(default_image_name("shop", "api"), "shop-api");
     }
 }

@@ -54,7 +54,12 @@ pub struct ProgressEvent {
 }
 
 impl ProgressEvent {
-    pub fn new(kind: ResourceKind, name: impl Into<String>, status: Status, text: impl Into<String>) -> Self {
+    pub fn new(
+        kind: ResourceKind,
+        name: impl Into<String>,
+        status: Status,
+        text: impl Into<String>,
+    ) -> Self {
         ProgressEvent {
             kind,
             name: name.into(),

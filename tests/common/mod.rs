@@ -250,3 +250,4 @@ impl Drop for Cleanup {
 pub fn test_label_filter(name: &str) -> LabelFilter {
     LabelFilter::equals(TEST_LABEL, name)
 }
+pub mod stack;
