@@ -6,5 +6,6 @@
 //! Not for: printing (the `ui` module renders events), parsing compose files, or knowing
 //! which backend it drives.
 
+pub mod convert;
 pub mod labels;
 pub mod progress;
