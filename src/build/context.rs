@@ -562,6 +562,15 @@ pub fn context_tar(
     let inside_path = dockerfile_on_disk
         .as_ref()
         .and_then(|df| relative_inside(&context_dir, df));
+    if let Some(df) = &dockerfile_on_disk {
+        // Fail here with the path rather than later with the builder's vaguer message.
+        if !df.is_file() {
+            return Err(ContextError::Dockerfile {
+                path: df.clone(),
+                message: "no such file".to_owned(),
+            });
+        }
+    }
 
     let mut ignore = DockerIgnore::for_build(&context_dir, dockerfile_on_disk.as_deref())?;
     ignore.keep(".dockerignore");
@@ -1177,10 +1186,15 @@ mod tests {
             "{e}"
         );
         let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "Dockerfile", "FROM scratch\n");
         write(dir.path(), ".dockerignore", "ok\n[\n");
         let e = context_tar(dir.path(), None, None).unwrap_err();
         assert!(e.to_string().contains("pattern \"[\""), "{e}");
-        let e = context_tar(dir.path(), Some("../missing/Dockerfile"), None);
-        assert!(e.is_err());
+        let e = context_tar(dir.path(), Some("../missing/Dockerfile"), None).unwrap_err();
+        assert!(e.to_string().contains("cannot read Dockerfile"), "{e}");
+        fs::remove_file(dir.path().join(".dockerignore")).unwrap();
+        fs::remove_file(dir.path().join("Dockerfile")).unwrap();
+        let e = context_tar(dir.path(), None, None).unwrap_err();
+        assert!(e.to_string().contains("Dockerfile: no such file"), "{e}");
     }
 }

@@ -523,7 +523,9 @@ fn mount(
     })
 }
 
-/// `mode: 1777` in YAML is read as the decimal number 1777 but meant as octal.
+/// `mode: 1777` (and Go-YAML's octal `01777`) reach the model as the decimal number 1777
+/// but mean octal; digits 0-7 are read as octal. (`0o1777` arrives as 1023 and is
+/// misread; the model would need an octal-aware mode type to tell them apart.)
 fn octal_digits(mode: u32) -> u32 {
     let digits = mode.to_string();
     if digits.chars().all(|c| ('0'..='7').contains(&c)) {
