@@ -47,6 +47,8 @@ pub enum ContextError {
     },
     /// A file or directory of the context cannot be read.
     Read { path: PathBuf, message: String },
+    /// A git or URL context: the engine fetches it, there is nothing to pack.
+    Remote { context: String },
 }
 
 impl fmt::Display for ContextError {
@@ -67,6 +69,10 @@ impl fmt::Display for ContextError {
                 pattern,
                 message,
             } => write!(f, "{}: pattern \"{pattern}\": {message}", file.display()),
+            ContextError::Remote { context } => write!(
+                f,
+                "build context \"{context}\" is remote; hoist packs local directories only"
+            ),
             ContextError::Read { path, message } => write!(
                 f,
                 "cannot read {} for the build context: {message}; fix its permissions or \
@@ -626,6 +632,37 @@ pub fn context_tar(
     })
 }
 
+/// Packs the context of a service's normalized `build:` section (absolute `context`,
+/// `dockerfile` relative to it or absolute, or `dockerfile_inline`).
+pub fn for_build_config(
+    build: &crate::compose::model::BuildConfig,
+) -> Result<BuildContext, ContextError> {
+    let ctx = build.context.as_str();
+    let remote = [
+        "http://",
+        "https://",
+        "git://",
+        "git@",
+        "github.com/",
+        "ssh://",
+    ]
+    .iter()
+    .any(|p| ctx.starts_with(p))
+        || ctx.contains(".git#")
+        || ctx.ends_with(".git");
+    if remote {
+        return Err(ContextError::Remote {
+            context: ctx.to_owned(),
+        });
+    }
+    let dir = if ctx.is_empty() { "." } else { ctx };
+    context_tar(
+        Path::new(dir),
+        build.dockerfile.as_deref(),
+        build.dockerfile_inline.as_deref(),
+    )
+}
+
 /// `.dockerfile.<first 20 hex of sha256>`: unique per content, and stable across runs.
 fn hashed_name(content: &[u8]) -> String {
     let hex: String = Sha256::digest(content)
@@ -1175,6 +1212,24 @@ mod tests {
             entries(&a),
             vec!["Dockerfile", "link", "run.sh", "z/", "z/y/", "z/y/x.txt"]
         );
+    }
+
+    #[test]
+    fn build_config_contexts_local_and_remote() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "Dockerfile", "FROM scratch\n");
+        let build = crate::compose::model::BuildConfig {
+            context: dir.path().to_string_lossy().into_owned(),
+            dockerfile: Some("Dockerfile".into()),
+            ..Default::default()
+        };
+        assert_eq!(for_build_config(&build).unwrap().dockerfile, "Dockerfile");
+        let remote = crate::compose::model::BuildConfig {
+            context: "https://github.com/docker/rootfs.git#main".into(),
+            ..Default::default()
+        };
+        let e = for_build_config(&remote).unwrap_err();
+        assert!(matches!(e, ContextError::Remote { .. }), "{e}");
     }
 
     #[test]
