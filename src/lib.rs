@@ -3,6 +3,7 @@
 //! The pipeline is `cli -> compose::load -> graph -> engine -> runtime`. This library holds
 //! every layer; `main.rs` only hands the process arguments to [`cli::main`].
 
+pub mod build;
 pub mod cli;
 pub mod compose;
 pub mod engine;

@@ -6,6 +6,7 @@
 //! Not for: printing (the `ui` module renders events), parsing compose files, or knowing
 //! which backend it drives.
 
+pub mod convert;
 pub mod down;
 pub mod error;
 pub mod labels;

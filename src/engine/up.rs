@@ -353,9 +353,11 @@ impl Engine {
                 match (must_pull, existing) {
                     (true, _) => self.pull(name, &image, service.platform.as_deref()).await?,
                     (false, Some(id)) => id,
-                    (false, None) => return Err(EngineError::new(format!(
+                    (false, None) => {
+                        return Err(EngineError::new(format!(
                         "image {image} for service {name} is not present and pull_policy is never"
-                    ))),
+                    )))
+                    }
                 }
             };
             by_image.insert(image, id.clone());
