@@ -21,12 +21,7 @@ use crate::engine::{Engine, EngineError, ProjectContext};
 /// A compose-first multi-container orchestrator: runs compose.yaml projects on a Docker engine
 /// or on its bundled runtime.
 #[derive(Parser, Debug)]
-#[command(
-    name = "hoist",
-    version,
-    propagate_version = true,
-    max_term_width = 100
-)]
+#[command(name = "hoist", version, max_term_width = 100)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
