@@ -167,11 +167,12 @@ pub fn parse(text: &str, file: &Arc<str>) -> Result<Vec<Node>, LoadError> {
 
 fn line_has_tab_indent(text: &str, line: u32) -> bool {
     let lines: Vec<&str> = text.lines().collect();
-    let at = line.saturating_sub(1) as usize;
-    // The scanner may report the error on the line before or after the tab.
-    lines[at.saturating_sub(1)..lines.len().min(at + 2)]
-        .iter()
-        .any(|l| l.trim_start_matches(' ').starts_with('\t'))
+    let at = (line.saturating_sub(1) as usize).min(lines.len());
+    // The scanner may report the error on the line before or after the tab; its line count
+    // can also run past `lines()` (a lone `\r` ends a line for YAML).
+    let from = at.saturating_sub(1);
+    let to = lines.len().min(at + 2);
+    lines[from..to].iter().any(|l| l.trim_start_matches(' ').starts_with('\t'))
 }
 
 enum Frame {
@@ -587,6 +588,13 @@ mod tests {
         }
         let err = doc(&text).unwrap_err();
         assert!(err.message.contains("aliases expand"), "{err}");
+    }
+
+    #[test]
+    fn errors_on_lines_past_the_last_newline_do_not_panic() {
+        // Found by fuzzing: a lone carriage return counts as a line break for the scanner.
+        let text = "a: b\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r\r[";
+        assert!(doc(text).is_err());
     }
 
     #[test]
