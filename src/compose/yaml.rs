@@ -172,7 +172,9 @@ fn line_has_tab_indent(text: &str, line: u32) -> bool {
     // can also run past `lines()` (a lone `\r` ends a line for YAML).
     let from = at.saturating_sub(1);
     let to = lines.len().min(at + 2);
-    lines[from..to].iter().any(|l| l.trim_start_matches(' ').starts_with('\t'))
+    lines[from..to]
+        .iter()
+        .any(|l| l.trim_start_matches(' ').starts_with('\t'))
 }
 
 enum Frame {

@@ -48,11 +48,7 @@ pub struct ServiceConfig {
     /// `None`: the image's CMD; `Some([])`: cleared (`command: []` or `""`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<ShellCommand>,
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "deserialize_config_refs"
-    )]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub configs: Vec<ServiceFileRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_name: Option<String>,
@@ -208,11 +204,7 @@ pub struct ServiceConfig {
     pub runtime: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale: Option<u64>,
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "deserialize_secret_refs"
-    )]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<ServiceFileRef>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub security_opt: Vec<String>,
@@ -340,11 +332,7 @@ pub struct BuildConfig {
         deserialize_with = "optional_scalar"
     )]
     pub sbom: Option<String>,
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "deserialize_secret_refs"
-    )]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<ServiceFileRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shm_size: Option<ByteSize>,
@@ -687,7 +675,7 @@ pub struct ServiceFileRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<FileMode>,
     pub source: String,
-    /// In-container path; secrets default to `/run/secrets/<source>`.
+    /// In-container path; `None` means `/run/secrets/<source>` for secrets (filled by the engine).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     #[serde(
@@ -711,24 +699,6 @@ impl ShortSyntax for ServiceFileRef {
     fn from_long<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         ServiceFileRef::deserialize(d)
     }
-}
-
-fn deserialize_config_refs<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Vec<ServiceFileRef>, D::Error> {
-    Vec::<ServiceFileRef>::deserialize(d)
-}
-
-fn deserialize_secret_refs<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Vec<ServiceFileRef>, D::Error> {
-    let mut refs = Vec::<ServiceFileRef>::deserialize(d)?;
-    for r in &mut refs {
-        if r.target.is_none() {
-            r.target = Some(format!("/run/secrets/{}", r.source));
-        }
-    }
-    Ok(refs)
 }
 
 // ---------------------------------------------------------------------------------------------

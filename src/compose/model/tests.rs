@@ -190,7 +190,7 @@ fn build_string_and_object_forms() {
     assert_eq!(b.dockerfile_inline.as_deref(), Some("FROM scratch\n"));
     assert_eq!(b.additional_contexts["base"], "../base");
     assert_eq!(b.cache_from.0, vec!["x"]);
-    assert_eq!(b.secrets[0].target.as_deref(), Some("/run/secrets/npmrc"));
+    assert_eq!(b.secrets[0].target, None);
     assert_eq!(b.shm_size, Some(ByteSize(1 << 30)));
     assert_eq!(b.provenance.as_deref(), Some("false"));
     let s = service("build: {additional_contexts: [base=../base]}");
@@ -233,7 +233,7 @@ fn secrets_and_configs_refs() {
     let s = service(
         "secrets: [token, {source: key, target: /k, uid: 1000, mode: 0440}]\nconfigs: [app]",
     );
-    assert_eq!(s.secrets[0].target.as_deref(), Some("/run/secrets/token"));
+    assert_eq!(s.secrets[0].target, None);
     assert_eq!(s.secrets[1].target.as_deref(), Some("/k"));
     assert_eq!(s.secrets[1].uid.as_deref(), Some("1000"));
     assert_eq!(s.configs[0].source, "app");
