@@ -269,6 +269,25 @@ fn exec_returns_the_commands_output_and_exit_code() {
         "echo $X $(pwd)",
     ]);
     assert_eq!(stdout(&out), "from-exec /tmp\n");
+
+    // `-d` returns at once; the command keeps running in the container.
+    stack.ok(&[
+        "exec",
+        "-d",
+        "db",
+        "sh",
+        "-c",
+        "echo ignored; touch /tmp/detached",
+    ]);
+    let seen = (0..50).any(|_| {
+        let out = stack.run(&["exec", "-T", "db", "ls", "/tmp"]);
+        let found = stdout(&out).contains("detached");
+        if !found {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        found
+    });
+    assert!(seen, "the detached command ran");
 }
 
 #[test]
