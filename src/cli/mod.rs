@@ -6,6 +6,10 @@ mod attach;
 mod backend;
 pub mod config;
 mod down;
+mod exec;
+mod run;
+mod session;
+mod terminal;
 mod up;
 mod version;
 
@@ -98,6 +102,10 @@ pub enum Command {
     Create(up::CreateArgs),
     /// Stop and remove containers, networks
     Down(down::DownArgs),
+    /// Execute a command in a running container
+    Exec(exec::ExecArgs),
+    /// Run a one-off command on a service
+    Run(run::RunArgs),
     /// Create and start containers
     Up(up::UpArgs),
     /// Show the hoist version information
@@ -181,6 +189,8 @@ fn async_main(global: &GlobalArgs, command: &Command) -> Result<i32, CliError> {
             Command::Up(args) => up::run(global, args).await,
             Command::Create(args) => up::create(global, args).await,
             Command::Down(args) => down::run(global, args).await,
+            Command::Run(args) => run::run(global, args).await,
+            Command::Exec(args) => exec::run(global, args).await,
             Command::Config(_) | Command::Version(_) => Ok(0),
         }
     })

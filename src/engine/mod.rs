@@ -11,6 +11,7 @@ pub mod down;
 pub mod error;
 pub mod labels;
 pub mod progress;
+pub mod run;
 mod specs;
 pub mod state;
 pub mod up;

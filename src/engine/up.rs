@@ -129,7 +129,7 @@ impl Engine {
         Ok(())
     }
 
-    async fn handle_orphans(
+    pub(crate) async fn handle_orphans(
         &self,
         ctx: &ProjectContext,
         state: &ProjectState,
@@ -156,7 +156,7 @@ impl Engine {
     }
 
     /// Creates the project networks the services use; external ones must exist.
-    async fn ensure_networks(
+    pub(crate) async fn ensure_networks(
         &self,
         ctx: &ProjectContext,
         scope: &[String],
@@ -232,7 +232,7 @@ impl Engine {
     }
 
     /// Creates the named volumes the services mount; external ones must exist.
-    async fn ensure_volumes(
+    pub(crate) async fn ensure_volumes(
         &self,
         ctx: &ProjectContext,
         scope: &[String],
@@ -298,7 +298,7 @@ impl Engine {
     }
 
     /// Pulls or builds what the services need; returns each service's image id.
-    async fn ensure_images(
+    pub(crate) async fn ensure_images(
         &self,
         ctx: &ProjectContext,
         scope: &[String],

@@ -1,0 +1,377 @@
+//! `run` and `exec` against the real Docker engine: USER-STORIES.md story 2 (utility
+//! containers with the project bind-mounted), exit codes, piped stdin, dependencies,
+//! one-off names and labels, and the TTY path under a real pseudo-terminal (`script`).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+
+use common::stack::{free_port, Stack};
+use common::BUSYBOX_IMAGE;
+
+/// Story 2's shape: a utility service whose entrypoint takes the arguments, the project
+/// directory bind-mounted as its working directory; plus a database it depends on.
+fn utility_stack(prefix: &str) -> Stack {
+    let stack = Stack::new(prefix);
+    stack.write(
+        "compose.yaml",
+        &format!(
+            r#"
+services:
+  db:
+    image: {BUSYBOX_IMAGE}
+    command: ["sleep", "600"]
+  npm:
+    image: {BUSYBOX_IMAGE}
+    entrypoint: ["sh", "-c"]
+    working_dir: /app
+    volumes: ["./:/app"]
+    environment:
+      GREETING: hello
+  echo:
+    image: {BUSYBOX_IMAGE}
+    entrypoint: ["echo", "tool:"]
+    depends_on: [db]
+"#
+        ),
+    );
+    stack
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn run_rm_writes_into_the_project_dir_and_leaves_no_container() {
+    let stack = utility_stack("run-rm");
+    stack.ok(&[
+        "run",
+        "--rm",
+        "npm",
+        "echo '{\"name\": \"app\"}' > package.json",
+    ]);
+    let written = std::fs::read_to_string(stack.path().join("package.json"))
+        .expect("package.json written on the host");
+    assert_eq!(written, "{\"name\": \"app\"}\n");
+    assert!(
+        stack.containers().is_empty(),
+        "the one-off container is gone: {:?}",
+        stack.containers()
+    );
+}
+
+#[test]
+fn run_appends_arguments_to_the_entrypoint_hyphens_included() {
+    let stack = utility_stack("run-args");
+    let out = stack.ok(&[
+        "run",
+        "--rm",
+        "--no-deps",
+        "echo",
+        "install",
+        "--save",
+        "express",
+    ]);
+    assert_eq!(stdout(&out), "tool: install --save express\n");
+}
+
+#[test]
+fn run_exit_code_is_hoists_exit_code() {
+    let stack = utility_stack("run-exit");
+    let out = stack.run(&["run", "--rm", "npm", "echo bye; exit 7"]);
+    assert_eq!(out.status.code(), Some(7), "stderr: {}", stderr(&out));
+    assert_eq!(stdout(&out), "bye\n");
+    assert!(stack.containers().is_empty());
+}
+
+#[test]
+fn piped_stdin_reaches_the_command_and_stderr_stays_separate() {
+    let stack = utility_stack("run-stdin");
+    let mut child = stack
+        .command(&["run", "--rm", "-T", "npm", "cat; echo done >&2"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn hoist");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"hi\nthere\n")
+        .expect("write stdin");
+    // The pipe is closed here: the EOF must reach `cat` for it to exit.
+    let out = child.wait_with_output().expect("hoist runs");
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    assert_eq!(stdout(&out), "hi\nthere\n");
+    assert!(stderr(&out).contains("done\n"), "stderr: {}", stderr(&out));
+}
+
+#[test]
+fn env_and_volume_flags_override_the_service() {
+    let stack = utility_stack("run-env");
+    let out = stack.ok(&[
+        "run",
+        "--rm",
+        "-e",
+        "GREETING=bye",
+        "-v",
+        "./extra:/extra",
+        "npm",
+        "echo $GREETING; echo $GREETING > /extra/said",
+    ]);
+    assert_eq!(stdout(&out), "bye\n");
+    let said = std::fs::read_to_string(stack.path().join("extra/said"))
+        .expect("relative -v resolved from the project dir");
+    assert_eq!(said, "bye\n");
+}
+
+#[test]
+fn dependencies_start_first_unless_no_deps() {
+    let stack = utility_stack("run-deps");
+    let db = format!("{}-db-1", stack.name);
+
+    stack.ok(&["run", "--rm", "--no-deps", "echo", "alone"]);
+    assert!(stack.containers().is_empty(), "--no-deps started nothing");
+
+    let out = stack.ok(&["run", "--rm", "echo", "with", "db"]);
+    assert_eq!(stdout(&out), "tool: with db\n");
+    assert_eq!(stack.containers(), vec![db.clone()]);
+    assert_eq!(
+        stack.docker(&["inspect", "--format", "{{.State.Running}}", &db]),
+        "true"
+    );
+}
+
+#[test]
+fn oneoff_container_is_named_and_labelled_like_docker_compose() {
+    let stack = Stack::new("run-labels");
+    let port = free_port();
+    stack.write(
+        "compose.yaml",
+        &format!(
+            r#"
+services:
+  web:
+    image: {BUSYBOX_IMAGE}
+    command: ["sleep", "600"]
+    ports: ["127.0.0.1:{port}:80"]
+"#
+        ),
+    );
+    let out = stack.ok(&["run", "-d", "web", "sleep", "600"]);
+    let name = stdout(&out).trim().to_string();
+    let prefix = format!("{}-web-run-", stack.name);
+    let slug_part = name.strip_prefix(&prefix).unwrap_or_else(|| {
+        panic!("one-off name {name:?} starts with {prefix:?}");
+    });
+    assert_eq!(slug_part.len(), 12);
+    assert!(slug_part.bytes().all(|b| b.is_ascii_hexdigit()));
+
+    let label = |key: &str| {
+        stack.docker(&[
+            "inspect",
+            "--format",
+            &format!("{{{{index .Config.Labels \"{key}\"}}}}"),
+            &name,
+        ])
+    };
+    assert_eq!(label("com.docker.compose.oneoff"), "True");
+    assert_eq!(label("com.docker.compose.service"), "web");
+    assert_eq!(label("com.docker.compose.project"), stack.name);
+    let slug = label("com.docker.compose.slug");
+    assert!(
+        slug.starts_with(slug_part) && slug.len() == 64,
+        "slug {slug}"
+    );
+    // `run` does not publish the service's ports (no clash with a running `up`).
+    let bindings = stack.docker(&[
+        "inspect",
+        "--format",
+        "{{json .HostConfig.PortBindings}}",
+        &name,
+    ]);
+    assert!(
+        bindings == "{}" || bindings == "null",
+        "bindings {bindings}"
+    );
+    assert_eq!(
+        stack.docker(&["inspect", "--format", "{{.Config.Cmd}}", &name]),
+        "[sleep 600]"
+    );
+
+    let custom = format!("{}-custom", stack.name);
+    let published = format!("127.0.0.1:{port}:80");
+    stack.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &custom,
+        "-l",
+        "team=tools",
+        "--publish",
+        &published,
+        "web",
+    ]);
+    let bindings = stack.docker(&[
+        "inspect",
+        "--format",
+        "{{json .HostConfig.PortBindings}}",
+        &custom,
+    ]);
+    assert!(
+        bindings.contains(&format!("\"{port}\"")),
+        "--publish bound: {bindings}"
+    );
+    assert_eq!(
+        stack.docker(&[
+            "inspect",
+            "--format",
+            "{{index .Config.Labels \"team\"}} {{index .Config.Labels \"com.docker.compose.oneoff\"}}",
+            &custom
+        ]),
+        "tools True"
+    );
+}
+
+#[test]
+fn exec_returns_the_commands_output_and_exit_code() {
+    let stack = utility_stack("exec");
+    stack.ok(&["up", "-d", "db"]);
+    let out = stack.run(&[
+        "exec",
+        "-T",
+        "db",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 5",
+    ]);
+    assert_eq!(out.status.code(), Some(5), "stderr: {}", stderr(&out));
+    assert_eq!(stdout(&out), "out\n");
+    assert!(stderr(&out).contains("err\n"));
+
+    let out = stack.ok(&[
+        "exec",
+        "-T",
+        "-e",
+        "X=from-exec",
+        "-w",
+        "/tmp",
+        "db",
+        "sh",
+        "-c",
+        "echo $X $(pwd)",
+    ]);
+    assert_eq!(stdout(&out), "from-exec /tmp\n");
+
+    // `-d` returns at once; the command keeps running in the container.
+    stack.ok(&[
+        "exec",
+        "-d",
+        "db",
+        "sh",
+        "-c",
+        "echo ignored; touch /tmp/detached",
+    ]);
+    let seen = (0..50).any(|_| {
+        let out = stack.run(&["exec", "-T", "db", "ls", "/tmp"]);
+        let found = stdout(&out).contains("detached");
+        if !found {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        found
+    });
+    assert!(seen, "the detached command ran");
+}
+
+#[test]
+fn exec_into_a_stopped_or_unknown_service_fails_clearly() {
+    let stack = utility_stack("exec-stopped");
+    let out = stack.run(&["exec", "-T", "db", "true"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("service \"db\" is not running"),
+        "stderr: {}",
+        stderr(&out)
+    );
+    let out = stack.run(&["exec", "-T", "nope", "true"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("nope"), "stderr: {}", stderr(&out));
+}
+
+/// Runs `hoist <args>` inside a pseudo-terminal (`script` from bsdutils), sends `input`
+/// as typed keys, then prints the terminal's `icanon` setting (to prove raw mode was
+/// undone). Returns the terminal's output and the exit code of hoist.
+fn under_terminal(stack: &Stack, args: &[&str], input: &[u8]) -> (String, i32) {
+    let mut line = format!(
+        "{} -p {} --progress quiet",
+        env!("CARGO_BIN_EXE_hoist"),
+        stack.name
+    );
+    for a in args {
+        line.push_str(&format!(" '{}'", a.replace('\'', r"'\''")));
+    }
+    let shell = format!("{line}; rc=$?; stty -a | tr ' ;' '\\n\\n' | grep icanon; exit $rc");
+    let mut child = Command::new("script")
+        .args(["-qec", &shell, "/dev/null"])
+        .current_dir(stack.path())
+        .env("HOIST_BACKEND", "docker")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the `script` command (bsdutils) runs");
+    // Kept open until hoist is done: `script` turns the end of its input into keystrokes.
+    let mut keys = child.stdin.take().expect("stdin");
+    keys.write_all(input).expect("type");
+    let mut output = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut output)
+        .expect("read the terminal");
+    let status = child.wait().expect("script exits");
+    drop(keys);
+    (output, status.code().unwrap_or(-1))
+}
+
+#[test]
+fn run_under_a_terminal_gets_a_tty_takes_keystrokes_and_restores_the_terminal() {
+    let stack = utility_stack("run-tty");
+    let (output, code) = under_terminal(
+        &stack,
+        &[
+            "run",
+            "--rm",
+            "npm",
+            "read line; echo \"got:$line\"; tty; exit 3",
+        ],
+        b"hello\n",
+    );
+    assert_eq!(code, 3, "terminal output: {output:?}");
+    assert!(output.contains("got:hello"), "terminal output: {output:?}");
+    assert!(output.contains("/dev/pts/"), "a TTY: {output:?}");
+    // The line printed after hoist exits: canonical mode is back on.
+    assert!(
+        output.lines().any(|l| l.trim() == "icanon"),
+        "terminal restored: {output:?}"
+    );
+    assert!(stack.containers().is_empty());
+}
+
+#[test]
+fn exec_under_a_terminal_gets_a_tty_and_its_exit_code() {
+    let stack = utility_stack("exec-tty");
+    stack.ok(&["up", "-d", "db"]);
+    let (output, code) = under_terminal(&stack, &["exec", "db", "sh", "-c", "tty; exit 4"], b"");
+    assert_eq!(code, 4, "terminal output: {output:?}");
+    assert!(output.contains("/dev/pts/"), "a TTY: {output:?}");
+    assert!(output.lines().any(|l| l.trim() == "icanon"));
+}
