@@ -242,22 +242,22 @@ impl Engine {
                 .clone()
                 .or_else(|| service.pull_policy.clone())
                 .unwrap_or_default();
+            let present = matches!(policy.as_str(), "missing" | "if_not_present")
+                && self.runtime.inspect_image(&image).await.is_ok();
             match policy.as_str() {
                 "never" | "build" => {
                     self.progress(ResourceKind::Image, &image, Status::Done, "Skipped", None);
                     continue;
                 }
-                "missing" | "if_not_present" => {
-                    if self.runtime.inspect_image(&image).await.is_ok() {
-                        self.progress(
-                            ResourceKind::Image,
-                            &image,
-                            Status::Done,
-                            "Skipped - Image is already present locally",
-                            None,
-                        );
-                        continue;
-                    }
+                _ if present => {
+                    self.progress(
+                        ResourceKind::Image,
+                        &image,
+                        Status::Done,
+                        "Skipped - Image is already present locally",
+                        None,
+                    );
+                    continue;
                 }
                 _ => {}
             }
