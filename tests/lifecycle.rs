@@ -480,3 +480,28 @@ fn push_sends_built_images_to_a_registry() {
     let tags = http_get(registry.port, "/v2/hoist-test/app/tags/list").unwrap_or_default();
     assert!(tags.contains("\"1\""), "registry tags: {tags}");
 }
+
+#[test]
+fn build_push_pushes_every_tag_after_building() {
+    let registry = Registry::start();
+    let stack = Stack::new("lc-buildpush");
+    let base = format!("127.0.0.1:{}/hoist-test/built", registry.port);
+    let _tags = [
+        ImageTag(format!("{base}:1")),
+        ImageTag(format!("{base}:extra")),
+    ];
+    stack
+        .write(
+            "compose.yaml",
+            &format!(
+                "services:\n  app:\n    build:\n      context: .\n      tags: [\"{base}:extra\"]\n    image: {base}:1\n"
+            ),
+        )
+        .write("Dockerfile", &format!("FROM {BUSYBOX_IMAGE}\n"));
+    stack.ok(&["build", "--push"]);
+    let tags = http_get(registry.port, "/v2/hoist-test/built/tags/list").unwrap_or_default();
+    assert!(
+        tags.contains("\"1\"") && tags.contains("\"extra\""),
+        "registry tags: {tags}"
+    );
+}

@@ -73,7 +73,12 @@ struct StepOutput {
 
 impl StepOutput {
     fn push(&mut self, text: &str) {
-        for line in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
+        // The builder's own cleanup says nothing about why the step failed.
+        let lines = text
+            .lines()
+            .map(str::trim_end)
+            .filter(|l| !l.is_empty() && !l.starts_with("Removing intermediate container"));
+        for line in lines {
             // The classic builder opens each step with `Step n/m : ...`; BuildKit with `#n`.
             if line.starts_with("Step ") {
                 self.lines.clear();
@@ -443,7 +448,7 @@ mod tests {
         let mut s = StepOutput::default();
         s.push("Step 1/2 : FROM x\n ---> abc\n");
         s.push("Step 2/2 : RUN echo boom; exit 3\n");
-        s.push(" ---> Running in 123\nboom\n");
+        s.push(" ---> Running in 123\nboom\nRemoving intermediate container 123\n");
         assert_eq!(
             s.lines,
             vec![
