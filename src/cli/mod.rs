@@ -4,11 +4,20 @@
 
 mod attach;
 mod backend;
+mod build;
 pub mod config;
 mod down;
 mod exec;
+mod kill;
+mod pause;
+mod pull;
+mod push;
+mod restart;
+mod rm;
 mod run;
 mod session;
+mod start;
+mod stop;
 mod terminal;
 mod up;
 mod version;
@@ -96,6 +105,8 @@ pub enum Backend {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Build or rebuild services
+    Build(build::BuildArgs),
     /// Parse, resolve and render the compose file in canonical format
     Config(config::ConfigArgs),
     /// Creates containers for a service
@@ -106,6 +117,24 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// Run a one-off command on a service
     Run(run::RunArgs),
+    /// Force stop service containers
+    Kill(kill::KillArgs),
+    /// Pause services
+    Pause(pause::PauseArgs),
+    /// Pull service images
+    Pull(pull::PullArgs),
+    /// Push service images
+    Push(push::PushArgs),
+    /// Restart service containers
+    Restart(restart::RestartArgs),
+    /// Removes stopped service containers
+    Rm(rm::RmArgs),
+    /// Start services
+    Start(start::StartArgs),
+    /// Stop services
+    Stop(stop::StopArgs),
+    /// Unpause services
+    Unpause(pause::UnpauseArgs),
     /// Create and start containers
     Up(up::UpArgs),
     /// Show the hoist version information
@@ -191,6 +220,16 @@ fn async_main(global: &GlobalArgs, command: &Command) -> Result<i32, CliError> {
             Command::Down(args) => down::run(global, args).await,
             Command::Run(args) => run::run(global, args).await,
             Command::Exec(args) => exec::run(global, args).await,
+            Command::Build(args) => build::run(global, args).await,
+            Command::Kill(args) => kill::run(global, args).await,
+            Command::Pause(args) => pause::pause(global, args).await,
+            Command::Pull(args) => pull::run(global, args).await,
+            Command::Push(args) => push::run(global, args).await,
+            Command::Restart(args) => restart::run(global, args).await,
+            Command::Rm(args) => rm::run(global, args).await,
+            Command::Start(args) => start::run(global, args).await,
+            Command::Stop(args) => stop::run(global, args).await,
+            Command::Unpause(args) => pause::unpause(global, args).await,
             Command::Config(_) | Command::Version(_) => Ok(0),
         }
     })

@@ -9,7 +9,9 @@
 pub mod convert;
 pub mod down;
 pub mod error;
+pub mod images;
 pub mod labels;
+pub mod lifecycle;
 pub mod progress;
 pub mod run;
 mod specs;

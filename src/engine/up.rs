@@ -412,62 +412,15 @@ impl Engine {
         Ok(info.id)
     }
 
-    /// Builds a service's image and returns its id.
+    /// Builds a service's image as its `build:` section says and returns its id.
     pub async fn build_service(
         &self,
         ctx: &ProjectContext,
         name: &str,
         service: &ServiceConfig,
     ) -> Result<String, EngineError> {
-        let image = ctx.image_of(name);
-        let start = Instant::now();
-        self.progress(
-            ResourceKind::Image,
-            &image,
-            Status::Working,
-            "Building",
-            None,
-        );
-        let spec = convert::build_spec_for(ctx, name, service).map_err(|e| {
-            self.progress(
-                ResourceKind::Image,
-                &image,
-                Status::Error,
-                "Error",
-                Some(e.to_string()),
-            );
-            EngineError::new(format!("cannot build service {name}: {e}"))
-        })?;
-        let reporter = self.reporter.clone();
-        let shown = image.clone();
-        let sink = move |p: crate::runtime::ImageProgress| {
-            let mut event = ProgressEvent::new(
-                ResourceKind::Image,
-                shown.clone(),
-                Status::Working,
-                "Building",
-            );
-            event.detail = Some(format!("{p:?}"));
-            reporter.event(event);
-        };
-        match self.runtime.build_image(&spec, &sink).await {
-            Ok(id) => {
-                self.done(ResourceKind::Image, &image, "Built", start);
-                Ok(id)
-            }
-            Err(e) => {
-                self.progress(
-                    ResourceKind::Image,
-                    &image,
-                    Status::Error,
-                    "Error",
-                    Some(e.to_string()),
-                );
-                Err(EngineError::new(format!(
-                    "failed to build service {name}: {e}"
-                )))
-            }
-        }
+        self.build_service_with(ctx, name, service, &Default::default())
+            .await
     }
 
     /// Runs one task per service; each waits for its dependencies' conditions first.
