@@ -24,10 +24,6 @@ pub struct DownArgs {
 pub async fn run(global: &GlobalArgs, args: &DownArgs) -> Result<i32, CliError> {
     let ctx = load_context(global, &[])?;
     let engine = engine_for(global).await?;
-    if global.dry_run {
-        engine.reporter.message("dry run: nothing will be changed");
-        return Ok(0);
-    }
     let opts = DownOptions {
         remove_orphans: args.remove_orphans,
         volumes: args.volumes,
@@ -38,6 +34,12 @@ pub async fn run(global: &GlobalArgs, args: &DownArgs) -> Result<i32, CliError> 
         },
         timeout: args.timeout.map(Duration::from_secs),
     };
+    if global.dry_run {
+        for step in engine.plan_down(&ctx, &opts).await? {
+            println!("{step}");
+        }
+        return Ok(0);
+    }
     let result = engine.down(&ctx, &opts).await;
     engine.reporter.finish();
     result?;

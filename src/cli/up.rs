@@ -131,7 +131,9 @@ pub async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<i32, CliError> {
     let opts = args.options()?;
     let engine = engine_for(global).await?;
     if global.dry_run {
-        engine.reporter.message("dry run: nothing will be changed");
+        for step in engine.plan_up(&ctx, &opts).await? {
+            println!("{step}");
+        }
         return Ok(0);
     }
     let result = engine.up(&ctx, &opts).await;

@@ -8,6 +8,7 @@
 
 pub mod convert;
 pub mod down;
+pub mod dry_run;
 pub mod error;
 pub mod images;
 pub mod labels;

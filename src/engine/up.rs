@@ -161,22 +161,10 @@ impl Engine {
         ctx: &ProjectContext,
         scope: &[String],
     ) -> Result<(), EngineError> {
-        let mut wanted: Vec<&str> = Vec::new();
-        for service in scope.iter().filter_map(|s| ctx.project.services.get(s)) {
-            for key in service.networks.keys() {
-                if !wanted.contains(&key.as_str()) {
-                    wanted.push(key);
-                }
-            }
-        }
-        for key in wanted {
+        for (key, name) in networks_used(ctx, scope) {
             let Some(network) = ctx.project.networks.get(key) else {
                 continue;
             };
-            let name = network
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("{}_{key}", ctx.name()));
             if network.external.enabled {
                 self.runtime.inspect_network(&name).await.map_err(|e| match e {
                     RuntimeError::NotFound { .. } => EngineError::new(format!(
@@ -237,26 +225,10 @@ impl Engine {
         ctx: &ProjectContext,
         scope: &[String],
     ) -> Result<(), EngineError> {
-        let mut wanted: Vec<&str> = Vec::new();
-        for service in scope.iter().filter_map(|s| ctx.project.services.get(s)) {
-            for v in &service.volumes {
-                if v.kind == VolumeType::Volume {
-                    if let Some(source) = v.source.as_deref().filter(|s| !s.is_empty()) {
-                        if !wanted.contains(&source) {
-                            wanted.push(source);
-                        }
-                    }
-                }
-            }
-        }
-        for key in wanted {
+        for (key, name) in volumes_used(ctx, scope) {
             let Some(volume) = ctx.project.volumes.get(key) else {
                 continue;
             };
-            let name = volume
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("{}_{key}", ctx.name()));
             match self.runtime.inspect_volume(&name).await {
                 Ok(existing) => {
                     if !volume.external.enabled
@@ -517,38 +489,31 @@ impl Engine {
             .get(name)
             .copied()
             .unwrap_or(service.replicas() as u32);
-        let hash = service.config_hash();
+        let actions = plan_service(
+            ctx,
+            name,
+            service,
+            &existing,
+            replicas,
+            image_id.as_deref(),
+            opts.recreate,
+        );
         let mut names = Vec::new();
-        let mut by_number: BTreeMap<u32, Vec<ProjectContainer>> = BTreeMap::new();
-        for c in existing {
-            by_number.entry(c.number).or_default().push(c);
-        }
-        // Scale down first: highest numbers go; duplicates of one number keep the newest.
-        for (number, containers) in by_number.iter_mut() {
-            containers.sort_by_key(|c| std::cmp::Reverse(c.summary.created));
-            let keep = if *number >= 1 && *number <= replicas {
-                1
-            } else {
-                0
-            };
-            for extra in containers.drain(keep..) {
-                self.remove_container(extra.name(), opts.timeout, false)
-                    .await?;
-            }
-        }
-        let permits = &self.permits;
-        for number in 1..=replicas {
-            let current = by_number.get(&number).and_then(|v| v.first());
-            let container_name = match current {
-                Some(c) => c.name().to_string(),
-                None => convert::container_name(ctx, name, service, number),
-            };
-            let _permit = permits
+        for action in actions {
+            let _permit = self
+                .permits
                 .acquire()
                 .await
                 .map_err(|_| EngineError::new("internal error: semaphore closed"))?;
-            match current {
-                None => {
+            match action {
+                ContainerAction::Remove { name: container } => {
+                    self.remove_container(&container, opts.timeout, false)
+                        .await?;
+                }
+                ContainerAction::Create {
+                    number,
+                    name: container,
+                } => {
                     self.create_container(
                         ctx,
                         name,
@@ -560,47 +525,49 @@ impl Engine {
                     )
                     .await?;
                     if !opts.no_start {
-                        self.start_container(&container_name).await?;
+                        self.start_container(&container).await?;
                     }
+                    names.push(container);
                 }
-                Some(c) => {
-                    let diverged = c.label(labels::CONFIG_HASH) != Some(hash.as_str())
-                        || image_id
-                            .as_deref()
-                            .is_some_and(|id| c.label(labels::IMAGE) != Some(id));
-                    let recreate = match opts.recreate {
-                        Recreate::Force => true,
-                        Recreate::Never => false,
-                        Recreate::Diverged => diverged,
+                ContainerAction::Recreate {
+                    number,
+                    name: container,
+                } => {
+                    let Some(old) = existing.iter().find(|c| c.name() == container) else {
+                        continue;
                     };
-                    if recreate {
-                        self.recreate_container(
-                            ctx,
-                            name,
-                            service,
-                            number,
-                            c,
-                            image_id.as_deref(),
-                            opts,
-                        )
-                        .await?;
-                        if !opts.no_start {
-                            self.start_container(&container_name).await?;
-                        }
-                    } else if c.summary.status == ContainerStatus::Running {
-                        self.progress(
-                            ResourceKind::Container,
-                            &container_name,
-                            Status::Done,
-                            "Running",
-                            None,
-                        );
-                    } else if !opts.no_start {
-                        self.start_container(&container_name).await?;
+                    self.recreate_container(
+                        ctx,
+                        name,
+                        service,
+                        number,
+                        old,
+                        image_id.as_deref(),
+                        opts,
+                    )
+                    .await?;
+                    if !opts.no_start {
+                        self.start_container(&container).await?;
                     }
+                    names.push(container);
+                }
+                ContainerAction::Start { name: container } => {
+                    if !opts.no_start {
+                        self.start_container(&container).await?;
+                    }
+                    names.push(container);
+                }
+                ContainerAction::Keep { name: container } => {
+                    self.progress(
+                        ResourceKind::Container,
+                        &container,
+                        Status::Done,
+                        "Running",
+                        None,
+                    );
+                    names.push(container);
                 }
             }
-            names.push(container_name);
         }
         Ok(names)
     }
@@ -915,6 +882,124 @@ impl Engine {
         self.done(ResourceKind::Container, name, "Removed", start);
         Ok(())
     }
+}
+
+/// The project networks `scope` services join: (key, engine name), in first-use order.
+pub fn networks_used<'a>(ctx: &'a ProjectContext, scope: &[String]) -> Vec<(&'a str, String)> {
+    let mut used: Vec<(&str, String)> = Vec::new();
+    for service in scope.iter().filter_map(|s| ctx.project.services.get(s)) {
+        for key in service.networks.keys() {
+            if let Some((key, network)) = ctx.project.networks.get_key_value(key) {
+                if !used.iter().any(|(k, _)| *k == key) {
+                    let name = network
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| format!("{}_{key}", ctx.name()));
+                    used.push((key.as_str(), name));
+                }
+            }
+        }
+    }
+    used
+}
+
+/// The named volumes `scope` services mount: (key, engine name), in first-use order.
+pub fn volumes_used<'a>(ctx: &'a ProjectContext, scope: &[String]) -> Vec<(&'a str, String)> {
+    let mut used: Vec<(&str, String)> = Vec::new();
+    for service in scope.iter().filter_map(|s| ctx.project.services.get(s)) {
+        for v in service
+            .volumes
+            .iter()
+            .filter(|v| v.kind == VolumeType::Volume)
+        {
+            let Some((key, volume)) = v
+                .source
+                .as_deref()
+                .and_then(|s| ctx.project.volumes.get_key_value(s))
+            else {
+                continue;
+            };
+            if !used.iter().any(|(k, _)| *k == key) {
+                let name = volume
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("{}_{key}", ctx.name()));
+                used.push((key.as_str(), name));
+            }
+        }
+    }
+    used
+}
+
+/// What converging one service does to one container.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ContainerAction {
+    /// A new replica `number`.
+    Create { number: u32, name: String },
+    /// Configuration or image changed (or `--force-recreate`): replace the container.
+    Recreate { number: u32, name: String },
+    /// Unchanged but stopped.
+    Start { name: String },
+    /// Unchanged and running.
+    Keep { name: String },
+    /// Scaled away, or a duplicate of a replica number.
+    Remove { name: String },
+}
+
+/// The actions that bring `existing` containers of service `name` to `replicas` up-to-date
+/// replicas, removals first. Pure: `up` applies it, `up --dry-run` prints it.
+pub fn plan_service(
+    ctx: &ProjectContext,
+    name: &str,
+    service: &ServiceConfig,
+    existing: &[ProjectContainer],
+    replicas: u32,
+    image_id: Option<&str>,
+    recreate: Recreate,
+) -> Vec<ContainerAction> {
+    let hash = service.config_hash();
+    let mut by_number: BTreeMap<u32, Vec<&ProjectContainer>> = BTreeMap::new();
+    for c in existing {
+        by_number.entry(c.number).or_default().push(c);
+    }
+    let mut actions = Vec::new();
+    // Highest numbers go first when scaling down; duplicates of one number keep the newest.
+    for (number, containers) in by_number.iter_mut().rev() {
+        containers.sort_by_key(|c| std::cmp::Reverse(c.summary.created));
+        let keep = usize::from(*number >= 1 && *number <= replicas);
+        for extra in containers.drain(keep..) {
+            actions.push(ContainerAction::Remove {
+                name: extra.name().to_string(),
+            });
+        }
+    }
+    for number in 1..=replicas {
+        let action = match by_number.get(&number).and_then(|v| v.first()) {
+            None => ContainerAction::Create {
+                number,
+                name: convert::container_name(ctx, name, service, number),
+            },
+            Some(c) => {
+                let diverged = c.label(labels::CONFIG_HASH) != Some(hash.as_str())
+                    || image_id.is_some_and(|id| c.label(labels::IMAGE) != Some(id));
+                let replace = match recreate {
+                    Recreate::Force => true,
+                    Recreate::Never => false,
+                    Recreate::Diverged => diverged,
+                };
+                let name = c.name().to_string();
+                if replace {
+                    ContainerAction::Recreate { number, name }
+                } else if c.summary.status == ContainerStatus::Running {
+                    ContainerAction::Keep { name }
+                } else {
+                    ContainerAction::Start { name }
+                }
+            }
+        };
+        actions.push(action);
+    }
+    actions
 }
 
 /// Docker names anonymous volumes with 64 hex digits.
