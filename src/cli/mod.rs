@@ -5,9 +5,19 @@
 mod attach;
 mod backend;
 pub mod config;
+mod cp;
 mod down;
+mod events;
+mod images;
+mod logs;
+mod ls;
+mod port;
+mod ps;
+mod target;
+mod top;
 mod up;
 mod version;
+mod wait;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -100,6 +110,24 @@ pub enum Command {
     Down(down::DownArgs),
     /// Create and start containers
     Up(up::UpArgs),
+    /// Copy files/folders between a service container and the local filesystem
+    Cp(cp::CpArgs),
+    /// Receive real time events from containers
+    Events(events::EventsArgs),
+    /// List images used by the created containers
+    Images(images::ImagesArgs),
+    /// View output from containers
+    Logs(logs::LogsArgs),
+    /// List running compose projects
+    Ls(ls::LsArgs),
+    /// Print the public port for a port binding
+    Port(port::PortArgs),
+    /// List containers
+    Ps(ps::PsArgs),
+    /// Display the running processes
+    Top(top::TopArgs),
+    /// Block until containers of all (or specified) services stop.
+    Wait(wait::WaitArgs),
     /// Show the hoist version information
     Version(version::VersionArgs),
 }
@@ -181,6 +209,15 @@ fn async_main(global: &GlobalArgs, command: &Command) -> Result<i32, CliError> {
             Command::Up(args) => up::run(global, args).await,
             Command::Create(args) => up::create(global, args).await,
             Command::Down(args) => down::run(global, args).await,
+            Command::Cp(args) => cp::run(global, args).await,
+            Command::Events(args) => events::run(global, args).await,
+            Command::Images(args) => images::run(global, args).await,
+            Command::Logs(args) => logs::run(global, args).await,
+            Command::Ls(args) => ls::run(global, args).await,
+            Command::Port(args) => port::run(global, args).await,
+            Command::Ps(args) => ps::run(global, args).await,
+            Command::Top(args) => top::run(global, args).await,
+            Command::Wait(args) => wait::run(global, args).await,
             Command::Config(_) | Command::Version(_) => Ok(0),
         }
     })

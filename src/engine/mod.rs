@@ -7,9 +7,11 @@
 //! which backend it drives.
 
 pub mod convert;
+pub mod copy;
 pub mod down;
 pub mod error;
 pub mod labels;
+pub mod observe;
 pub mod progress;
 mod specs;
 pub mod state;
