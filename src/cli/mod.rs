@@ -106,14 +106,12 @@ pub enum Backend {
 pub enum Command {
     /// Parse, resolve and render the compose file in canonical format
     Config(config::ConfigArgs),
+    /// Copy files/folders between a service container and the local filesystem
+    Cp(cp::CpArgs),
     /// Creates containers for a service
     Create(up::CreateArgs),
     /// Stop and remove containers, networks
     Down(down::DownArgs),
-    /// Create and start containers
-    Up(up::UpArgs),
-    /// Copy files/folders between a service container and the local filesystem
-    Cp(cp::CpArgs),
     /// Receive real time events from containers
     Events(events::EventsArgs),
     /// List images used by the created containers
@@ -128,10 +126,12 @@ pub enum Command {
     Ps(ps::PsArgs),
     /// Display the running processes
     Top(top::TopArgs),
-    /// Block until containers of all (or specified) services stop.
-    Wait(wait::WaitArgs),
+    /// Create and start containers
+    Up(up::UpArgs),
     /// Show the hoist version information
     Version(version::VersionArgs),
+    /// Block until containers of all (or specified) services stop.
+    Wait(wait::WaitArgs),
 }
 
 /// Why a command failed, and the exit code it returns.

@@ -216,3 +216,64 @@ fn ps_json(c: &ContainerSummary, trunc: bool, now: SystemTime) -> serde_json::Va
         "Status": view.status,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use crate::engine::labels;
+    use crate::runtime::{Protocol, PublishedPort};
+
+    fn container() -> ContainerSummary {
+        ContainerSummary {
+            id: "0123456789abcdef0123".into(),
+            name: "shop-web-1".into(),
+            image: "nginx".into(),
+            image_id: "sha256:1".into(),
+            command: "/docker-entrypoint.sh nginx -g 'daemon off;'".into(),
+            labels: BTreeMap::from([
+                (labels::PROJECT.to_string(), "shop".to_string()),
+                (labels::SERVICE.to_string(), "web".to_string()),
+            ]),
+            status: ContainerStatus::Running,
+            status_text: "Up 2 seconds".into(),
+            created: 100,
+            ports: vec![PublishedPort {
+                container_port: 80,
+                protocol: Protocol::Tcp,
+                host_ip: "0.0.0.0".into(),
+                host_port: 8080,
+            }],
+        }
+    }
+
+    #[test]
+    fn ps_table_has_compose_columns() {
+        let now = UNIX_EPOCH + Duration::from_secs(104);
+        let out = render_ps(&[container()], &PsArgs::default(), now);
+        assert_eq!(
+            out,
+            "NAME         IMAGE     COMMAND                  SERVICE   CREATED         STATUS         PORTS\n\
+             shop-web-1   nginx     \"/docker-entrypoint.…\"   web       4 seconds ago   Up 2 seconds   0.0.0.0:8080->80/tcp\n"
+        );
+    }
+
+    #[test]
+    fn ps_json_uses_compose_field_names() {
+        let now = UNIX_EPOCH + Duration::from_secs(104);
+        let args = PsArgs {
+            format: "json".into(),
+            ..PsArgs::default()
+        };
+        let out = render_ps(&[container()], &args, now);
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_default();
+        assert_eq!(v["ID"], "0123456789ab");
+        assert_eq!(v["Name"], "shop-web-1");
+        assert_eq!(v["State"], "running");
+        assert_eq!(v["Command"], "\"/docker-entrypoint.…\"");
+        assert_eq!(v["Publishers"][0]["URL"], "0.0.0.0");
+        assert_eq!(v["RunningFor"], "4 seconds ago");
+    }
+}
