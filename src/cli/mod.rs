@@ -43,9 +43,7 @@ pub struct Cli {
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct GlobalArgs {
     /// Compose configuration files (repeatable; `-` reads standard input)
-    // Not global: as in docker compose, `-f` goes before the command, so that `logs -f`
-    // (follow) and `rm -f` (force) keep their own meaning.
-    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
     pub files: Vec<String>,
     /// Project name
     #[arg(short = 'p', long = "project-name", global = true, value_name = "NAME")]
