@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use super::up::UpArgs;
 use super::CliError;
+use crate::engine::observe::short_name_of;
 use crate::engine::state::{ProjectContext, ProjectState};
 use crate::engine::up::services_in_scope;
 use crate::engine::Engine;
@@ -47,13 +48,16 @@ pub async fn follow_until_exit(
         })
         .collect();
     let names: Vec<String> = containers.iter().map(|(c, _)| c.clone()).collect();
+    // Log prefixes use docker compose's short names (`web-1`).
+    let short = |container: &str, service: &str| short_name_of(container, ctx.name(), service);
+    let prefixes: Vec<String> = containers.iter().map(|(c, s)| short(c, s)).collect();
     let printer = Arc::new(LogPrinter::new(
-        &names,
+        &prefixes,
         color,
         !args.no_log_prefix,
         args.timestamps,
     ));
-    println!("Attaching to {}", names.join(", "));
+    println!("Attaching to {}", prefixes.join(", "));
 
     let (tx, mut rx) = mpsc::unbounded_channel::<Note>();
     for (container, service) in &containers {
@@ -61,6 +65,7 @@ pub async fn follow_until_exit(
             let runtime = engine.runtime.clone();
             let printer = printer.clone();
             let container = container.clone();
+            let prefix = short(&container, service);
             let timestamps = args.timestamps;
             tokio::spawn(async move {
                 let opts = LogOptions {
@@ -71,10 +76,10 @@ pub async fn follow_until_exit(
                 if let Ok(mut stream) = runtime.logs(&container, &opts).await {
                     while let Some(Ok(chunk)) = stream.next().await {
                         let text = String::from_utf8_lossy(&chunk.bytes);
-                        printer.line(&container, chunk.stream, &text, chunk.timestamp.as_deref());
+                        printer.line(&prefix, chunk.stream, &text, chunk.timestamp.as_deref());
                     }
                 }
-                printer.flush(&container);
+                printer.flush(&prefix);
             });
         }
         let runtime = engine.runtime.clone();
@@ -105,7 +110,7 @@ pub async fn follow_until_exit(
                 running -= 1;
                 // Let the log stream print the container's last lines first.
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                printer.event(&container, &format!("exited with code {code}"));
+                printer.event(&short_name_of(&container, ctx.name(), &service), &format!("exited with code {code}"));
                 let chosen = args.exit_code_from.as_deref().is_none_or(|s| s == service);
                 let failed = code != 0;
                 if (abort || (args.abort_on_container_failure && failed)) && chosen {

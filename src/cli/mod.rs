@@ -6,10 +6,17 @@ mod attach;
 mod backend;
 mod build;
 pub mod config;
+mod cp;
 mod down;
+mod events;
 mod exec;
+mod images;
 mod kill;
+mod logs;
+mod ls;
 mod pause;
+mod port;
+mod ps;
 mod pull;
 mod push;
 mod restart;
@@ -18,9 +25,12 @@ mod run;
 mod session;
 mod start;
 mod stop;
+mod target;
 mod terminal;
+mod top;
 mod up;
 mod version;
+mod wait;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -109,18 +119,30 @@ pub enum Command {
     Build(build::BuildArgs),
     /// Parse, resolve and render the compose file in canonical format
     Config(config::ConfigArgs),
+    /// Copy files/folders between a service container and the local filesystem
+    Cp(cp::CpArgs),
     /// Creates containers for a service
     Create(up::CreateArgs),
     /// Stop and remove containers, networks
     Down(down::DownArgs),
+    /// Receive real time events from containers
+    Events(events::EventsArgs),
     /// Execute a command in a running container
     Exec(exec::ExecArgs),
-    /// Run a one-off command on a service
-    Run(run::RunArgs),
+    /// List images used by the created containers
+    Images(images::ImagesArgs),
     /// Force stop service containers
     Kill(kill::KillArgs),
+    /// View output from containers
+    Logs(logs::LogsArgs),
+    /// List running compose projects
+    Ls(ls::LsArgs),
     /// Pause services
     Pause(pause::PauseArgs),
+    /// Print the public port for a port binding
+    Port(port::PortArgs),
+    /// List containers
+    Ps(ps::PsArgs),
     /// Pull service images
     Pull(pull::PullArgs),
     /// Push service images
@@ -129,16 +151,22 @@ pub enum Command {
     Restart(restart::RestartArgs),
     /// Removes stopped service containers
     Rm(rm::RmArgs),
+    /// Run a one-off command on a service
+    Run(run::RunArgs),
     /// Start services
     Start(start::StartArgs),
     /// Stop services
     Stop(stop::StopArgs),
+    /// Display the running processes
+    Top(top::TopArgs),
     /// Unpause services
     Unpause(pause::UnpauseArgs),
     /// Create and start containers
     Up(up::UpArgs),
     /// Show the hoist version information
     Version(version::VersionArgs),
+    /// Block until containers of all (or specified) services stop.
+    Wait(wait::WaitArgs),
 }
 
 /// Why a command failed, and the exit code it returns.
@@ -230,6 +258,15 @@ fn async_main(global: &GlobalArgs, command: &Command) -> Result<i32, CliError> {
             Command::Start(args) => start::run(global, args).await,
             Command::Stop(args) => stop::run(global, args).await,
             Command::Unpause(args) => pause::unpause(global, args).await,
+            Command::Cp(args) => cp::run(global, args).await,
+            Command::Events(args) => events::run(global, args).await,
+            Command::Images(args) => images::run(global, args).await,
+            Command::Logs(args) => logs::run(global, args).await,
+            Command::Ls(args) => ls::run(global, args).await,
+            Command::Port(args) => port::run(global, args).await,
+            Command::Ps(args) => ps::run(global, args).await,
+            Command::Top(args) => top::run(global, args).await,
+            Command::Wait(args) => wait::run(global, args).await,
             Command::Config(_) | Command::Version(_) => Ok(0),
         }
     })

@@ -7,12 +7,14 @@
 //! which backend it drives.
 
 pub mod convert;
+pub mod copy;
 pub mod down;
 pub mod dry_run;
 pub mod error;
 pub mod images;
 pub mod labels;
 pub mod lifecycle;
+pub mod observe;
 pub mod progress;
 pub mod run;
 mod specs;

@@ -749,6 +749,8 @@ pub struct ContainerSummary {
     pub name: String,
     pub image: String,
     pub image_id: String,
+    /// The command line the container runs, as one string (`ps`'s COMMAND column).
+    pub command: String,
     pub labels: BTreeMap<String, String>,
     pub status: ContainerStatus,
     /// Human status text, e.g. `Up 3 minutes (healthy)`.

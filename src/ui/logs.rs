@@ -212,7 +212,8 @@ fn rfc3339_now() -> String {
     rfc3339(now.as_secs(), now.subsec_nanos())
 }
 
-fn rfc3339(secs: u64, nanos: u32) -> String {
+/// Unix seconds and nanoseconds as RFC 3339 UTC with nanoseconds.
+pub fn rfc3339(secs: u64, nanos: u32) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (year, month, day) = civil_from_days(days);

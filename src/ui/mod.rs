@@ -12,6 +12,7 @@ pub mod ansi;
 pub mod json;
 pub mod logs;
 pub mod plain;
+pub mod table;
 pub mod tty;
 
 use std::io::IsTerminal;

@@ -750,6 +750,7 @@ pub(super) fn container_summary(c: bm::ContainerSummary) -> ContainerSummary {
         name,
         image: c.image.unwrap_or_default(),
         image_id: c.image_id.unwrap_or_default(),
+        command: c.command.unwrap_or_default(),
         labels: to_btree_map(c.labels),
         status: c
             .state
