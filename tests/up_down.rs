@@ -377,3 +377,31 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
         "dry-run down removed containers"
     );
 }
+
+#[test]
+fn down_by_project_name_needs_no_compose_file() {
+    let stack = Stack::new("nofile");
+    stack.write(
+        "compose.yaml",
+        &format!("services:\n  web:\n    image: {BUSYBOX_IMAGE}\n    command: [sleep, \"300\"]\n    volumes: [data:/data]\nvolumes:\n  data: {{}}\n"),
+    );
+    stack.ok(&["up", "-d"]);
+    std::fs::remove_file(stack.path().join("compose.yaml")).expect("remove compose file");
+    stack.ok(&["down", "-v"]);
+    assert!(stack.containers().is_empty());
+    let n = &stack.name;
+    assert_eq!(
+        stack.docker(&["volume", "ls", "-q", "--filter", &format!("name={n}_data")]),
+        ""
+    );
+    assert_eq!(
+        stack.docker(&[
+            "network",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("name={n}_default")
+        ]),
+        ""
+    );
+}

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use super::{engine_for, load_context, CliError, GlobalArgs};
+use crate::compose::discover::is_valid_project_name;
 use crate::engine::down::{DownOptions, RemoveImages};
+use crate::engine::ProjectContext;
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct DownArgs {
@@ -22,10 +24,22 @@ pub struct DownArgs {
 }
 
 pub async fn run(global: &GlobalArgs, args: &DownArgs) -> Result<i32, CliError> {
-    let ctx = load_context(global, &[])?;
+    // Like docker compose, `-p NAME down` works without a compose file: everything labelled
+    // with the project goes.
+    let (ctx, without_file) = match load_context(global, &[]) {
+        Ok(ctx) => (ctx, false),
+        Err(err) => match global
+            .project_name
+            .as_deref()
+            .filter(|n| is_valid_project_name(n))
+        {
+            Some(name) => (ProjectContext::named(name), true),
+            None => return Err(err),
+        },
+    };
     let engine = engine_for(global).await?;
     let opts = DownOptions {
-        remove_orphans: args.remove_orphans,
+        remove_orphans: args.remove_orphans || without_file,
         volumes: args.volumes,
         rmi: match args.rmi.as_deref() {
             Some("all") => Some(RemoveImages::All),
@@ -33,6 +47,7 @@ pub async fn run(global: &GlobalArgs, args: &DownArgs) -> Result<i32, CliError> 
             None => None,
         },
         timeout: args.timeout.map(Duration::from_secs),
+        all_volumes: without_file,
     };
     if global.dry_run {
         for step in engine.plan_down(&ctx, &opts).await? {

@@ -29,6 +29,9 @@ pub struct DownOptions {
     pub volumes: bool,
     pub rmi: Option<RemoveImages>,
     pub timeout: Option<Duration>,
+    /// With `volumes`: every volume labelled with the project, not only those the file
+    /// declares (`-p NAME down -v` without a compose file).
+    pub all_volumes: bool,
 }
 
 impl Engine {
@@ -126,7 +129,7 @@ impl Engine {
                 let declared = ctx.project.volumes.values().any(|v| {
                     !v.external.enabled && v.name.as_deref() == Some(volume.name.as_str())
                 });
-                if !declared {
+                if !declared && !opts.all_volumes {
                     continue;
                 }
                 let shown = format!("\"{}\"", volume.name);

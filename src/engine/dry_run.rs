@@ -182,7 +182,7 @@ impl Engine {
                 let declared = ctx.project.volumes.values().any(|v| {
                     !v.external.enabled && v.name.as_deref() == Some(volume.name.as_str())
                 });
-                if declared {
+                if declared || opts.all_volumes {
                     steps.push(step(ResourceKind::Volume, volume.name.clone(), "Remove"));
                 }
             }

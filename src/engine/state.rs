@@ -33,6 +33,19 @@ impl ProjectContext {
         }
     }
 
+    /// A project known only by name (no compose file): what its labels say is all there is.
+    pub fn named(name: &str) -> ProjectContext {
+        ProjectContext {
+            project: Project {
+                name: Some(name.to_string()),
+                ..Project::default()
+            },
+            working_dir: PathBuf::new(),
+            config_files: Vec::new(),
+            disabled_services: Vec::new(),
+        }
+    }
+
     pub fn name(&self) -> &str {
         self.project.name.as_deref().unwrap_or_default()
     }
@@ -57,6 +70,19 @@ pub struct ProjectContainer {
 }
 
 impl ProjectContainer {
+    /// A project known only by name (no compose file): what its labels say is all there is.
+    pub fn named(name: &str) -> ProjectContext {
+        ProjectContext {
+            project: Project {
+                name: Some(name.to_string()),
+                ..Project::default()
+            },
+            working_dir: PathBuf::new(),
+            config_files: Vec::new(),
+            disabled_services: Vec::new(),
+        }
+    }
+
     pub fn name(&self) -> &str {
         &self.summary.name
     }
