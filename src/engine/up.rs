@@ -650,6 +650,13 @@ impl Engine {
                 .await
                 .map_err(|e| format!("container {container}: {e}"))?;
             match (&info.state.health, info.state.running) {
+                // Before health: the engine marks a container that stopped as unhealthy, and
+                // "exited (2)" is what the user needs to hear.
+                (_, false) if !info.state.restarting => {
+                    let code = info.state.exit_code.unwrap_or(-1);
+                    self.progress(ResourceKind::Container, container, Status::Error, "Error", Some(format!("exited ({code})")));
+                    return Err(format!("container {container} exited ({code})"));
+                }
                 (Some(h), _) if h.status == HealthStatus::Healthy => break,
                 (Some(h), _) if h.status == HealthStatus::Unhealthy => {
                     self.progress(ResourceKind::Container, container, Status::Error, "Error", Some("unhealthy".into()));
@@ -659,11 +666,6 @@ impl Engine {
                     return Err(format!(
                         "container {container} has no healthcheck configured, so `condition: service_healthy` can never be met"
                     ))
-                }
-                (_, false) if !info.state.restarting => {
-                    let code = info.state.exit_code.unwrap_or(-1);
-                    self.progress(ResourceKind::Container, container, Status::Error, "Error", Some(format!("exited ({code})")));
-                    return Err(format!("container {container} exited ({code})"));
                 }
                 _ => {}
             }
