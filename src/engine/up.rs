@@ -767,11 +767,25 @@ impl Engine {
                     Some(e.to_string()),
                 );
                 let hint = match &e {
-                    RuntimeError::Conflict { .. } => Some(format!(
-                        "a container named {} exists and does not belong to service {name} of project {}: remove or rename it",
-                        spec.name,
-                        ctx.name()
-                    )),
+                    RuntimeError::Conflict { .. } => {
+                        // Say what holds the name: the user must decide whether it may go.
+                        let holder = match self.runtime.inspect_container(&spec.name).await {
+                            Ok(other) => {
+                                let id = other.id.get(..12).unwrap_or(&other.id);
+                                match other.labels.get(labels::PROJECT) {
+                                    Some(p) => format!("container {id} of project {p}"),
+                                    None => {
+                                        format!("container {id}, not part of any compose project")
+                                    }
+                                }
+                            }
+                            Err(_) => "another container".to_string(),
+                        };
+                        Some(format!(
+                            "the name {} of service {name} is taken by {holder}: remove or rename that container, or change container_name",
+                            spec.name
+                        ))
+                    }
                     _ => None,
                 };
                 let mut err = EngineError::runtime(&format!("create container {}", spec.name), e);
