@@ -128,9 +128,8 @@ fn status(stack: &Stack, container: &str) -> String {
 /// Whether a line `<name><padding>| <text>` was printed.
 fn has_line(out: &str, name: &str, text: &str) -> bool {
     out.lines().any(|l| {
-        l.strip_prefix(name).is_some_and(|rest| {
-            rest.starts_with(' ') && rest.trim_start() == format!("| {text}")
-        })
+        l.strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with(' ') && rest.trim_start() == format!("| {text}"))
     })
 }
 
