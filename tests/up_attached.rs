@@ -298,8 +298,8 @@ services:
         "a graceful stop of containers that exit on SIGTERM took {:?}",
         interrupted.elapsed()
     );
-    // Interrupted: 130, the shell's code for SIGINT, as docker compose v2 exits.
-    assert_eq!(code(status), Some(130), "{}", up.output());
+    // docker compose's documented rule: interrupted, the containers are stopped, exit 0.
+    assert_eq!(code(status), Some(0), "{}", up.output());
     assert!(up.stdout().contains("Gracefully stopping..."));
     for svc in ["web", "db"] {
         assert_eq!(status_of(&stack, svc), "exited", "{svc}");
@@ -341,7 +341,7 @@ services:
         "the second Ctrl-C took {:?} to end hoist",
         forced.elapsed()
     );
-    assert_eq!(code(status), Some(130), "{}", up.output());
+    assert_eq!(code(status), Some(0), "{}", up.output());
     assert_eq!(status_of(&stack, "stubborn"), "exited");
     let code = stack.docker(&[
         "inspect",
@@ -380,4 +380,48 @@ services:
     let out = up.stdout();
     assert!(has_line(&out, "quiet-1", "quiet line"), "{out}");
     assert!(!out.contains("loud line"), "{out}");
+}
+
+#[test]
+fn attached_up_of_a_service_follows_it_alone_and_leaves_its_dependencies_running() {
+    let stack = Stack::new("att-deps");
+    stack.write(
+        "compose.yaml",
+        &format!(
+            r#"
+services:
+  db:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "echo db line; {STOPS_ON_TERM}"]
+  web:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "sleep 1; echo web line"]
+    depends_on: [db]
+"#
+        ),
+    );
+    // web exits: up returns, though db (started as its dependency) still runs.
+    let mut up = Attached::start(&stack, &["up", "web"]);
+    assert_eq!(
+        code(up.wait(Duration::from_secs(60))),
+        Some(0),
+        "{}",
+        up.output()
+    );
+    let out = up.stdout();
+    assert!(has_line(&out, "web-1", "web line"), "{out}");
+    assert!(!out.contains("db line"), "{out}");
+    assert_eq!(status_of(&stack, "db"), "running");
+
+    // --attach-dependencies shows db's logs too.
+    let mut up = Attached::start(&stack, &["up", "--attach-dependencies", "web"]);
+    up.wait_for_output("web line", Duration::from_secs(60));
+    up.wait_for_output("db line", Duration::from_secs(10));
+    up.interrupt();
+    assert_eq!(
+        code(up.wait(Duration::from_secs(30))),
+        Some(0),
+        "{}",
+        up.output()
+    );
 }

@@ -1,5 +1,6 @@
-//! Attached `up`: stream every service container's output with `name  | ` prefixes until the
-//! containers exit; the first Ctrl-C stops them gracefully, the second kills them.
+//! Attached `up`: stream the containers' output with `web-1  | ` prefixes until they exit;
+//! the first Ctrl-C stops them gracefully, the second kills them; exit codes as docker
+//! compose documents them. `up web` follows web alone: its dependencies keep running.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,15 +38,33 @@ pub async fn follow_until_exit(
     let mut sigint = signal(SignalKind::interrupt()).ok();
     let mut sigterm = signal(SignalKind::terminate()).ok();
     let scope = services_in_scope(ctx, &args.services, args.no_deps);
+    // As docker compose: `up web` follows web alone; its dependencies keep running, their
+    // logs shown only with --attach-dependencies (or --attach).
+    let targets: Vec<String> = if args.services.is_empty() {
+        scope.clone()
+    } else {
+        args.services.clone()
+    };
     let attach: Vec<String> = scope
         .iter()
-        .filter(|s| args.attach.is_empty() || args.attach.contains(s))
+        .filter(|s| {
+            if !args.attach.is_empty() {
+                args.attach.contains(s)
+            } else {
+                args.attach_dependencies || targets.contains(s)
+            }
+        })
         .filter(|s| !args.no_attach.contains(s))
         .cloned()
         .collect();
     let state = ProjectState::observe(engine.runtime.as_ref(), ctx.name()).await?;
     let containers: Vec<(String, String)> = scope
         .iter()
+        .filter(|s| {
+            targets.contains(s)
+                || attach.contains(s)
+                || args.exit_code_from.as_deref() == Some(s.as_str())
+        })
         .flat_map(|s| {
             state
                 .service_containers(s)
@@ -143,13 +162,15 @@ pub async fn follow_until_exit(
                     spawn_stop_all(engine, &names, args.timeout);
                 } else {
                     stop_all(engine, &names, args.timeout, true).await;
-                    return Ok(130);
+                    return Ok(0);
                 }
             }
         }
     }
+    // docker compose's documented rule: interrupted by SIGINT or SIGTERM, the containers
+    // are stopped and the exit code is 0.
     if interrupts > 0 {
-        return Ok(130);
+        return Ok(0);
     }
     Ok(exit_code)
 }

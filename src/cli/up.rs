@@ -58,6 +58,9 @@ pub struct UpArgs {
     /// Return the exit code of the selected service container. Implies --abort-on-container-exit
     #[arg(long, value_name = "SERVICE")]
     pub exit_code_from: Option<String>,
+    /// Automatically attach to log output of dependent services
+    #[arg(long)]
+    pub attach_dependencies: bool,
     /// Restrict attaching to the specified services
     #[arg(long, value_name = "SERVICE")]
     pub attach: Vec<String>,
