@@ -425,3 +425,20 @@ services:
         up.output()
     );
 }
+
+#[test]
+fn detach_cannot_be_combined_with_abort_on_container_exit() {
+    let stack = Stack::new("att-detach");
+    stack.write(
+        "compose.yaml",
+        &format!("services:\n  web:\n    image: {BUSYBOX_IMAGE}\n"),
+    );
+    let out = stack.run(&["up", "-d", "--abort-on-container-exit"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--detach") && err.contains("--abort-on-container-exit"),
+        "{err}"
+    );
+    assert!(stack.containers().is_empty());
+}

@@ -11,7 +11,13 @@ pub struct UpArgs {
     /// Services to start (default: all), with their dependencies
     pub services: Vec<String>,
     /// Detached mode: run containers in the background
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with_all = [
+        "abort_on_container_exit",
+        "abort_on_container_failure",
+        "exit_code_from",
+        "attach",
+        "attach_dependencies",
+    ])]
     pub detach: bool,
     /// Build images before starting containers
     #[arg(long, conflicts_with = "no_build")]
