@@ -11,7 +11,13 @@ pub struct UpArgs {
     /// Services to start (default: all), with their dependencies
     pub services: Vec<String>,
     /// Detached mode: run containers in the background
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with_all = [
+        "abort_on_container_exit",
+        "abort_on_container_failure",
+        "exit_code_from",
+        "attach",
+        "attach_dependencies",
+    ])]
     pub detach: bool,
     /// Build images before starting containers
     #[arg(long, conflicts_with = "no_build")]
@@ -58,6 +64,9 @@ pub struct UpArgs {
     /// Return the exit code of the selected service container. Implies --abort-on-container-exit
     #[arg(long, value_name = "SERVICE")]
     pub exit_code_from: Option<String>,
+    /// Automatically attach to log output of dependent services
+    #[arg(long)]
+    pub attach_dependencies: bool,
     /// Restrict attaching to the specified services
     #[arg(long, value_name = "SERVICE")]
     pub attach: Vec<String>,

@@ -650,6 +650,13 @@ impl Engine {
                 .await
                 .map_err(|e| format!("container {container}: {e}"))?;
             match (&info.state.health, info.state.running) {
+                // Before health: the engine marks a container that stopped as unhealthy, and
+                // "exited (2)" is what the user needs to hear.
+                (_, false) if !info.state.restarting => {
+                    let code = info.state.exit_code.unwrap_or(-1);
+                    self.progress(ResourceKind::Container, container, Status::Error, "Error", Some(format!("exited ({code})")));
+                    return Err(format!("container {container} exited ({code})"));
+                }
                 (Some(h), _) if h.status == HealthStatus::Healthy => break,
                 (Some(h), _) if h.status == HealthStatus::Unhealthy => {
                     self.progress(ResourceKind::Container, container, Status::Error, "Error", Some("unhealthy".into()));
@@ -659,11 +666,6 @@ impl Engine {
                     return Err(format!(
                         "container {container} has no healthcheck configured, so `condition: service_healthy` can never be met"
                     ))
-                }
-                (_, false) if !info.state.restarting => {
-                    let code = info.state.exit_code.unwrap_or(-1);
-                    self.progress(ResourceKind::Container, container, Status::Error, "Error", Some(format!("exited ({code})")));
-                    return Err(format!("container {container} exited ({code})"));
                 }
                 _ => {}
             }
@@ -765,11 +767,25 @@ impl Engine {
                     Some(e.to_string()),
                 );
                 let hint = match &e {
-                    RuntimeError::Conflict { .. } => Some(format!(
-                        "a container named {} exists and does not belong to service {name} of project {}: remove or rename it",
-                        spec.name,
-                        ctx.name()
-                    )),
+                    RuntimeError::Conflict { .. } => {
+                        // Say what holds the name: the user must decide whether it may go.
+                        let holder = match self.runtime.inspect_container(&spec.name).await {
+                            Ok(other) => {
+                                let id = other.id.get(..12).unwrap_or(&other.id);
+                                match other.labels.get(labels::PROJECT) {
+                                    Some(p) => format!("container {id} of project {p}"),
+                                    None => {
+                                        format!("container {id}, not part of any compose project")
+                                    }
+                                }
+                            }
+                            Err(_) => "another container".to_string(),
+                        };
+                        Some(format!(
+                            "the name {} of service {name} is taken by {holder}: remove or rename that container, or change container_name",
+                            spec.name
+                        ))
+                    }
                     _ => None,
                 };
                 let mut err = EngineError::runtime(&format!("create container {}", spec.name), e);

@@ -1,0 +1,380 @@
+//! User stories against the real Docker engine: USER-STORIES.md story 3 (a PHP/Laravel-style
+//! stack with utility services) with busybox stand-ins, `up --build` convergence, and the
+//! errors a user meets, each with a clear message and nothing half-done left silently.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::stack::{free_port, Stack};
+use common::{Cleanup, BUSYBOX_IMAGE, TEST_LABEL};
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn fails(stack: &Stack, args: &[&str]) -> String {
+    let out = stack.run(args);
+    assert!(
+        !out.status.success(),
+        "hoist {} should have failed:\nstdout:\n{}\nstderr:\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
+    );
+    stderr(&out)
+}
+
+fn container(stack: &Stack, service: &str) -> String {
+    format!("{}-{service}-1", stack.name)
+}
+
+fn state(stack: &Stack, container: &str) -> String {
+    stack.docker(&["inspect", "--format", "{{.State.Status}}", container])
+}
+
+/// Story 3's shape: `server` depends on `php` (built from `dockerfiles/php.dockerfile` with
+/// the project as context) and `mysql` (`env_file`); `composer`, `artisan`, `npm` are
+/// utility services without profiles.
+fn story3(stack: &Stack, port: u16) {
+    stack
+        .write(
+            "compose.yaml",
+            &format!(
+                r#"
+services:
+  server:
+    image: {BUSYBOX_IMAGE}
+    command: ["httpd", "-f", "-p", "80", "-h", "/var/www/html"]
+    ports: ["127.0.0.1:{port}:80"]
+    volumes:
+      - ./src:/var/www/html
+      - ./nginx/nginx.conf:/etc/nginx/nginx.conf:ro
+    depends_on: [php, mysql]
+  php:
+    build:
+      context: .
+      dockerfile: dockerfiles/php.dockerfile
+    platform: linux/amd64
+    volumes: ["./src:/var/www/html:delegated"]
+  mysql:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1 & wait; done"]
+    env_file: [./env/mysql.env]
+  composer:
+    image: {BUSYBOX_IMAGE}
+    working_dir: /var/www/html
+    entrypoint: ["echo", "composer"]
+    volumes: ["./src:/var/www/html"]
+  artisan:
+    build:
+      context: .
+      dockerfile: dockerfiles/php.dockerfile
+    entrypoint: ["echo", "artisan"]
+    volumes: ["./src:/var/www/html"]
+  npm:
+    image: {BUSYBOX_IMAGE}
+    working_dir: /var/www/html
+    entrypoint: ["echo", "npm"]
+"#
+            ),
+        )
+        .write(
+            "dockerfiles/php.dockerfile",
+            &format!(
+                "FROM {BUSYBOX_IMAGE}\n\
+                 COPY src/index.html /baked/index.html\n\
+                 RUN cat /proc/sys/kernel/random/uuid > /built-at\n\
+                 CMD [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1 & wait; done\"]\n"
+            ),
+        )
+        .write("src/index.html", "laravel\n")
+        .write("nginx/nginx.conf", "events {}\n")
+        .write("env/mysql.env", "MYSQL_DATABASE=homestead\nMYSQL_USER=homestead\n");
+}
+
+#[test]
+fn story3_up_server_starts_it_and_its_dependencies_but_not_the_utilities() {
+    let stack = Stack::new("story3");
+    let port = free_port();
+    story3(&stack, port);
+
+    stack.ok(&["up", "-d", "server"]);
+    let mut expected = vec![
+        container(&stack, "mysql"),
+        container(&stack, "php"),
+        container(&stack, "server"),
+    ];
+    expected.sort();
+    assert_eq!(stack.containers(), expected, "no utility service starts");
+    for svc in ["server", "php", "mysql"] {
+        assert_eq!(state(&stack, &container(&stack, svc)), "running", "{svc}");
+    }
+    assert_eq!(
+        common::stack::http_get(port, "/index.html").as_deref(),
+        Some("laravel\n")
+    );
+    let mysql = container(&stack, "mysql");
+    assert_eq!(
+        stack.docker(&["exec", &mysql, "sh", "-c", "echo $MYSQL_DATABASE"]),
+        "homestead"
+    );
+    let php = container(&stack, "php");
+    // Built from the parent context: the COPY found src/ next to dockerfiles/.
+    assert_eq!(
+        stack.docker(&["exec", &php, "cat", "/baked/index.html"]),
+        "laravel"
+    );
+    assert_eq!(
+        stack.docker(&["inspect", "--format", "{{.Platform}}", &php]),
+        "linux"
+    );
+    let image = stack.docker(&["inspect", "--format", "{{.Image}}", &php]);
+    assert_eq!(
+        stack.docker(&["image", "inspect", "--format", "{{.Architecture}}", &image]),
+        "amd64"
+    );
+    let built_at = stack.docker(&["exec", &php, "cat", "/built-at"]);
+    assert!(!built_at.is_empty());
+
+    // Without `--build`, an edited source does not rebuild: the image exists.
+    stack.write("src/index.html", "laravel v2\n");
+    stack.ok(&["up", "-d", "server"]);
+    assert_eq!(stack.docker(&["exec", &php, "cat", "/built-at"]), built_at);
+
+    // `--build` rebuilds: the RUN step ran again (the edited source busts its cache).
+    stack.ok(&["up", "-d", "--build", "server"]);
+    let rebuilt_at = stack.docker(&["exec", &php, "cat", "/built-at"]);
+    assert!(!rebuilt_at.is_empty());
+    assert_ne!(built_at, rebuilt_at, "the php image was not rebuilt");
+    assert_eq!(
+        stack.docker(&["exec", &php, "cat", "/baked/index.html"]),
+        "laravel v2"
+    );
+    assert_eq!(stack.containers(), expected, "still no utility service");
+
+    // A utility service runs on demand.
+    let out = stack.ok(&["run", "--rm", "composer", "install"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "composer install"
+    );
+}
+
+#[test]
+fn up_build_recreates_on_a_dockerfile_change_and_keeps_an_unchanged_image() {
+    let stack = Stack::new("rebuild");
+    stack
+        .write(
+            "compose.yaml",
+            r#"
+services:
+  app:
+    build: .
+"#,
+        )
+        .write(
+            "Dockerfile",
+            &format!("FROM {BUSYBOX_IMAGE}\nRUN echo v1 > /version\nCMD [\"sleep\", \"3600\"]\n"),
+        );
+    let app = container(&stack, "app");
+    stack.ok(&["up", "-d", "--build", "-t", "0"]);
+    let first = stack.container_id(&app);
+    assert!(!first.is_empty());
+
+    // Same Dockerfile, same context: the build hits the cache, the image id is the same,
+    // and the container is kept.
+    stack.ok(&["up", "-d", "--build", "-t", "0"]);
+    assert_eq!(
+        stack.container_id(&app),
+        first,
+        "unchanged rebuild recreated"
+    );
+
+    stack.write(
+        "Dockerfile",
+        &format!("FROM {BUSYBOX_IMAGE}\nRUN echo v2 > /version\nCMD [\"sleep\", \"3600\"]\n"),
+    );
+    stack.ok(&["up", "-d", "--build", "-t", "0"]);
+    let second = stack.container_id(&app);
+    assert_ne!(second, first, "a changed image must recreate the container");
+    assert_eq!(stack.docker(&["exec", &app, "cat", "/version"]), "v2");
+    assert_eq!(state(&stack, &app), "running");
+}
+
+#[test]
+fn a_published_port_in_use_names_the_service_and_the_port() {
+    let stack = Stack::new("port-busy");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let port = listener.local_addr().expect("local addr").port();
+    stack.write(
+        "compose.yaml",
+        &format!(
+            r#"
+services:
+  web:
+    image: {BUSYBOX_IMAGE}
+    command: ["sleep", "3600"]
+    ports: ["127.0.0.1:{port}:80"]
+"#
+        ),
+    );
+    let err = fails(&stack, &["up", "-d"]);
+    let web = container(&stack, "web");
+    assert!(err.contains(&web), "container not named: {err}");
+    assert!(err.contains(&port.to_string()), "port not named: {err}");
+    assert!(
+        err.to_lowercase().contains("already") || err.to_lowercase().contains("in use"),
+        "{err}"
+    );
+    // Not left running half-configured.
+    assert_ne!(state(&stack, &container(&stack, "web")), "running");
+    drop(listener);
+}
+
+#[test]
+fn a_container_name_taken_by_another_project_is_reported() {
+    let stack = Stack::new("name-taken");
+    let taken = format!("{}-x", stack.name);
+    let mut cleanup = Cleanup::new();
+    cleanup.container(&taken);
+    let out = Command::new("docker")
+        .args(["run", "-d", "--name", &taken, "--label"])
+        .arg(format!("{TEST_LABEL}=name-taken"))
+        .args([BUSYBOX_IMAGE, "sleep", "3600"])
+        .output()
+        .expect("run docker");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let other_id = stack.container_id(&taken);
+    stack.write(
+        "compose.yaml",
+        &format!(
+            r#"
+services:
+  web:
+    image: {BUSYBOX_IMAGE}
+    container_name: {taken}
+    command: ["sleep", "3600"]
+"#
+        ),
+    );
+    let err = fails(&stack, &["up", "-d"]);
+    assert!(err.contains(&taken), "name not given: {err}");
+    assert!(err.contains("web"), "service not named: {err}");
+    assert!(err.contains("already in use"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "is taken by container {}, not part of any compose project",
+            &other_id[..12]
+        )),
+        "does not say what holds the name: {err}"
+    );
+    // The other container is untouched.
+    assert_eq!(stack.container_id(&taken), other_id);
+    assert_eq!(state(&stack, &taken), "running");
+
+    // Held by a container of another compose project: that project is named.
+    let other_project = format!("{}-other", stack.name);
+    let out = Command::new("docker")
+        .args(["rm", "-f", &taken])
+        .output()
+        .expect("run docker");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = Command::new("docker")
+        .args(["run", "-d", "--name", &taken, "--label"])
+        .arg(format!("{TEST_LABEL}=name-taken"))
+        .arg("--label")
+        .arg(format!("com.docker.compose.project={other_project}"))
+        .args([BUSYBOX_IMAGE, "sleep", "3600"])
+        .output()
+        .expect("run docker");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let other_id = stack.container_id(&taken);
+    let err = fails(&stack, &["up", "-d"]);
+    assert!(
+        err.contains(&format!(
+            "is taken by container {} of project {other_project}",
+            &other_id[..12]
+        )),
+        "does not name the other project: {err}"
+    );
+    assert_eq!(state(&stack, &taken), "running");
+}
+
+#[test]
+fn an_image_that_cannot_be_pulled_names_the_image_and_the_service() {
+    let stack = Stack::new("no-image");
+    let image = "hoist-test/does-not-exist:never";
+    stack.write(
+        "compose.yaml",
+        &format!(
+            r#"
+services:
+  ghost:
+    image: {image}
+"#
+        ),
+    );
+    let err = fails(&stack, &["up", "-d"]);
+    assert!(err.contains(image), "image not named: {err}");
+    assert!(err.contains("ghost"), "service not named: {err}");
+    assert!(stack.containers().is_empty(), "{:?}", stack.containers());
+}
+
+#[test]
+fn a_dependency_that_exits_instead_of_turning_healthy_aborts_up() {
+    let stack = Stack::new("dep-exits");
+    stack.write(
+        "compose.yaml",
+        &format!(
+            r#"
+services:
+  db:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "exit 2"]
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 1s
+  web:
+    image: {BUSYBOX_IMAGE}
+    command: ["sleep", "3600"]
+    depends_on:
+      db:
+        condition: service_healthy
+"#
+        ),
+    );
+    let started = std::time::Instant::now();
+    let err = fails(&stack, &["up", "-d"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    let db = container(&stack, "db");
+    assert!(
+        err.contains(&format!("container {db} exited (2)")),
+        "the dependency and its exit code are not named: {err}"
+    );
+    assert_ne!(state(&stack, &container(&stack, "web")), "running");
+}
+
+#[test]
+fn exec_into_a_stopped_service_says_it_is_not_running() {
+    let stack = Stack::new("exec-stopped");
+    stack.write(
+        "compose.yaml",
+        &format!(
+            r#"
+services:
+  web:
+    image: {BUSYBOX_IMAGE}
+    command: ["sleep", "3600"]
+"#
+        ),
+    );
+    stack.ok(&["up", "-d"]);
+    stack.ok(&["stop", "-t", "0"]);
+    let err = fails(&stack, &["exec", "-T", "web", "true"]);
+    assert!(err.contains(r#"service "web" is not running"#), "{err}");
+}

@@ -1,0 +1,444 @@
+//! Attached `up` (without `-d`) against the real Docker engine: multiplexed, prefixed logs;
+//! `--abort-on-container-exit`, `--exit-code-from`, `--abort-on-container-failure` exit
+//! codes as docker compose computes them; Ctrl-C (graceful, then forced); `--attach` and
+//! `--no-attach`.
+
+mod common;
+
+use std::io::Read;
+use std::process::{Child, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::stack::Stack;
+use common::BUSYBOX_IMAGE;
+
+/// A command that exits 0 as soon as it receives SIGTERM (busybox `sleep` as PID 1 would
+/// ignore it and make every stop wait for the timeout).
+const STOPS_ON_TERM: &str = "trap 'exit 0' TERM; while true; do sleep 1 & wait; done";
+
+/// An attached `hoist up` running as a child process, its output collected as it comes.
+struct Attached {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Attached {
+    fn start(stack: &Stack, args: &[&str]) -> Attached {
+        let mut cmd = stack.command(args);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start hoist");
+        let stdout = collect(child.stdout.take().expect("piped stdout"));
+        let stderr = collect(child.stderr.take().expect("piped stderr"));
+        Attached {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn stdout(&self) -> String {
+        self.stdout.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn output(&self) -> String {
+        format!(
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+        )
+    }
+
+    /// Waits until stdout contains `text`; fails the test after `limit`.
+    fn wait_for_output(&mut self, text: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.stdout().contains(text) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "hoist exited ({status}) before printing {text:?}\n{}",
+                    self.output()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} after {limit:?}\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits for hoist to exit; kills it and fails the test after `limit`.
+    fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Let the reader threads drain the pipes.
+                std::thread::sleep(Duration::from_millis(100));
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                panic!("hoist did not exit within {limit:?}\n{}", self.output());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn interrupt(&self) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("a pid fits pid_t");
+        // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+        let rc = unsafe { libc::kill(pid, libc::SIGINT) };
+        assert_eq!(rc, 0, "cannot send SIGINT to hoist");
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn collect(mut pipe: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = text.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut s) = sink.lock() {
+                s.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        }
+    });
+    text
+}
+
+/// `docker inspect` state of a container: `running`, `exited`, ... or empty when gone.
+fn status(stack: &Stack, container: &str) -> String {
+    stack.docker(&["inspect", "--format", "{{.State.Status}}", container])
+}
+
+/// Whether a line `<name><padding>| <text>` was printed.
+fn has_line(out: &str, name: &str, text: &str) -> bool {
+    out.lines().any(|l| {
+        l.strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with(' ') && rest.trim_start() == format!("| {text}"))
+    })
+}
+
+fn code(status: ExitStatus) -> Option<i32> {
+    status.code()
+}
+
+#[test]
+fn attached_up_prefixes_each_services_lines_and_returns_when_all_exit() {
+    let stack = Stack::new("att-logs");
+    stack.write(
+        "compose.yaml",
+        &format!(
+            r#"
+services:
+  web:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "echo hello from web; sleep 1; echo web done"]
+  worker:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "echo hello from worker; echo oops >&2"]
+"#
+        ),
+    );
+    let mut up = Attached::start(&stack, &["up"]);
+    let status = up.wait(Duration::from_secs(60));
+    let out = up.stdout();
+    assert_eq!(code(status), Some(0), "{}", up.output());
+    assert!(out.contains("Attaching to web-1, worker-1"), "{out}");
+    for (name, text) in [
+        ("web-1", "hello from web"),
+        ("web-1", "web done"),
+        ("worker-1", "hello from worker"),
+        ("worker-1", "oops"),
+    ] {
+        assert!(has_line(&out, name, text), "no {name} | {text} in:\n{out}");
+    }
+    assert!(out.contains("web-1 exited with code 0"), "{out}");
+    assert!(out.contains("worker-1 exited with code 0"), "{out}");
+    // Padded to the longest name, as docker compose does.
+    assert!(out.contains("web-1     | hello from web"), "{out}");
+    // The containers stay, exited.
+    for svc in ["web", "worker"] {
+        assert_eq!(status_of(&stack, svc), "exited");
+    }
+}
+
+fn status_of(stack: &Stack, service: &str) -> String {
+    status(stack, &format!("{}-{service}-1", stack.name))
+}
+
+fn abort_stack(prefix: &str) -> Stack {
+    let stack = Stack::new(prefix);
+    stack.write(
+        "compose.yaml",
+        &format!(
+            r#"
+services:
+  failer:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "sleep 1; exit 3"]
+  sleeper:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "{STOPS_ON_TERM}"]
+  stubborn:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "trap 'exit 5' TERM; while true; do sleep 1 & wait; done"]
+"#
+        ),
+    );
+    stack
+}
+
+#[test]
+fn abort_on_container_exit_stops_everything_and_returns_the_first_exit_code() {
+    let stack = abort_stack("att-abort");
+    let started = Instant::now();
+    let mut up = Attached::start(&stack, &["up", "--abort-on-container-exit"]);
+    let status = up.wait(Duration::from_secs(60));
+    assert_eq!(code(status), Some(3), "{}", up.output());
+    assert!(
+        up.stdout().contains("Aborting on container exit..."),
+        "{}",
+        up.output()
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    // Stopped, not removed.
+    for svc in ["failer", "sleeper", "stubborn"] {
+        assert_eq!(status_of(&stack, svc), "exited", "{svc}");
+    }
+}
+
+#[test]
+fn exit_code_from_returns_the_chosen_services_code() {
+    let stack = abort_stack("att-from");
+    // The chosen service exits first: its own code.
+    let mut up = Attached::start(&stack, &["up", "--exit-code-from", "failer"]);
+    let status = up.wait(Duration::from_secs(60));
+    assert_eq!(code(status), Some(3), "{}", up.output());
+    assert_eq!(status_of(&stack, "sleeper"), "exited");
+
+    // Another service exits first: everything stops (it implies --abort-on-container-exit)
+    // and the code is the one the chosen service exits with when stopped.
+    let mut up = Attached::start(&stack, &["up", "--exit-code-from", "stubborn"]);
+    let status = up.wait(Duration::from_secs(60));
+    assert_eq!(code(status), Some(5), "{}", up.output());
+    assert_eq!(status_of(&stack, "stubborn"), "exited");
+}
+
+#[test]
+fn abort_on_container_failure_ignores_a_successful_exit() {
+    let stack = Stack::new("att-fail");
+    stack.write(
+        "compose.yaml",
+        &format!(
+            r#"
+services:
+  fine:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "exit 0"]
+  failer:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "sleep 2; exit 4"]
+  sleeper:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "{STOPS_ON_TERM}"]
+"#
+        ),
+    );
+    let mut up = Attached::start(&stack, &["up", "--abort-on-container-failure"]);
+    let status = up.wait(Duration::from_secs(60));
+    // Had `fine`'s exit aborted, `failer` would have been stopped before failing.
+    assert_eq!(code(status), Some(4), "{}", up.output());
+    assert!(up.stdout().contains("failer-1 exited with code 4"));
+    assert_eq!(status_of(&stack, "sleeper"), "exited");
+}
+
+#[test]
+fn ctrl_c_stops_the_containers_gracefully_and_keeps_them() {
+    let stack = Stack::new("att-int");
+    stack.write(
+        "compose.yaml",
+        &format!(
+            r#"
+services:
+  web:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "echo web ready; {STOPS_ON_TERM}"]
+  db:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "echo db ready; {STOPS_ON_TERM}"]
+"#
+        ),
+    );
+    let mut up = Attached::start(&stack, &["up"]);
+    up.wait_for_output("web ready", Duration::from_secs(60));
+    up.wait_for_output("db ready", Duration::from_secs(10));
+    assert_eq!(status_of(&stack, "web"), "running");
+    assert_eq!(status_of(&stack, "db"), "running");
+
+    let interrupted = Instant::now();
+    up.interrupt();
+    let status = up.wait(Duration::from_secs(30));
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(8),
+        "a graceful stop of containers that exit on SIGTERM took {:?}",
+        interrupted.elapsed()
+    );
+    // docker compose's documented rule: interrupted, the containers are stopped, exit 0.
+    assert_eq!(code(status), Some(0), "{}", up.output());
+    assert!(up.stdout().contains("Gracefully stopping..."));
+    for svc in ["web", "db"] {
+        assert_eq!(status_of(&stack, svc), "exited", "{svc}");
+        let code = stack.docker(&[
+            "inspect",
+            "--format",
+            "{{.State.ExitCode}}",
+            &format!("{}-{svc}-1", stack.name),
+        ]);
+        assert_eq!(code, "0", "{svc} was not stopped by SIGTERM");
+    }
+}
+
+#[test]
+fn second_ctrl_c_kills_a_container_that_ignores_sigterm() {
+    let stack = Stack::new("att-kill");
+    stack.write(
+        "compose.yaml",
+        &format!(
+            r#"
+services:
+  stubborn:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "trap '' TERM INT; echo ignoring; while true; do sleep 1; done"]
+"#
+        ),
+    );
+    // The default 10 s stop timeout: only the second Ctrl-C can end it sooner.
+    let mut up = Attached::start(&stack, &["up"]);
+    up.wait_for_output("ignoring", Duration::from_secs(60));
+    up.interrupt();
+    up.wait_for_output("Gracefully stopping", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(500));
+    let forced = Instant::now();
+    up.interrupt();
+    let status = up.wait(Duration::from_secs(30));
+    assert!(
+        forced.elapsed() < Duration::from_secs(5),
+        "the second Ctrl-C took {:?} to end hoist",
+        forced.elapsed()
+    );
+    assert_eq!(code(status), Some(0), "{}", up.output());
+    assert_eq!(status_of(&stack, "stubborn"), "exited");
+    let code = stack.docker(&[
+        "inspect",
+        "--format",
+        "{{.State.ExitCode}}",
+        &format!("{}-stubborn-1", stack.name),
+    ]);
+    assert_eq!(code, "137", "killed by SIGKILL");
+}
+
+#[test]
+fn attach_and_no_attach_select_whose_logs_are_printed() {
+    let stack = Stack::new("att-sel");
+    stack.write(
+        "compose.yaml",
+        &format!(
+            r#"
+services:
+  loud:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "echo loud line"]
+  quiet:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "echo quiet line"]
+"#
+        ),
+    );
+    let mut up = Attached::start(&stack, &["up", "--no-attach", "quiet"]);
+    assert_eq!(code(up.wait(Duration::from_secs(60))), Some(0));
+    let out = up.stdout();
+    assert!(has_line(&out, "loud-1", "loud line"), "{out}");
+    assert!(!out.contains("quiet line"), "{out}");
+
+    let mut up = Attached::start(&stack, &["up", "--force-recreate", "--attach", "quiet"]);
+    assert_eq!(code(up.wait(Duration::from_secs(60))), Some(0));
+    let out = up.stdout();
+    assert!(has_line(&out, "quiet-1", "quiet line"), "{out}");
+    assert!(!out.contains("loud line"), "{out}");
+}
+
+#[test]
+fn attached_up_of_a_service_follows_it_alone_and_leaves_its_dependencies_running() {
+    let stack = Stack::new("att-deps");
+    stack.write(
+        "compose.yaml",
+        &format!(
+            r#"
+services:
+  db:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "echo db line; {STOPS_ON_TERM}"]
+  web:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "sleep 1; echo web line"]
+    depends_on: [db]
+"#
+        ),
+    );
+    // web exits: up returns, though db (started as its dependency) still runs.
+    let mut up = Attached::start(&stack, &["up", "web"]);
+    assert_eq!(
+        code(up.wait(Duration::from_secs(60))),
+        Some(0),
+        "{}",
+        up.output()
+    );
+    let out = up.stdout();
+    assert!(has_line(&out, "web-1", "web line"), "{out}");
+    assert!(!out.contains("db line"), "{out}");
+    assert_eq!(status_of(&stack, "db"), "running");
+
+    // --attach-dependencies shows db's logs too.
+    let mut up = Attached::start(&stack, &["up", "--attach-dependencies", "web"]);
+    up.wait_for_output("web line", Duration::from_secs(60));
+    up.wait_for_output("db line", Duration::from_secs(10));
+    up.interrupt();
+    assert_eq!(
+        code(up.wait(Duration::from_secs(30))),
+        Some(0),
+        "{}",
+        up.output()
+    );
+}
+
+#[test]
+fn detach_cannot_be_combined_with_abort_on_container_exit() {
+    let stack = Stack::new("att-detach");
+    stack.write(
+        "compose.yaml",
+        &format!("services:\n  web:\n    image: {BUSYBOX_IMAGE}\n"),
+    );
+    let out = stack.run(&["up", "-d", "--abort-on-container-exit"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--detach") && err.contains("--abort-on-container-exit"),
+        "{err}"
+    );
+    assert!(stack.containers().is_empty());
+}
