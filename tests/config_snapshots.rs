@@ -25,15 +25,31 @@ fn fixtures(kind: &str) -> PathBuf {
         .join(kind)
 }
 
-/// The case directories of `kind`, sorted by name.
-fn cases(kind: &str) -> Vec<PathBuf> {
-    let dir = fixtures(kind);
-    let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
+/// The case directories of `kind` with their names, sorted by name. The `config` cases also
+/// cover every stack in `compose-examples/`, in place, as `example-<stack>`.
+fn cases(kind: &str) -> Vec<(String, PathBuf)> {
+    let dirs = |dir: &Path, prefix: &str| -> Vec<(String, PathBuf)> {
+        std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .map(|p| {
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                (format!("{prefix}{name}"), p)
+            })
+            .collect()
+    };
+    let mut out = dirs(&fixtures(kind), "");
+    if kind == "config" {
+        out.extend(dirs(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("compose-examples"),
+            "example-",
+        ));
+    }
     out.sort();
     out
 }
@@ -167,12 +183,8 @@ fn run_cases(kind: &str, check: fn(&Path, &str) -> Result<(), String>) {
     let all = cases(kind);
     assert!(!all.is_empty(), "no cases under tests/fixtures/{kind}");
     let mut failures = Vec::new();
-    for case in &all {
-        let name = case
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        match catch_unwind(AssertUnwindSafe(|| check(case, &name))) {
+    for (name, case) in &all {
+        match catch_unwind(AssertUnwindSafe(|| check(case, name))) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => failures.push(format!("{kind}/{name}: {e}")),
             Err(_) => failures.push(format!("{kind}/{name}: snapshot mismatch (see above)")),
