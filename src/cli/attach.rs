@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::up::UpArgs;
 use super::CliError;
-use crate::engine::labels::log_name;
+use crate::engine::observe::short_name_of;
 use crate::engine::state::{ProjectContext, ProjectState};
 use crate::engine::up::services_in_scope;
 use crate::engine::Engine;
@@ -74,7 +74,14 @@ pub async fn follow_until_exit(
         .collect();
     let names: Vec<String> = containers.iter().map(|(c, _)| c.clone()).collect();
     // docker compose prefixes lines with the container name minus `<project>-` (`web-1`).
-    let shown = |container: &str| log_name(ctx.name(), container).to_string();
+    let service_of = |container: &str| {
+        containers
+            .iter()
+            .find(|(c, _)| c == container)
+            .map_or("", |(_, s)| s.as_str())
+            .to_string()
+    };
+    let shown = |container: &str| short_name_of(container, ctx.name(), &service_of(container));
     let shown_names: Vec<String> = names.iter().map(|n| shown(n)).collect();
     let printer = Arc::new(LogPrinter::new(
         &shown_names,

@@ -37,16 +37,6 @@ pub fn default_image_name(project: &str, service: &str) -> String {
     format!("{project}-{service}")
 }
 
-/// How docker compose names a container in log prefixes: its name without `<project>-`
-/// (`web-1`); a `container_name` not starting with it is shown whole.
-pub fn log_name<'a>(project: &str, container: &'a str) -> &'a str {
-    container
-        .strip_prefix(project)
-        .and_then(|rest| rest.strip_prefix('-'))
-        .filter(|rest| !rest.is_empty())
-        .unwrap_or(container)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,7 +49,5 @@ mod tests {
             "shop-npm-run-0123456789ab"
         );
         assert_eq!(default_image_name("shop", "api"), "shop-api");
-        assert_eq!(log_name("shop", "shop-web-1"), "web-1");
-        assert_eq!(log_name("shop", "custom"), "custom");
     }
 }

@@ -56,8 +56,29 @@ fn first_error(results: Vec<Result<(), EngineError>>) -> Result<(), EngineError>
 }
 
 impl Engine {
-    /// One container operation with `Working`/`Done`/`Error` progress around it.
+    /// One container operation with `Working`/`Done`/`Error` progress around it, holding one
+    /// of the engine's parallelism permits.
     async fn container_step<F>(
+        &self,
+        name: &str,
+        working: &str,
+        done: &str,
+        what: &str,
+        op: F,
+    ) -> Result<(), EngineError>
+    where
+        F: std::future::Future<Output = Result<(), RuntimeError>>,
+    {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| EngineError::new("internal error: semaphore closed"))?;
+        self.tracked(name, working, done, what, op).await
+    }
+
+    /// One container operation with `Working`/`Done`/`Error` progress around it.
+    pub(crate) async fn tracked<F>(
         &self,
         name: &str,
         working: &str,
@@ -76,11 +97,6 @@ impl Engine {
             working,
             None,
         );
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| EngineError::new("internal error: semaphore closed"))?;
         match op.await {
             Ok(()) => {
                 self.done(ResourceKind::Container, name, done, start);

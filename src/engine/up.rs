@@ -839,30 +839,14 @@ impl Engine {
     }
 
     pub async fn start_container(&self, name: &str) -> Result<(), EngineError> {
-        let start = Instant::now();
-        self.progress(
-            ResourceKind::Container,
+        self.tracked(
             name,
-            Status::Working,
             "Starting",
-            None,
-        );
-        match self.runtime.start_container(name).await {
-            Ok(()) => {
-                self.done(ResourceKind::Container, name, "Started", start);
-                Ok(())
-            }
-            Err(e) => {
-                self.progress(
-                    ResourceKind::Container,
-                    name,
-                    Status::Error,
-                    "Error",
-                    Some(e.to_string()),
-                );
-                Err(EngineError::runtime(&format!("start container {name}"), e))
-            }
-        }
+            "Started",
+            "start",
+            self.runtime.start_container(name),
+        )
+        .await
     }
 
     /// Stops (with `timeout`) and removes a container; `volumes` also removes its anonymous volumes.
