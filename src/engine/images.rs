@@ -135,18 +135,12 @@ impl Engine {
         let shown = image.clone();
         let step_sink = step.clone();
         let sink = move |p: ImageProgress| {
-            let detail = match p {
-                ImageProgress::BuildOutput(text) => {
-                    if let Ok(mut s) = step_sink.lock() {
-                        s.push(&text);
-                    }
-                    text.trim_end().to_string()
+            if let ImageProgress::BuildOutput(text) = &p {
+                if let Ok(mut s) = step_sink.lock() {
+                    s.push(text);
                 }
-                ImageProgress::Layer { id, status, .. } => match id {
-                    Some(id) => format!("{id} {status}"),
-                    None => status,
-                },
-            };
+            }
+            let detail = p.text();
             if detail.trim().is_empty() {
                 return;
             }
@@ -380,11 +374,8 @@ impl Engine {
         let reporter = self.reporter.clone();
         let shown = reference.to_string();
         let sink = move |p: ImageProgress| {
-            if let ImageProgress::Layer { id, status, .. } = p {
-                let detail = match id {
-                    Some(id) => format!("{id} {status}"),
-                    None => status,
-                };
+            if let ImageProgress::Layer { .. } = p {
+                let detail = p.text();
                 reporter.event(
                     ProgressEvent::new(
                         ResourceKind::Image,

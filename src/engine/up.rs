@@ -356,7 +356,15 @@ impl Engine {
                 Status::Working,
                 "Pulling",
             );
-            event.detail = Some(format!("{p:?}"));
+            if let crate::runtime::ImageProgress::Layer {
+                current: Some(current),
+                total: Some(total),
+                ..
+            } = &p
+            {
+                event.progress = Some((*current, *total));
+            }
+            event.detail = Some(p.text());
             reporter.event(event);
         };
         if let Err(e) = self.runtime.pull_image(image, platform, None, &sink).await {

@@ -300,6 +300,23 @@ pub enum ImageProgress {
     BuildOutput(String),
 }
 
+impl ImageProgress {
+    /// One line for a progress view: `<layer> <status>`, or the builder's line.
+    pub fn text(&self) -> String {
+        match self {
+            ImageProgress::Layer {
+                id: Some(id),
+                status,
+                ..
+            } => format!("{id} {status}"),
+            ImageProgress::Layer {
+                id: None, status, ..
+            } => status.clone(),
+            ImageProgress::BuildOutput(text) => text.trim_end().to_string(),
+        }
+    }
+}
+
 /// An image to build from a tar context.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BuildSpec {
