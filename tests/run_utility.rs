@@ -375,3 +375,27 @@ fn exec_under_a_terminal_gets_a_tty_and_its_exit_code() {
     assert!(output.contains("/dev/pts/"), "a TTY: {output:?}");
     assert!(output.lines().any(|l| l.trim() == "icanon"));
 }
+
+#[test]
+fn detached_run_with_rm_is_removed_when_it_exits() {
+    let stack = Stack::new("rundrm");
+    stack.write(
+        "compose.yaml",
+        &format!("services:\n  job:\n    image: {BUSYBOX_IMAGE}\n"),
+    );
+    let out = stack.ok(&["run", "-d", "--rm", "job", "sh", "-c", "sleep 1"]);
+    let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        name.starts_with(&format!("{}-job-run-", stack.name)),
+        "{name}"
+    );
+    let mut gone = false;
+    for _ in 0..100 {
+        if stack.container_id(&name).is_empty() {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(gone, "{name} still exists after it exited");
+}

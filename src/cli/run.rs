@@ -177,14 +177,6 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<i32, CliError> {
     let container = created?;
     let runtime = engine.runtime.clone();
     if args.detach {
-        if args.rm {
-            // Removal on exit needs the engine's auto-remove, which the runtime's container
-            // spec does not carry yet; say so rather than leave it silently.
-            eprintln!(
-                "WARN --rm has no effect with -d: remove the container later with `docker rm {}`",
-                container.name
-            );
-        }
         runtime
             .start_container(&container.name)
             .await

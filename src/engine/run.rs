@@ -161,6 +161,8 @@ impl Engine {
         spec.stdin_once = spec.stdin_open && !opts.detach;
         if opts.remove {
             spec.restart = RestartPolicy::No;
+            // Detached, nobody waits to remove it: the runtime does it on exit.
+            spec.auto_remove = opts.detach;
         }
         self.runtime.create_container(&spec).await.map_err(|e| {
             let conflict = matches!(e, RuntimeError::Conflict { .. });

@@ -449,6 +449,9 @@ pub struct ContainerSpec {
     pub platform: Option<String>,
     /// OCI runtime name (`runc`, `crun`...).
     pub oci_runtime: Option<String>,
+    /// The runtime removes the container (and its anonymous volumes) once it exits
+    /// (`run -d --rm`).
+    pub auto_remove: bool,
 }
 
 /// Memory and CPU limits.

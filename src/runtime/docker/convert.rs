@@ -481,6 +481,7 @@ fn host_config(spec: &ContainerSpec) -> bm::HostConfig {
         port_bindings: (!spec.ports.is_empty()).then(|| port_map(&spec.ports)),
         network_mode,
         restart_policy: Some(restart_policy(spec.restart)),
+        auto_remove: spec.auto_remove.then_some(true),
         init: spec.init,
         privileged: Some(spec.privileged),
         readonly_rootfs: spec.read_only.then_some(true),
