@@ -76,8 +76,12 @@ pub fn run(global: &GlobalArgs, args: &ConfigArgs) -> Result<i32, LoadError> {
 /// What `hoist config` prints for `loaded` with `args`.
 pub fn render(loaded: &Loaded, args: &ConfigArgs) -> Result<String, LoadError> {
     let project = &loaded.project;
-    let lines =
-        |items: &mut dyn Iterator<Item = String>| items.map(|s| s + "\n").collect::<String>();
+    // One per line, sorted, as docker compose lists them.
+    let lines = |items: &mut dyn Iterator<Item = String>| {
+        let mut items: Vec<String> = items.collect();
+        items.sort();
+        items.into_iter().map(|s| s + "\n").collect::<String>()
+    };
     if args.services_only {
         return Ok(lines(&mut project.services.keys().cloned()));
     }
