@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::digest::Digest;
+use super::ImageError;
 
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -56,6 +57,26 @@ impl Platform {
         }
     }
 
+    /// Parses `os/arch[/variant]` as in compose's `platform:` or `--platform`.
+    pub fn parse(value: &str) -> Result<Platform, ImageError> {
+        let parts: Vec<&str> = value.split('/').collect();
+        let invalid = || ImageError::InvalidReference {
+            reference: value.to_string(),
+            reason: "a platform is written os/arch[/variant], e.g. linux/arm64/v8".to_string(),
+        };
+        if parts.iter().any(|p| p.is_empty()) {
+            return Err(invalid());
+        }
+        match parts.as_slice() {
+            [os, arch] | [os, arch, _] => Ok(Platform {
+                os: os.to_ascii_lowercase(),
+                architecture: normalize_arch(&arch.to_ascii_lowercase()).to_string(),
+                variant: parts.get(2).map(|v| v.to_ascii_lowercase()),
+            }),
+            _ => Err(invalid()),
+        }
+    }
+
     /// Whether an index entry for `candidate` can run here. A missing variant on either side
     /// matches (most indexes list `arm64` without `v8`).
     pub fn matches(&self, candidate: &Platform) -> bool {
@@ -75,6 +96,16 @@ impl std::fmt::Display for Platform {
             write!(f, "/{v}")?;
         }
         Ok(())
+    }
+}
+
+/// containerd's architecture aliases.
+fn normalize_arch(arch: &str) -> &str {
+    match arch {
+        "x86_64" | "x86-64" => "amd64",
+        "aarch64" => "arm64",
+        "i386" => "386",
+        other => other,
     }
 }
 
@@ -141,4 +172,25 @@ pub struct RootFs {
     pub kind: String,
     #[serde(default)]
     pub diff_ids: Vec<Digest>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platforms_parse_and_match_like_docker() {
+        let arm = Platform::parse("linux/aarch64").unwrap();
+        assert_eq!(arm.to_string(), "linux/arm64");
+        assert!(arm.matches(&Platform::parse("linux/arm64/v8").unwrap()));
+        assert!(!arm.matches(&Platform::parse("linux/amd64").unwrap()));
+        let v7 = Platform::parse("linux/arm/v7").unwrap();
+        assert!(!v7.matches(&Platform::parse("linux/arm/v6").unwrap()));
+        for bad in ["linux", "linux/", "/amd64", "a/b/c/d"] {
+            assert!(Platform::parse(bad).is_err(), "{bad}");
+        }
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!(Platform::host().to_string(), "linux/amd64");
+        }
+    }
 }

@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use futures_util::stream::{self, StreamExt, TryStreamExt};
+use futures_util::stream::{self, StreamExt};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -269,14 +269,31 @@ impl RegistryClient {
         let mut downloaded_bytes = 0;
         let blobs = std::iter::once((&manifest.config, false))
             .chain(manifest.layers.iter().map(|l| (l, true)));
-        let results: Vec<Option<u64>> = stream::iter(blobs)
+        // Every download runs to its end even when one fails: nothing is left writing
+        // into the store after `pull` returns, and verified blobs are kept for a retry.
+        let results: Vec<Result<Option<u64>, ImageError>> = stream::iter(blobs)
             .map(|(descriptor, is_layer)| {
                 self.fetch_blob(store, repo, descriptor, is_layer, progress)
             })
             .buffer_unordered(CONCURRENT_DOWNLOADS)
-            .try_collect()
-            .await?;
-        for bytes in results.into_iter().flatten() {
+            .collect()
+            .await;
+        let mut fetched = Vec::with_capacity(results.len());
+        let mut first_error = None;
+        for result in results {
+            match result {
+                Ok(bytes) => fetched.push(bytes),
+                // A digest mismatch says the most about what went wrong: report it first.
+                Err(e @ ImageError::DigestMismatch { .. }) => first_error = Some(e),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        for bytes in fetched.into_iter().flatten() {
             downloaded_blobs += 1;
             downloaded_bytes += bytes;
         }
@@ -415,7 +432,10 @@ impl RegistryClient {
         }
         let written = writer.written();
         report("Verifying Checksum", None);
-        writer.commit()?;
+        // fsync can take a while: keep it off the async workers.
+        tokio::task::spawn_blocking(move || writer.commit())
+            .await
+            .map_err(|e| registry_err(repo, format!("storing {}: {e}", descriptor.digest)))??;
         report("Download complete", None);
         Ok(Some(written))
     }

@@ -67,6 +67,12 @@ pub fn unpack_layer(
     let head = reader
         .fill_buf()
         .map_err(|e| unpack_err(target, format!("cannot read the layer: {e}")))?;
+    if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        return Err(unpack_err(
+            target,
+            "zstd-compressed layers are not supported yet (only gzip and plain tar)",
+        ));
+    }
     if head.starts_with(&[0x1f, 0x8b]) {
         apply(GzDecoder::new(reader), target, options)
     } else {
@@ -266,7 +272,12 @@ fn apply(
             }
         }
         apply_xattrs(&mut entry, &dest);
-        written.insert(dest);
+        // Directories created implicitly for this entry belong to this layer too.
+        for ancestor in dest.ancestors() {
+            if ancestor == root || !written.insert(ancestor.to_path_buf()) {
+                break;
+            }
+        }
         report.applied += 1;
     }
     // Directory times last: creating their children changed them.
@@ -691,6 +702,14 @@ mod tests {
     }
 
     #[test]
+    fn zstd_layers_are_reported_not_misread() {
+        let (_dir, root, _) = sandbox();
+        let zstd: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd, 0, 0];
+        let err = unpack_layer(zstd, &root, UnpackOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("zstd"), "{err}");
+    }
+
+    #[test]
     fn device_nodes_need_the_flag() {
         let (_dir, root, _) = sandbox();
         let layer = Layer::new()
@@ -721,6 +740,7 @@ mod tests {
             &Layer::new()
                 .file("etc/.wh.a", "")
                 .file("var/cache/new", "2")
+                .file("var/cache/sub/deep", "2")
                 .file("var/cache/.wh..wh..opq", "")
                 .file(".wh...", "")
                 .symlink("out", outside.to_str().unwrap())
@@ -736,6 +756,10 @@ mod tests {
         assert!(
             root.join("var/cache/new").exists(),
             "this layer's own entries stay"
+        );
+        assert!(
+            root.join("var/cache/sub/deep").exists(),
+            "with their implicit parents"
         );
         assert!(!root.join("etc/.wh.a").exists());
         assert_eq!(report.refused.len(), 1, "{report:?}");
