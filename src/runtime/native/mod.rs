@@ -1,0 +1,93 @@
+//! The bundled native runtime (DESIGN.md section 5). This first brick is its image store:
+//! parsing and normalizing references ([`reference`]), a content-addressed blob store with
+//! image records in an embedded transactional database ([`store`]), an OCI distribution
+//! client that pulls into it ([`registry`]) and layer unpacking that refuses path traversal
+//! ([`unpack`]).
+//!
+//! Not for: compose files (nothing here knows about them), nor containers yet; the
+//! [`Runtime`](super::Runtime) trait is implemented on top of this in a later step.
+
+pub mod digest;
+pub mod oci;
+pub mod reference;
+pub mod registry;
+pub mod store;
+pub mod unpack;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use super::{ObjectKind, RuntimeError};
+
+/// Everything that can go wrong while resolving, pulling, storing or unpacking an image.
+#[derive(Debug)]
+pub enum ImageError {
+    /// The image reference (or a digest inside it) does not follow Docker's grammar.
+    InvalidReference { reference: String, reason: String },
+    /// Content did not hash to the digest it was fetched or stored under.
+    DigestMismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
+    /// The registry answered with an error, or could not be reached.
+    Registry { reference: String, message: String },
+    /// The local content store or its database failed on `path`.
+    Store { path: PathBuf, message: String },
+    /// A layer could not be applied onto `path` (I/O on the target, a corrupt archive).
+    Unpack { path: PathBuf, message: String },
+    /// The image is not in the local store.
+    NotFound { reference: String },
+}
+
+impl fmt::Display for ImageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImageError::InvalidReference { reference, reason } => {
+                write!(f, "invalid reference format \"{reference}\": {reason}")
+            }
+            ImageError::DigestMismatch {
+                what,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "{what}: digest mismatch, expected {expected} but the content hashes to {actual}"
+            ),
+            ImageError::Registry { reference, message } => {
+                write!(f, "pulling \"{reference}\": {message}")
+            }
+            ImageError::Store { path, message } => {
+                write!(f, "image store at {}: {message}", path.display())
+            }
+            ImageError::Unpack { path, message } => {
+                write!(f, "unpacking a layer into {}: {message}", path.display())
+            }
+            ImageError::NotFound { reference } => {
+                write!(f, "image \"{reference}\" not found in the local store")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ImageError {}
+
+impl From<ImageError> for RuntimeError {
+    fn from(e: ImageError) -> Self {
+        match e {
+            ImageError::NotFound { reference } => RuntimeError::NotFound {
+                kind: ObjectKind::Image,
+                name: reference,
+            },
+            ImageError::Registry { ref reference, .. }
+            | ImageError::InvalidReference { ref reference, .. } => RuntimeError::RegistryFailed {
+                reference: reference.clone(),
+                message: e.to_string(),
+            },
+            other => RuntimeError::Other {
+                operation: "image".to_string(),
+                message: other.to_string(),
+            },
+        }
+    }
+}
