@@ -775,6 +775,61 @@ pub fn expand_stage(
     Ok(ExpandedStage { from, steps, env })
 }
 
+/// Walks every stage in order. A stage built `FROM` an earlier stage starts with that
+/// stage's final `ENV`; any other base's `ENV` comes from `image_env(base)` (empty for
+/// `scratch`; the builder looks the image's config up).
+pub fn expand_stages(
+    df: &Dockerfile,
+    options: &BuildOptions,
+    mut image_env: impl FnMut(&ExpandedFrom) -> Vec<(String, String)>,
+) -> Result<Vec<ExpandedStage>, DockerfileError> {
+    let globals = global_args(df, options)?;
+    let mut done: Vec<ExpandedStage> = Vec::new();
+    for (index, stage) in df.stages.iter().enumerate() {
+        let from = expand_from(df, stage, &globals)?;
+        let base_env = match stage_index(df, &from.base, index) {
+            Some(parent) => done[parent].env.clone(),
+            None if from.base == "scratch" => Vec::new(),
+            None => image_env(&from),
+        };
+        done.push(expand_stage(df, stage, options, &base_env)?);
+    }
+    Ok(done)
+}
+
+/// The stages `target` needs, in build order (itself last): its base if an earlier stage,
+/// and the stages named by `COPY --from` and `RUN --mount=...,from=`, transitively.
+pub fn required_stages(df: &Dockerfile, stages: &[ExpandedStage], target: usize) -> Vec<usize> {
+    let mut needed = vec![false; stages.len().min(df.stages.len())];
+    let mut pending = vec![target];
+    while let Some(index) = pending.pop() {
+        if index >= needed.len() || needed[index] {
+            continue;
+        }
+        needed[index] = true;
+        let stage = &stages[index];
+        let mut references = vec![stage.from.base.clone()];
+        for step in &stage.steps {
+            match &step.instruction {
+                Instruction::Copy(copy) => references.extend(copy.from.clone()),
+                Instruction::Run(run) => {
+                    for mount in &run.mounts {
+                        references.extend(
+                            mount
+                                .split(',')
+                                .filter_map(|kv| kv.strip_prefix("from="))
+                                .map(str::to_string),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+        pending.extend(references.iter().filter_map(|r| stage_index(df, r, index)));
+    }
+    (0..needed.len()).filter(|i| needed[*i]).collect()
+}
+
 /// Finds the stage a `FROM` or `COPY --from` names: a stage name (case-insensitive) or
 /// an index, counting only stages before `before`.
 pub fn stage_index(df: &Dockerfile, reference: &str, before: usize) -> Option<usize> {
@@ -1191,6 +1246,35 @@ mod tests {
             err.to_string(),
             "Dockerfile line 2: FROM $TAG expands to an empty image name (is the ARG declared before FROM and given a value?)"
         );
+    }
+
+    #[test]
+    fn later_stages_inherit_env_from_earlier_stages() {
+        let df = parse(
+            "FROM node AS deps\nENV APP=/app\nFROM deps AS build\nWORKDIR $APP/$HOME\nFROM nginx\nWORKDIR $APP/$HOME\n",
+        )
+        .unwrap();
+        let mut asked = Vec::new();
+        let stages = expand_stages(&df, &BuildOptions::host(), |from| {
+            asked.push(from.base.clone());
+            vec![("HOME".to_string(), format!("/home-{}", from.base))]
+        })
+        .unwrap();
+        assert_eq!(asked, vec!["node", "nginx"]);
+        assert_eq!(workdirs(&stages[1]), vec!["/app//home-node"]);
+        assert_eq!(workdirs(&stages[2]), vec!["//home-nginx"]);
+    }
+
+    #[test]
+    fn required_stages_follow_from_copy_and_mounts() {
+        let df = parse(
+            "FROM alpine AS tools\nFROM node AS deps\nFROM deps AS build\nARG SRC=tools\nCOPY --from=$SRC /bin/x /x\nFROM alpine AS unused\nFROM nginx\nRUN --mount=type=bind,from=build,target=/b cp -r /b /srv\nCOPY --from=nginx:alpine /etc/nginx /etc/nginx\n",
+        )
+        .unwrap();
+        let stages = expand_stages(&df, &BuildOptions::host(), |_| Vec::new()).unwrap();
+        assert_eq!(required_stages(&df, &stages, 4), vec![0, 1, 2, 4]);
+        assert_eq!(required_stages(&df, &stages, 3), vec![3]);
+        assert_eq!(required_stages(&df, &stages, 9), Vec::<usize>::new());
     }
 
     #[test]

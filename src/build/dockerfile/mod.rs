@@ -66,6 +66,8 @@ pub struct Step {
 }
 
 /// Every Dockerfile instruction, with its arguments as written (before substitution).
+///
+/// `From` never appears in [`Stage::instructions`]: a `FROM` opens a [`Stage`] instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Instruction {
     From(From),
