@@ -243,27 +243,63 @@ fn can_have_heredocs(text: &str) -> bool {
         && !args.starts_with('[')
 }
 
-/// The `<<NAME` / `<<-NAME` / `<<'NAME'` words of a line: (name, quoted, chomp).
+/// The heredoc markers of a line (`<<EOF`, `<<-EOF`, `<<'EOF'`, `3<<EOF`, `<< EOF`):
+/// (name, quoted, chomp), as BuildKit's `heredocsFromLine` finds them.
 fn heredoc_markers(text: &str, escape: char) -> Vec<(String, bool, bool)> {
+    let words = split_words(text, escape);
     let mut out = Vec::new();
-    for word in split_words(text, escape) {
-        let Some(rest) = word.strip_prefix("<<") else {
-            continue;
-        };
-        if rest.starts_with('<') {
-            continue; // `<<<` is a here-string
+    let mut i = 0;
+    while i < words.len() {
+        if let Some((marker, chomp)) = heredoc_marker(&words[i]) {
+            let marker = if marker.is_empty() {
+                i += 1;
+                words.get(i).map(String::as_str).unwrap_or("")
+            } else {
+                marker
+            };
+            let (name, quoted) = unquote(marker, escape);
+            if !name.is_empty() {
+                out.push((name, quoted, chomp));
+            }
         }
-        let (chomp, rest) = match rest.strip_prefix('-') {
-            Some(r) => (true, r),
-            None => (false, rest),
-        };
-        let quoted = rest.contains(['\'', '"']);
-        let name: String = rest.chars().filter(|c| *c != '\'' && *c != '"').collect();
-        if !name.is_empty() && !name.contains('<') {
-            out.push((name, quoted, chomp));
-        }
+        i += 1;
     }
     out
+}
+
+/// `[n]<<[-]rest` → (rest, chomp); `<<<` (a here-string) is not a heredoc.
+fn heredoc_marker(word: &str) -> Option<(&str, bool)> {
+    let rest = word.trim_start_matches(|c: char| c.is_ascii_digit());
+    let rest = rest.strip_prefix("<<")?;
+    if rest.starts_with('<') {
+        return None;
+    }
+    Some(match rest.strip_prefix('-') {
+        Some(r) => (r, true),
+        None => (rest, false),
+    })
+}
+
+/// Removes quotes and escapes from a heredoc delimiter; true if any part was quoted.
+fn unquote(word: &str, escape: char) -> (String, bool) {
+    let mut out = String::new();
+    let mut quoted = false;
+    let mut quote: Option<char> = None;
+    let mut chars = word.chars();
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some('"') if c == escape => out.extend(chars.next()),
+            Some(_) => out.push(c),
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                quoted = true;
+            }
+            None if c == escape => out.extend(chars.next()),
+            None => out.push(c),
+        }
+    }
+    (out, quoted)
 }
 
 /// Splits on whitespace outside quotes, keeping the quotes (BuildKit's `parseWords`).
@@ -493,7 +529,22 @@ fn parse_instruction(
         "COPY" | "ADD" => {
             let words = match json_array(args, line)? {
                 Some(words) => words,
-                None => args.split_whitespace().map(str::to_string).collect(),
+                None => {
+                    // `<< EOF` is one heredoc marker written as two words.
+                    let mut words: Vec<String> = Vec::new();
+                    for word in args.split_whitespace() {
+                        match words.last_mut() {
+                            Some(last)
+                                if !heredocs.is_empty()
+                                    && heredoc_marker(last).is_some_and(|(m, _)| m.is_empty()) =>
+                            {
+                                last.push_str(word)
+                            }
+                            _ => words.push(word.to_string()),
+                        }
+                    }
+                    words
+                }
             };
             if words.len() < 2 {
                 return Err(err(format!(
@@ -504,7 +555,10 @@ fn parse_instruction(
                 Some((dest, sources)) => (dest.clone(), sources),
                 None => return Err(err(format!("{keyword} requires a destination"))),
             };
-            let sources = sources.iter().map(|s| copy_source(s, heredocs)).collect();
+            let sources = sources
+                .iter()
+                .map(|s| copy_source(s, heredocs, escape))
+                .collect();
             let args = CopyArgs {
                 sources,
                 dest,
@@ -688,13 +742,9 @@ fn valid_stage_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c))
 }
 
-fn copy_source(word: &str, heredocs: &[Heredoc]) -> CopySource {
-    if let Some(marker) = word.strip_prefix("<<") {
-        let name: String = marker
-            .trim_start_matches('-')
-            .chars()
-            .filter(|c| *c != '\'' && *c != '"')
-            .collect();
+fn copy_source(word: &str, heredocs: &[Heredoc], escape: char) -> CopySource {
+    if let Some((marker, _)) = heredoc_marker(word) {
+        let (name, _) = unquote(marker, escape);
         if let Some(doc) = heredocs.iter().find(|h| h.name == name) {
             return CopySource::Heredoc(doc.clone());
         }
@@ -1085,6 +1135,72 @@ mod tests {
             panic!()
         };
         assert!(run.heredocs.is_empty());
+    }
+
+    /// BuildKit's `TestParseExtractsHeredoc` table (content after `<<-` is chomped here).
+    #[test]
+    fn buildkit_heredoc_table() {
+        let df = parse(
+            "FROM alpine:3.6\nUSER <<INVALID\nRUN <<EMPTY\nEMPTY\nRUN 3<<EMPTY2\nEMPTY2\nRUN \"<<NOHEREDOC\"\n\
+             RUN <<INDENT\n\tfoo\n\tbar\nINDENT\nRUN <<-UNINDENT2\n\tbaz\n\tquux\n\tUNINDENT2\n\
+             RUN <<COMMENT\n# internal comment\necho hi # trailing\nCOMMENT\n\
+             RUN --mount=type=cache,target=/foo <<MOUNT\necho hello\nMOUNT\n\
+             COPY <<X <<Y /dest\nY\nX\nX\nY\n\
+             RUN <<eo'f'\necho foo\neof\nRUN <<eo\\'f\necho foo\neo'f\nRUN <<'e'o\\'f\necho foo\neo'f\n\
+             RUN <<'one two'\necho bar\none two\nRUN <<$EOF\n$EOF\nRUN <<  EOF\nEOF\nRUN << -EOF\n-EOF\n\
+             RUN <<<here-string\nCOPY << EOF /x\nhi\nEOF\n",
+        )
+        .unwrap();
+        let docs: Vec<Vec<(String, String, bool, bool)>> = df.stages[0]
+            .instructions
+            .iter()
+            .map(|s| match &s.instruction {
+                Instruction::Run(r) => r.heredocs.clone(),
+                Instruction::Copy(c) => c
+                    .sources
+                    .iter()
+                    .filter_map(|s| match s {
+                        CopySource::Heredoc(h) => Some(h.clone()),
+                        CopySource::Path(_) => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            })
+            .map(|hs| {
+                hs.into_iter()
+                    .map(|h| (h.name, h.content, h.expand, h.chomp))
+                    .collect()
+            })
+            .collect();
+        let d = |n: &str, c: &str, e: bool, ch: bool| (n.to_string(), c.to_string(), e, ch);
+        assert_eq!(
+            docs,
+            vec![
+                vec![],
+                vec![d("EMPTY", "", true, false)],
+                vec![d("EMPTY2", "", true, false)],
+                vec![],
+                vec![d("INDENT", "\tfoo\n\tbar\n", true, false)],
+                vec![d("UNINDENT2", "baz\nquux\n", true, true)],
+                vec![d(
+                    "COMMENT",
+                    "# internal comment\necho hi # trailing\n",
+                    true,
+                    false
+                )],
+                vec![d("MOUNT", "echo hello\n", true, false)],
+                vec![d("X", "Y\n", true, false), d("Y", "X\n", true, false)],
+                vec![d("eof", "echo foo\n", false, false)],
+                vec![d("eo'f", "echo foo\n", true, false)],
+                vec![d("eo'f", "echo foo\n", false, false)],
+                vec![d("one two", "echo bar\n", false, false)],
+                vec![d("$EOF", "", true, false)],
+                vec![d("EOF", "", true, false)],
+                vec![d("-EOF", "", true, false)],
+                vec![],
+                vec![d("EOF", "hi\n", true, false)],
+            ]
+        );
     }
 
     #[test]
