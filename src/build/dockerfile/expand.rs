@@ -1277,6 +1277,76 @@ mod tests {
         assert_eq!(required_stages(&df, &stages, 9), Vec::<usize>::new());
     }
 
+    /// Random Dockerfile-ish text must produce a result or an error, never a panic.
+    #[test]
+    fn random_input_never_panics() {
+        const ALPHABET: &[&str] = &[
+            "FROM ",
+            "RUN ",
+            "COPY ",
+            "ENV ",
+            "ARG ",
+            "EXPOSE ",
+            "ONBUILD ",
+            "HEALTHCHECK ",
+            "LABEL ",
+            "WORKDIR ",
+            "CMD ",
+            "AS ",
+            "a",
+            "b=",
+            "$",
+            "${",
+            "}",
+            ":-",
+            ":+",
+            "#",
+            "%",
+            "/",
+            "?",
+            "'",
+            "\"",
+            "\\",
+            "`",
+            "\n",
+            " ",
+            "\t",
+            "<<",
+            "-",
+            "EOF",
+            "[",
+            "]",
+            ",",
+            "--from=",
+            "--mount=",
+            "é",
+            "0",
+            "=",
+            "*",
+        ];
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..2000 {
+            let len = (next() % 40) as usize;
+            let mut text = String::from("FROM a\n");
+            for _ in 0..len {
+                text.push_str(ALPHABET[(next() % ALPHABET.len() as u64) as usize]);
+            }
+            if let Ok(df) = parse(&text) {
+                let options = BuildOptions::host();
+                if let Ok(stages) = expand_stages(&df, &options, |_| Vec::new()) {
+                    let _ = required_stages(&df, &stages, stages.len().saturating_sub(1));
+                }
+            }
+            let _ = Lexer::new('\\').process_words(&text, &Vars::new());
+        }
+    }
+
     #[test]
     fn global_args_chain_and_stage_references_resolve() {
         let df = parse(

@@ -1043,6 +1043,28 @@ mod tests {
         assert_eq!(steps[1].line, 7);
     }
 
+    /// BuildKit's `TestParseWarnsOnEmptyContinutationLine` joins lines exactly like this.
+    #[test]
+    fn continuation_joining_matches_buildkit() {
+        let df = parse(
+            "FROM alpine:3.6\n\nRUN something \\\n\n    following \\\n\n    more\n\nRUN non-indented \\\n# this is a comment\n   after-comment\n\nRUN indented \\\n    # this is an indented comment\n    comment\n",
+        )
+        .unwrap();
+        let texts: Vec<_> = df.stages[0]
+            .instructions
+            .iter()
+            .map(|s| (s.line, s.text.as_str()))
+            .collect();
+        assert_eq!(
+            texts,
+            vec![
+                (3, "RUN something     following     more"),
+                (9, "RUN non-indented    after-comment"),
+                (13, "RUN indented     comment"),
+            ]
+        );
+    }
+
     #[test]
     fn comments_and_crlf_are_ignored() {
         let df = parse("# hello\r\nFROM alpine\r\n  # indented comment\r\nRUN true\r\n").unwrap();
