@@ -830,6 +830,27 @@ pub fn required_stages(df: &Dockerfile, stages: &[ExpandedStage], target: usize)
     (0..needed.len()).filter(|i| needed[*i]).collect()
 }
 
+/// Build args no `ARG` declares (proxy args excepted), sorted: Docker warns
+/// "One or more build-args [..] were not consumed".
+pub fn unused_build_args(df: &Dockerfile, options: &BuildOptions) -> Vec<String> {
+    let declared: Vec<&str> = df
+        .args_before_from
+        .iter()
+        .chain(df.stages.iter().flat_map(|s| s.instructions.iter()))
+        .filter_map(|step| match &step.instruction {
+            Instruction::Arg(decls) => Some(decls.iter().map(|d| d.name.as_str())),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    options
+        .build_args
+        .keys()
+        .filter(|k| !declared.contains(&k.as_str()) && !PROXY_ARGS.contains(&k.as_str()))
+        .cloned()
+        .collect()
+}
+
 /// Finds the stage a `FROM` or `COPY --from` names: a stage name (case-insensitive) or
 /// an index, counting only stages before `before`.
 pub fn stage_index(df: &Dockerfile, reference: &str, before: usize) -> Option<usize> {
@@ -1345,6 +1366,14 @@ mod tests {
             }
             let _ = Lexer::new('\\').process_words(&text, &Vars::new());
         }
+    }
+
+    #[test]
+    fn unused_build_args_are_reported() {
+        let df = parse("ARG A\nFROM x\nARG B=1\n").unwrap();
+        let mut options = BuildOptions::host();
+        options.build_args = vars(&[("A", "1"), ("B", "2"), ("C", "3"), ("no_proxy", "x")]);
+        assert_eq!(unused_build_args(&df, &options), vec!["C"]);
     }
 
     #[test]
