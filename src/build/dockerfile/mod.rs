@@ -30,7 +30,7 @@ pub struct Dockerfile {
 }
 
 /// Parser directives (`# name=value` lines before anything else).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Directives {
     /// `# syntax=` — recorded; hoist always uses its own frontend.
     pub syntax: Option<String>,
@@ -38,6 +38,16 @@ pub struct Directives {
     pub escape: char,
     /// `# check=` — recorded, not interpreted.
     pub check: Option<String>,
+}
+
+impl Default for Directives {
+    fn default() -> Self {
+        Directives {
+            syntax: None,
+            escape: '\\',
+            check: None,
+        }
+    }
 }
 
 /// One `FROM` and the instructions up to the next `FROM`.

@@ -86,10 +86,7 @@ pub fn parse(text: &str) -> Result<Dockerfile, DockerfileError> {
 
 /// Reads `# key=value` directives until the first line that is not one.
 fn parse_directives(lines: &[&str]) -> Result<(Directives, usize), DockerfileError> {
-    let mut directives = Directives {
-        escape: '\\',
-        ..Directives::default()
-    };
+    let mut directives = Directives::default();
     let mut seen: Vec<String> = Vec::new();
     for (index, line) in lines.iter().enumerate() {
         let Some((key, value)) = directive(line) else {
