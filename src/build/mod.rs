@@ -8,3 +8,4 @@
 //! [`crate::runtime::BuildSpec`]), nor the CLI.
 
 pub mod context;
+pub mod dockerfile;
