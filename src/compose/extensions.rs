@@ -27,12 +27,22 @@ pub fn fill(project: &mut Project, tree: &Node) {
     let section = |name: &str, key: &str| tree.get(name).and_then(|s| s.get(key));
     for (key, service) in project.services.iter_mut() {
         service.extensions = extensions_of(section("services", key));
+        let nested = |name: &str| extensions_of(section("services", key).and_then(|s| s.get(name)));
         if let Some(build) = service.build.as_mut() {
-            build.extensions = extensions_of(section("services", key).and_then(|s| s.get("build")));
+            build.extensions = nested("build");
+        }
+        if let Some(deploy) = service.deploy.as_mut() {
+            deploy.extensions = nested("deploy");
+        }
+        if let Some(logging) = service.logging.as_mut() {
+            logging.extensions = nested("logging");
         }
     }
     for (key, network) in project.networks.iter_mut() {
         network.extensions = extensions_of(section("networks", key));
+        if let Some(ipam) = network.ipam.as_mut() {
+            ipam.extensions = extensions_of(section("networks", key).and_then(|n| n.get("ipam")));
+        }
     }
     for (key, volume) in project.volumes.iter_mut() {
         volume.extensions = extensions_of(section("volumes", key));

@@ -158,6 +158,7 @@ pub struct NetworkConfig {
 /// `networks.<n>.ipam`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = allow_extensions)]
 pub struct IpamConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub config: Vec<IpamPool>,
@@ -165,6 +166,9 @@ pub struct IpamConfig {
     pub driver: Option<String>,
     #[serde(default, skip_serializing_if = "Mapping::is_empty")]
     pub options: Mapping,
+    /// `x-*` keys, filled by the loader.
+    #[serde(skip_deserializing, flatten)]
+    pub extensions: IndexMap<String, serde_json::Value>,
 }
 
 /// One IPAM address pool.

@@ -844,6 +844,7 @@ impl<'de> Deserialize<'de> for ServiceModels {
 /// `deploy:`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = allow_extensions)]
 pub struct DeployConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_mode: Option<String>,
@@ -863,6 +864,9 @@ pub struct DeployConfig {
     pub rollback_config: Option<UpdateConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_config: Option<UpdateConfig>,
+    /// `x-*` keys, filled by the loader.
+    #[serde(skip_deserializing, flatten)]
+    pub extensions: IndexMap<String, serde_json::Value>,
 }
 
 /// `deploy.resources`.
@@ -1101,11 +1105,15 @@ pub struct ServiceHook {
 /// `logging:`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = allow_extensions)]
 pub struct LoggingConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub driver: Option<String>,
     #[serde(default, skip_serializing_if = "Mapping::is_empty")]
     pub options: Mapping,
+    /// `x-*` keys, filled by the loader.
+    #[serde(skip_deserializing, flatten)]
+    pub extensions: IndexMap<String, serde_json::Value>,
 }
 
 /// `provider:` — a service implemented by an external provider plugin.
