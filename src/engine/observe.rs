@@ -565,7 +565,7 @@ pub fn parse_time(value: &str, now: SystemTime) -> Result<SystemTime, EngineErro
             "invalid time \"{value}\": use an RFC 3339 time (2024-05-01T10:00:00Z), Unix seconds, or a duration like 10m"
         ))
     };
-    if let Some(d) = parse_go_duration(value) {
+    if let Some(d) = crate::compose::model::Duration::parse_std(value) {
         return now.checked_sub(d).ok_or_else(invalid);
     }
     if let Ok(secs) = value.parse::<f64>() {
@@ -577,37 +577,6 @@ pub fn parse_time(value: &str, now: SystemTime) -> Result<SystemTime, EngineErro
     let secs = parse_rfc3339(value).ok_or_else(invalid)?;
     let d = Duration::from_secs_f64(secs.max(0.0));
     Ok(UNIX_EPOCH + d)
-}
-
-/// Go's `time.ParseDuration` units: `ns us ms s m h`, several parts (`1h30m`), fractions.
-fn parse_go_duration(s: &str) -> Option<Duration> {
-    if s.is_empty() || !s.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
-        return None;
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..num_end].parse().ok()?;
-        rest = &rest[num_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += number * scale;
-        rest = &rest[unit_end..];
-    }
-    Some(Duration::from_secs_f64(total))
 }
 
 /// Seconds since the epoch of an RFC 3339 time or a bare `YYYY-MM-DD` date (UTC).

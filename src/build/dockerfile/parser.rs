@@ -830,38 +830,9 @@ fn name_values(
     Ok(pairs)
 }
 
-/// Go's `time.ParseDuration` subset Docker accepts: `1h2m3s`, `1.5s`, `300ms`, `10us`, `0`.
+/// Go's `time.ParseDuration` syntax Docker accepts: `1h2m3s`, `1.5s`, `300ms`, `10us`, `0`.
 fn parse_duration(text: &str) -> Option<Duration> {
-    if text == "0" {
-        return Some(Duration::ZERO);
-    }
-    let mut total = 0f64;
-    let mut rest = text;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += number * scale;
-    }
-    Duration::try_from_secs_f64(total).ok()
+    crate::compose::model::Duration::parse_std(text)
 }
 
 #[cfg(test)]

@@ -620,6 +620,15 @@ impl Duration {
         std::time::Duration::from_nanos(u64::try_from(self.0).unwrap_or(0))
     }
 
+    /// An unsigned Go duration as a `std::time::Duration` (`None` when invalid or signed):
+    /// the one Go-duration parser, shared by Dockerfile options and `--since`/`--until`.
+    pub fn parse_std(input: &str) -> Option<std::time::Duration> {
+        if input.starts_with(['-', '+']) || input.trim() != input {
+            return None;
+        }
+        Duration::parse(input).ok().map(Duration::to_std)
+    }
+
     /// Parse Go `time.ParseDuration` syntax.
     pub fn parse(input: &str) -> Result<Self, String> {
         let err = || {
