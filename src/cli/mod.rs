@@ -279,6 +279,14 @@ pub fn load_context(global: &GlobalArgs, services: &[String]) -> Result<ProjectC
     Ok(ProjectContext::from_loaded(&loaded))
 }
 
+/// `--dry-run` for commands that have no plan to print yet: say so and change nothing.
+pub fn refuse_dry_run(global: &GlobalArgs, engine: &Engine) -> bool {
+    if global.dry_run {
+        engine.reporter.message("dry run: nothing will be changed");
+    }
+    global.dry_run
+}
+
 /// An engine on the selected backend, reporting progress as `--progress`/`--ansi` ask.
 pub async fn engine_for(global: &GlobalArgs) -> Result<Engine, CliError> {
     let runtime = backend::connect(global.backend).await?;

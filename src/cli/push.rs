@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{engine_for, load_context, CliError, GlobalArgs};
+use super::{engine_for, load_context, refuse_dry_run, CliError, GlobalArgs};
 use crate::engine::images::PushOptions;
 use crate::engine::progress::QuietReporter;
 
@@ -27,8 +27,7 @@ pub async fn run(global: &GlobalArgs, args: &PushArgs) -> Result<i32, CliError> 
     if args.quiet {
         engine.reporter = Arc::new(QuietReporter);
     }
-    if global.dry_run {
-        engine.reporter.message("dry run: nothing will be changed");
+    if refuse_dry_run(global, &engine) {
         return Ok(0);
     }
     let opts = PushOptions {

@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use super::{engine_for, load_context, CliError, GlobalArgs};
+use super::{engine_for, load_context, refuse_dry_run, CliError, GlobalArgs};
 use crate::engine::EngineError;
 
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -30,8 +30,7 @@ pub async fn run(global: &GlobalArgs, args: &RmArgs) -> Result<i32, CliError> {
     let global = &global;
     let ctx = load_context(global, &args.services)?;
     let engine = engine_for(global).await?;
-    if global.dry_run {
-        engine.reporter.message("dry run: nothing will be changed");
+    if refuse_dry_run(global, &engine) {
         return Ok(0);
     }
     if args.stop {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::session::{self, Relay, Target};
 use super::terminal::RawMode;
-use super::{engine_for, load_context, CliError, GlobalArgs};
+use super::{engine_for, load_context, refuse_dry_run, CliError, GlobalArgs};
 use crate::compose::model::split_shell_words;
 use crate::engine::run::{OneOffContainer, RunOptions};
 use crate::engine::up::{BuildPolicy, PullPolicy};
@@ -167,8 +167,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<i32, CliError> {
     let tty = want_tty(args.no_tty);
     let opts = args.options(tty)?;
     let engine = engine_for(global).await?;
-    if global.dry_run {
-        engine.reporter.message("dry run: nothing will be changed");
+    if refuse_dry_run(global, &engine) {
         return Ok(0);
     }
     let created = engine.create_oneoff(&ctx, &opts).await;

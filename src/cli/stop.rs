@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{engine_for, load_context, CliError, GlobalArgs};
+use super::{engine_for, load_context, refuse_dry_run, CliError, GlobalArgs};
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct StopArgs {
@@ -16,8 +16,7 @@ pub struct StopArgs {
 pub async fn run(global: &GlobalArgs, args: &StopArgs) -> Result<i32, CliError> {
     let ctx = load_context(global, &args.services)?;
     let engine = engine_for(global).await?;
-    if global.dry_run {
-        engine.reporter.message("dry run: nothing will be changed");
+    if refuse_dry_run(global, &engine) {
         return Ok(0);
     }
     let timeout = args.timeout.map(Duration::from_secs);
