@@ -386,29 +386,7 @@ impl Engine {
         ctx: &ProjectContext,
         services: &[String],
     ) -> Result<(), EngineError> {
-        let selected = selected(ctx, services);
-        let state = ProjectState::observe(self.runtime.as_ref(), ctx.name()).await?;
-        let results = join_all(
-            state
-                .containers
-                .iter()
-                .filter(|c| {
-                    !c.oneoff
-                        && selected.contains(&c.service)
-                        && c.summary.status == ContainerStatus::Running
-                })
-                .map(|c| {
-                    self.container_step(
-                        c.name(),
-                        "Pausing",
-                        "Paused",
-                        "pause",
-                        self.runtime.pause_container(c.name()),
-                    )
-                }),
-        )
-        .await;
-        first_error(results)
+        self.toggle_pause(ctx, services, true).await
     }
 
     /// `unpause`: resumes the paused containers of `services` (all when empty).
@@ -417,25 +395,40 @@ impl Engine {
         ctx: &ProjectContext,
         services: &[String],
     ) -> Result<(), EngineError> {
+        self.toggle_pause(ctx, services, false).await
+    }
+
+    /// Pauses the running, or unpauses the paused, containers of `services`.
+    async fn toggle_pause(
+        &self,
+        ctx: &ProjectContext,
+        services: &[String],
+        pause: bool,
+    ) -> Result<(), EngineError> {
         let selected = selected(ctx, services);
         let state = ProjectState::observe(self.runtime.as_ref(), ctx.name()).await?;
+        let (from, working, done, what) = if pause {
+            (ContainerStatus::Running, "Pausing", "Paused", "pause")
+        } else {
+            (ContainerStatus::Paused, "Unpausing", "Unpaused", "unpause")
+        };
         let results = join_all(
             state
                 .containers
                 .iter()
-                .filter(|c| {
-                    !c.oneoff
-                        && selected.contains(&c.service)
-                        && c.summary.status == ContainerStatus::Paused
-                })
+                .filter(|c| !c.oneoff && selected.contains(&c.service) && c.summary.status == from)
                 .map(|c| {
-                    self.container_step(
-                        c.name(),
-                        "Unpausing",
-                        "Unpaused",
-                        "unpause",
-                        self.runtime.unpause_container(c.name()),
-                    )
+                    let name = c.name();
+                    async move {
+                        let op = async {
+                            if pause {
+                                self.runtime.pause_container(name).await
+                            } else {
+                                self.runtime.unpause_container(name).await
+                            }
+                        };
+                        self.container_step(name, working, done, what, op).await
+                    }
                 }),
         )
         .await;
