@@ -4,9 +4,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 
-use common::stack::{free_port, http_get, Stack};
+use common::stack::{free_port, http_get, stderr, stdout, Stack};
 use common::BUSYBOX_IMAGE;
 
 /// A service whose PID 1 exits promptly on SIGTERM (a plain `sleep` would ignore it and make
@@ -15,14 +15,6 @@ fn looping_service(name: &str, extra: &str) -> String {
     format!(
         "  {name}:\n    image: {BUSYBOX_IMAGE}\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 0.2; done\"]\n{extra}"
     )
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn inspect(stack: &Stack, container: &str, format: &str) -> String {

@@ -7,7 +7,7 @@ mod common;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
-use common::stack::{free_port, Stack};
+use common::stack::{free_port, stderr, stdout, Stack};
 use common::BUSYBOX_IMAGE;
 
 /// Story 2's shape: a utility service whose entrypoint takes the arguments, the project
@@ -37,14 +37,6 @@ services:
         ),
     );
     stack
-}
-
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]

@@ -4,14 +4,10 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Command;
 
-use common::stack::{free_port, Stack};
+use common::stack::{free_port, stderr, Stack};
 use common::{Cleanup, BUSYBOX_IMAGE, TEST_LABEL};
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 fn fails(stack: &Stack, args: &[&str]) -> String {
     let out = stack.run(args);
