@@ -4,7 +4,7 @@
 //! text is pinned instead.
 //!
 //! A case directory holds `compose.yaml` (or whatever files its `args` name), optionally `args`
-//! (one line: global flags and services, shell-quoted) and `process.env` (`KEY=VALUE` lines: the
+//! (one line: the command line after `hoist`, e.g. `-f a.yaml config web`, shell-quoted) and `process.env` (`KEY=VALUE` lines: the
 //! whole process environment besides `HOME=/home/user`; nothing leaks in from the real one).
 //! The absolute case directory is replaced by `$PROJECT` so snapshots are machine-independent.
 //!
@@ -117,12 +117,10 @@ fn options(case: &Path) -> Result<(LoadOptions, ConfigArgs), String> {
     if !has_compose && args_text.is_none() {
         return Err("malformed case: no compose file and no args file".into());
     }
-    let words = args_text.as_deref().map(split_words).unwrap_or_default();
-    // Flags are global, so `config` can come first and clap sorts flags from service names.
-    let argv = ["hoist", "config"]
-        .into_iter()
-        .map(String::from)
-        .chain(words);
+    // The args line is the command line after `hoist`: global flags, `config`, its own flags
+    // and services. No line means plain `hoist config`.
+    let line = args_text.as_deref().unwrap_or("config");
+    let argv = std::iter::once("hoist".to_string()).chain(split_words(line));
     let cli = Cli::try_parse_from(argv).map_err(|e| format!("malformed args: {e}"))?;
     let Command::Config(parsed) = cli.command else {
         return Err("malformed args: not a config command".into());

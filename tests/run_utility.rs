@@ -207,7 +207,7 @@ services:
         &custom,
         "-l",
         "team=tools",
-        "--publish",
+        "-p",
         &published,
         "web",
     ]);
@@ -219,7 +219,7 @@ services:
     ]);
     assert!(
         bindings.contains(&format!("\"{port}\"")),
-        "--publish bound: {bindings}"
+        "-p bound: {bindings}"
     );
     assert_eq!(
         stack.docker(&[

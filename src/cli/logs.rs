@@ -47,12 +47,6 @@ pub struct LogsArgs {
     /// index of the container if service has multiple replicas
     #[arg(long, value_name = "INDEX")]
     pub index: Option<u32>,
-    /// Compose configuration files. Shadows the global `--file` so that its `-f` does not
-    /// reach this command, where `-f` means `--follow` (clap propagates a global argument
-    /// only to commands without an argument of the same id); the values still land in
-    /// the global flags.
-    #[arg(id = "files", long = "file", value_name = "FILE", hide = true)]
-    pub files: Vec<String>,
 }
 
 impl LogsArgs {

@@ -52,14 +52,18 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Flags every command accepts, as `docker compose` defines them.
+/// Flags every command accepts, as `docker compose` defines them. `-f` and `-p` are given
+/// before the command; the others may also follow it.
 #[derive(clap::Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Compose configuration files (repeatable; `-` reads standard input)
-    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    // `-f` and `-p` go before the command, as in docker compose, so that commands keep
+    // their own `-f` (`logs -f`, `rm -f`) and `-p` (`run -p 8080:80`).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub files: Vec<String>,
     /// Project name
-    #[arg(short = 'p', long = "project-name", global = true, value_name = "NAME")]
+    #[arg(short = 'p', long = "project-name", value_name = "NAME")]
     pub project_name: Option<String>,
     /// Alternate working directory (default: the directory of the first compose file)
     #[arg(long, global = true, value_name = "DIR")]

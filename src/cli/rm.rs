@@ -18,16 +18,9 @@ pub struct RmArgs {
     /// Remove any anonymous volumes attached to containers
     #[arg(short, long)]
     pub volumes: bool,
-    /// Compose configuration files. Takes the global `--file`'s place here so that `-f`
-    /// means `--force`, as in `docker compose rm -f`.
-    #[arg(long = "file", id = "files", value_name = "FILE", hide = true)]
-    pub files: Vec<String>,
 }
 
 pub async fn run(global: &GlobalArgs, args: &RmArgs) -> Result<i32, CliError> {
-    let mut global = global.clone();
-    global.files.extend(args.files.iter().cloned());
-    let global = &global;
     let ctx = load_context(global, &args.services)?;
     let engine = engine_for(global).await?;
     if refuse_dry_run(global, &engine) {

@@ -50,8 +50,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_deps: bool,
     /// Publish a container's port(s) to the host
-    // No `-p`: hoist's global `-p` (project name) is accepted after the subcommand too.
-    #[arg(long = "publish", value_name = "PORTS")]
+    #[arg(short = 'p', long = "publish", value_name = "PORTS")]
     pub publish: Vec<String>,
     /// Pull image before running
     #[arg(long, value_parser = ["always", "missing", "never", "policy"], default_value = "policy")]
