@@ -442,3 +442,130 @@ fn detach_cannot_be_combined_with_abort_on_container_exit() {
     );
     assert!(stack.containers().is_empty());
 }
+
+#[test]
+fn ctrl_c_while_up_still_waits_on_a_dependency_stops_what_started() {
+    let stack = Stack::new("att-int-early");
+    stack.write(
+        "compose.yaml",
+        &format!(
+            r#"
+services:
+  db:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "{STOPS_ON_TERM}"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/never"]
+      interval: 1s
+      retries: 1000
+  web:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "{STOPS_ON_TERM}"]
+    depends_on:
+      db:
+        condition: service_healthy
+"#
+        ),
+    );
+    let mut up = Attached::start(&stack, &["up"]);
+    // `up` is still waiting for db to turn healthy, which it never does.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while status_of(&stack, "db") != "running" {
+        assert!(Instant::now() < deadline, "db never ran\n{}", up.output());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    up.interrupt();
+    let status = up.wait(Duration::from_secs(30));
+    assert_eq!(code(status), Some(130), "{}", up.output());
+    assert!(
+        up.stdout().contains("Gracefully stopping..."),
+        "{}",
+        up.output()
+    );
+    assert_eq!(status_of(&stack, "db"), "exited", "{}", up.output());
+    assert_ne!(status_of(&stack, "web"), "running");
+}
+
+#[test]
+fn ctrl_c_during_a_detached_up_says_the_project_is_partly_created() {
+    let stack = Stack::new("att-int-detached");
+    stack.write(
+        "compose.yaml",
+        &format!(
+            r#"
+services:
+  db:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "{STOPS_ON_TERM}"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/never"]
+      interval: 1s
+      retries: 1000
+  web:
+    image: {BUSYBOX_IMAGE}
+    depends_on:
+      db:
+        condition: service_healthy
+"#
+        ),
+    );
+    let mut up = Attached::start(&stack, &["up", "-d"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while status_of(&stack, "db") != "running" {
+        assert!(Instant::now() < deadline, "db never ran\n{}", up.output());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    up.interrupt();
+    let status = up.wait(Duration::from_secs(30));
+    assert_eq!(code(status), Some(130), "{}", up.output());
+    assert!(
+        up.output().contains("partly created") && up.output().contains("down"),
+        "{}",
+        up.output()
+    );
+    // Detached: what was started keeps running, as the message says.
+    assert_eq!(status_of(&stack, "db"), "running");
+}
+
+#[test]
+fn attached_up_follows_a_container_its_restart_policy_brings_back() {
+    let stack = Stack::new("att-restart");
+    stack.write(
+        "compose.yaml",
+        &format!(
+            r#"
+services:
+  flaky:
+    image: {BUSYBOX_IMAGE}
+    # A restart keeps the container's filesystem: each run numbers itself.
+    command: ["sh", "-c", "echo x >> /runs; echo run $$(wc -l < /runs); exit 3"]
+    restart: on-failure:2
+"#
+        ),
+    );
+    let mut up = Attached::start(&stack, &["up"]);
+    // One run and two restarts, each followed, then up ends as the container stays down.
+    let status = up.wait(Duration::from_secs(60));
+    let out = up.stdout();
+    assert_eq!(code(status), Some(0), "{}", up.output());
+    let runs: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("flaky-1") && l.contains("| run "))
+        .collect();
+    let numbers: Vec<&str> = runs
+        .iter()
+        .filter_map(|l| l.split("| run ").nth(1))
+        .collect();
+    assert_eq!(
+        numbers,
+        ["1", "2", "3"],
+        "each run printed once:\n{}",
+        up.output()
+    );
+    assert_eq!(
+        out.matches("exited with code 3").count(),
+        3,
+        "{}",
+        up.output()
+    );
+}

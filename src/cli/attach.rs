@@ -2,41 +2,42 @@
 //! the first Ctrl-C stops them gracefully, the second kills them; exit codes as docker
 //! compose documents them. `up web` follows web alone: its dependencies keep running.
 
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
-use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc;
 
+use super::signals::Interrupts;
 use super::up::UpArgs;
 use super::CliError;
-use crate::engine::observe::short_name_of;
+use crate::engine::labels;
+use crate::engine::observe::{parse_time, short_name_of};
 use crate::engine::state::{ProjectContext, ProjectState};
 use crate::engine::up::services_in_scope;
 use crate::engine::Engine;
-use crate::runtime::LogOptions;
+use crate::runtime::{EventFilter, LabelFilter, LogOptions, ObjectKind, RuntimeEvent};
 use crate::ui::logs::LogPrinter;
 
-enum Note {
-    Exited {
-        container: String,
-        service: String,
-        code: i64,
-    },
+/// A container's run ended.
+struct Exit {
+    container: String,
+    code: i64,
+    /// When, if the runtime said.
+    at: Option<SystemTime>,
 }
 
+/// Follows the project's containers until they exit. `interrupts` listens since before `up`
+/// began, so a Ctrl-C at any point stops the containers instead of killing hoist.
 pub async fn follow_until_exit(
     engine: &Engine,
     ctx: &ProjectContext,
     args: &UpArgs,
     color: bool,
+    interrupts: &mut Interrupts,
 ) -> Result<i32, CliError> {
-    // Listen before anything is printed: a Ctrl-C from then on must stop the containers,
-    // not kill hoist by the default disposition. One listener for the whole session, so a
-    // signal arriving while an exit is handled is not lost.
-    let mut sigint = signal(SignalKind::interrupt()).ok();
-    let mut sigterm = signal(SignalKind::terminate()).ok();
     let scope = services_in_scope(ctx, &args.services, args.no_deps);
     // As docker compose: `up web` follows web alone; its dependencies keep running, their
     // logs shown only with --attach-dependencies (or --attach).
@@ -91,114 +92,314 @@ pub async fn follow_until_exit(
     ));
     println!("Attaching to {}", shown_names.join(", "));
 
-    let (tx, mut rx) = mpsc::unbounded_channel::<Note>();
-    for (container, service) in &containers {
-        if attach.contains(service) {
-            let runtime = engine.runtime.clone();
-            let printer = printer.clone();
-            let container = container.clone();
-            let prefix = shown(&container);
-            let timestamps = args.timestamps;
-            tokio::spawn(async move {
-                let opts = LogOptions {
-                    follow: true,
-                    timestamps,
-                    ..LogOptions::default()
-                };
-                if let Ok(mut stream) = runtime.logs(&container, &opts).await {
-                    while let Some(Ok(chunk)) = stream.next().await {
-                        let text = String::from_utf8_lossy(&chunk.bytes);
-                        printer.line(&prefix, chunk.stream, &text, chunk.timestamp.as_deref());
+    // Runtime events, when the runtime has them, tell each exit and each restart by a
+    // `restart:` policy in order; a wait on a restarting container would miss a run that
+    // exits before the wait is issued. Without events, one wait per container.
+    let mut events = engine
+        .runtime
+        .events(&EventFilter {
+            labels: vec![LabelFilter::equals(labels::PROJECT, ctx.name())],
+            kinds: vec![ObjectKind::Container],
+            since: None,
+        })
+        .await
+        .ok();
+    let by_events = events.is_some();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Exit>();
+    // What was printed of each container, up to which line time: a follow attached during a
+    // restart may miss or repeat a short run's lines, a catch-up at its exit fills the gap.
+    let printed: HashMap<String, LogCursor> = names
+        .iter()
+        .filter(|c| attach.contains(&service_of(c)))
+        .map(|c| {
+            (
+                c.clone(),
+                LogCursor {
+                    printer: printer.clone(),
+                    prefix: shown(c),
+                    until: Arc::new(std::sync::Mutex::new(None)),
+                },
+            )
+        })
+        .collect();
+    let follow = |container: &str| {
+        if let Some(cursor) = printed.get(container) {
+            cursor.spawn(engine, container, true);
+        }
+        if !by_events {
+            spawn_wait(engine, container, tx.clone());
+        }
+    };
+    // Exits to handle before waiting for more: containers already gone when subscribed.
+    let mut pending: VecDeque<Exit> = VecDeque::new();
+    let mut active: HashSet<String> = HashSet::new();
+    // Containers that exited and that their restart policy is bringing back.
+    let mut restarting: HashSet<String> = HashSet::new();
+    for container in &names {
+        follow(container);
+        active.insert(container.clone());
+        if by_events {
+            if let Ok(info) = engine.runtime.inspect_container(container).await {
+                if !info.state.running && !info.state.restarting {
+                    pending.push_back(Exit {
+                        container: container.clone(),
+                        code: info.state.exit_code.unwrap_or(-1),
+                        at: None,
+                    });
+                }
+            }
+        }
+    }
+    let mut tally = Tally {
+        cascade_stop: args.abort_on_container_exit || args.exit_code_from.is_some(),
+        abort_on_failure: args.abort_on_container_failure,
+        exit_code_from: args.exit_code_from.clone(),
+        exit_code: 0,
+        aborting: false,
+    };
+    let mut running = names.len();
+    let mut interrupted = 0;
+    while running > 0 || (!tally.aborting && !restarting.is_empty()) {
+        let exit = match pending.pop_front() {
+            Some(exit) => Some(exit),
+            None => tokio::select! {
+                exit = rx.recv() => exit,
+                Some(event) = next_event(&mut events) => {
+                    let name = event.attributes.get("name").cloned().unwrap_or_default();
+                    let at = UNIX_EPOCH + Duration::from_nanos(u64::try_from(event.time_nanos).unwrap_or(0));
+                    match event.action.as_str() {
+                        "die" => event.attributes.get("exitCode").map(|c| Exit {
+                            container: name,
+                            code: c.parse().unwrap_or(-1),
+                            at: Some(at),
+                        }),
+                        // Restarted (by its policy, or by hand): follow it again, from just
+                        // after its previous run's last line.
+                        "start" if !tally.aborting && names.contains(&name) && !active.contains(&name) => {
+                            restarting.remove(&name);
+                            running += 1;
+                            follow(&name);
+                            active.insert(name);
+                            None
+                        }
+                        _ => None,
                     }
                 }
-                printer.flush(&prefix);
-            });
+                Some(()) = interrupts.next() => {
+                    interrupted += 1;
+                    if interrupted == 1 {
+                        println!("Gracefully stopping... (press Ctrl+C again to force)");
+                        tally.aborting = true;
+                        spawn_stop_all(engine, &names, args.timeout);
+                    } else {
+                        stop_all(engine, &names, args.timeout, true).await;
+                        return Ok(0);
+                    }
+                    None
+                }
+            },
+        };
+        let Some(Exit {
+            container,
+            code,
+            at,
+        }) = exit
+        else {
+            continue;
+        };
+        if !active.remove(&container) {
+            continue;
         }
-        let runtime = engine.runtime.clone();
-        let tx = tx.clone();
-        let (container, service) = (container.clone(), service.clone());
-        tokio::spawn(async move {
-            let code = runtime.wait_container(&container).await.unwrap_or(-1);
-            let _ = tx.send(Note::Exited {
-                container,
-                service,
-                code,
-            });
-        });
-    }
-    drop(tx);
-
-    // docker compose's rule: with --abort-on-container-exit any exit stops everything, and
-    // the exit code is that of --exit-code-from's service, else of the first service that
-    // exited; with --abort-on-container-failure, of the first service that failed.
-    let cascade_stop = args.abort_on_container_exit || args.exit_code_from.is_some();
-    let mut exit_code_from = args.exit_code_from.clone();
-    let mut exit_code = 0;
-    let mut aborting = false;
-    let mut running = containers.len();
-    let mut interrupts = 0;
-    while running > 0 {
-        tokio::select! {
-            note = rx.recv() => {
-                let Some(Note::Exited { container, service, code }) = note else { break };
-                running -= 1;
-                // Let the log stream print the container's last lines first.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                printer.event(&shown(&container), &format!("exited with code {code}"));
-                let failed_first = args.abort_on_container_failure && code != 0 && !aborting;
-                if failed_first {
-                    exit_code_from = Some(service.clone());
-                }
-                if (cascade_stop || failed_first) && !aborting {
-                    aborting = true;
-                    println!("Aborting on container exit...");
-                    spawn_stop_all(engine, &names, args.timeout);
-                }
-                if cascade_stop && exit_code_from.is_none() {
-                    exit_code_from = Some(service.clone());
-                }
-                if exit_code_from.as_deref() == Some(service.as_str()) {
-                    exit_code = code as i32;
-                }
-            }
-            Some(()) = next_signal(&mut sigint, &mut sigterm) => {
-                interrupts += 1;
-                if interrupts == 1 {
-                    println!("Gracefully stopping... (press Ctrl+C again to force)");
-                    aborting = true;
-                    spawn_stop_all(engine, &names, args.timeout);
-                } else {
-                    stop_all(engine, &names, args.timeout, true).await;
-                    return Ok(0);
-                }
-            }
+        running -= 1;
+        // Let the log stream print the container's last lines first.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let (Some(cursor), Some(_)) = (printed.get(&container), at) {
+            cursor.catch_up(engine, &container).await;
+        }
+        printer.event(&shown(&container), &format!("exited with code {code}"));
+        // As docker compose: a container its restart policy brings back has not exited for
+        // good; it is followed again when it starts.
+        if by_events && !tally.aborting && is_restarting(engine, &container).await {
+            restarting.insert(container);
+            continue;
+        }
+        if tally.exited(&service_of(&container), code) {
+            println!("Aborting on container exit...");
+            spawn_stop_all(engine, &names, args.timeout);
         }
     }
     // docker compose's documented rule: interrupted by SIGINT or SIGTERM, the containers
     // are stopped and the exit code is 0.
-    if interrupts > 0 {
+    if interrupted > 0 {
         return Ok(0);
     }
-    Ok(exit_code)
+    Ok(tally.exit_code)
 }
 
-/// The next SIGINT or SIGTERM; pending forever when neither could be listened to.
-async fn next_signal(sigint: &mut Option<Signal>, sigterm: &mut Option<Signal>) -> Option<()> {
-    let int = async {
-        match sigint {
-            Some(s) => s.recv().await,
-            None => std::future::pending().await,
+/// docker compose's rule: with --abort-on-container-exit any exit stops everything, and
+/// the exit code is that of --exit-code-from's service, else of the first service that
+/// exited; with --abort-on-container-failure, of the first service that failed.
+struct Tally {
+    cascade_stop: bool,
+    abort_on_failure: bool,
+    exit_code_from: Option<String>,
+    exit_code: i32,
+    aborting: bool,
+}
+
+impl Tally {
+    /// Counts a container of `service` that exited for good; true when that must stop the
+    /// others.
+    fn exited(&mut self, service: &str, code: i64) -> bool {
+        let failed_first = self.abort_on_failure && code != 0 && !self.aborting;
+        if failed_first {
+            self.exit_code_from = Some(service.to_string());
         }
-    };
-    let term = async {
-        match sigterm {
-            Some(s) => s.recv().await,
-            None => std::future::pending().await,
+        let abort = (self.cascade_stop || failed_first) && !self.aborting;
+        self.aborting |= abort;
+        if self.cascade_stop && self.exit_code_from.is_none() {
+            self.exit_code_from = Some(service.to_string());
         }
-    };
+        if self.exit_code_from.as_deref() == Some(service) {
+            self.exit_code = code as i32;
+        }
+        abort
+    }
+}
+
+/// `up` interrupted before it finished creating and starting the project. Detached, the
+/// project is left as far as it got, and the user is told so. Attached, the containers that
+/// already run are stopped as after a Ctrl-C while following them (a second one kills).
+/// Either way the exit code is 130, as for any interrupted command.
+pub async fn interrupted_up(
+    engine: &Engine,
+    ctx: &ProjectContext,
+    args: &UpArgs,
+    interrupts: &mut Interrupts,
+) -> Result<i32, CliError> {
+    let project = ctx.name();
+    if args.detach || args.wait || args.no_start {
+        eprintln!(
+            "up interrupted: project \"{project}\" is partly created; run `hoist up -d` again to finish it, or `hoist -p {project} down` to remove it"
+        );
+        return Ok(130);
+    }
+    println!("Gracefully stopping... (press Ctrl+C again to force)");
+    let scope = services_in_scope(ctx, &args.services, args.no_deps);
+    let state = ProjectState::observe(engine.runtime.as_ref(), project).await?;
+    let names: Vec<String> = scope
+        .iter()
+        .flat_map(|s| state.service_containers(s))
+        .map(|c| c.name().to_string())
+        .collect();
     tokio::select! {
-        r = int => r,
-        r = term => r,
+        () = stop_all(engine, &names, args.timeout, false) => {}
+        Some(()) = interrupts.next() => stop_all(engine, &names, args.timeout, true).await,
+    }
+    Ok(130)
+}
+
+/// One followed container's log output and the time of the last line printed of it.
+struct LogCursor {
+    printer: Arc<LogPrinter>,
+    prefix: String,
+    until: Arc<std::sync::Mutex<Option<SystemTime>>>,
+}
+
+impl LogCursor {
+    /// Streams the container's logs from after the last line printed, in the background.
+    fn spawn(&self, engine: &Engine, container: &str, follow: bool) {
+        let task = self.print(engine, container, follow);
+        tokio::spawn(task);
+    }
+
+    /// Prints what the container logged since the last line printed, up to now.
+    async fn catch_up(&self, engine: &Engine, container: &str) {
+        self.print(engine, container, false).await;
+    }
+
+    fn print(
+        &self,
+        engine: &Engine,
+        container: &str,
+        follow: bool,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let runtime = engine.runtime.clone();
+        let container = container.to_string();
+        let (printer, prefix, until) = (
+            self.printer.clone(),
+            self.prefix.clone(),
+            self.until.clone(),
+        );
+        async move {
+            let since = until.lock().ok().and_then(|u| *u);
+            // Timestamps always: they order lines across streams (the printer shows them
+            // only when asked), and a runtime may take `since` in whole seconds.
+            let opts = LogOptions {
+                follow,
+                timestamps: true,
+                since,
+                ..LogOptions::default()
+            };
+            if let Ok(mut stream) = runtime.logs(&container, &opts).await {
+                while let Some(Ok(chunk)) = stream.next().await {
+                    let stamp = chunk.timestamp.as_deref();
+                    let at = stamp.and_then(|s| parse_time(s, SystemTime::now()).ok());
+                    let Ok(mut until) = until.lock() else { return };
+                    if let (Some(at), Some(last)) = (at, *until) {
+                        if at <= last {
+                            continue;
+                        }
+                    }
+                    if at.is_some() {
+                        *until = at;
+                    }
+                    let text = String::from_utf8_lossy(&chunk.bytes);
+                    printer.line(&prefix, chunk.stream, &text, stamp);
+                }
+            }
+            if follow {
+                printer.flush(&prefix);
+            }
+        }
+    }
+}
+
+/// Waits for `container` and reports its exit on `tx`.
+fn spawn_wait(engine: &Engine, container: &str, tx: mpsc::UnboundedSender<Exit>) {
+    let runtime = engine.runtime.clone();
+    let container = container.to_string();
+    tokio::spawn(async move {
+        let code = runtime.wait_container(&container).await.unwrap_or(-1);
+        let _ = tx.send(Exit {
+            container,
+            code,
+            at: None,
+        });
+    });
+}
+
+/// Whether the runtime is restarting `container` (or already did) after it exited.
+async fn is_restarting(engine: &Engine, container: &str) -> bool {
+    engine
+        .runtime
+        .inspect_container(container)
+        .await
+        .is_ok_and(|info| info.state.restarting || info.state.running)
+}
+
+/// The next runtime event; pending forever once the stream ended or was never opened.
+async fn next_event(
+    events: &mut Option<BoxStream<'static, crate::runtime::Result<RuntimeEvent>>>,
+) -> Option<RuntimeEvent> {
+    loop {
+        match events.as_mut() {
+            Some(stream) => match stream.next().await {
+                Some(Ok(event)) => return Some(event),
+                Some(Err(_)) | None => *events = None,
+            },
+            None => return std::future::pending().await,
+        }
     }
 }
 

@@ -23,6 +23,7 @@ mod restart;
 mod rm;
 mod run;
 mod session;
+mod signals;
 mod start;
 mod stop;
 mod target;

@@ -15,6 +15,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
+use super::signals::next_signal;
 use super::terminal;
 use super::CliError;
 use crate::engine::EngineError;
@@ -115,13 +116,6 @@ pub async fn relay(
 fn write_all(w: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
     w.write_all(bytes)?;
     w.flush()
-}
-
-async fn next_signal(s: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
-    match s {
-        Some(s) => s.recv().await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Gives the process's TTY the terminal's size; best effort (a process that already exited

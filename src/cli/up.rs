@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::{engine_for, load_context, CliError, GlobalArgs};
+use super::signals::Interrupts;
+use super::{attach, engine_for, load_context, CliError, GlobalArgs};
 use crate::engine::up::{BuildPolicy, PullPolicy, Recreate, UpOptions};
 
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -145,14 +146,23 @@ pub async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<i32, CliError> {
         }
         return Ok(0);
     }
-    let result = engine.up(&ctx, &opts).await;
+    // Listen before the first change: a Ctrl-C while the project is still being created
+    // must not leave it half-made without a word.
+    let mut interrupts = Interrupts::listen();
+    let result = tokio::select! {
+        result = engine.up(&ctx, &opts) => result,
+        Some(()) = interrupts.next() => {
+            engine.reporter.finish();
+            return attach::interrupted_up(&engine, &ctx, args, &mut interrupts).await;
+        }
+    };
     engine.reporter.finish();
     result?;
     if args.detach || args.wait || args.no_start {
         return Ok(0);
     }
     let color = !args.no_color && crate::ui::ansi::stdout_color(global.ansi);
-    super::attach::follow_until_exit(&engine, &ctx, args, color).await
+    attach::follow_until_exit(&engine, &ctx, args, color, &mut interrupts).await
 }
 
 #[derive(clap::Args, Debug, Clone, Default)]
