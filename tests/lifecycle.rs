@@ -497,3 +497,49 @@ fn build_push_pushes_every_tag_after_building() {
         "registry tags: {tags}"
     );
 }
+
+#[test]
+fn build_builds_every_image_and_a_failure_does_not_stop_the_others() {
+    let stack = Stack::new("lc-buildmany");
+    stack
+        .write(
+            "compose.yaml",
+            &format!(
+                "services:\n  a:\n    build: ./a\n  b:\n    build: ./b\n  broken:\n    build: ./broken\n  \
+                 a-again:\n    image: {}-a\n    build: ./a\n",
+                stack.name
+            ),
+        )
+        .write("a/Dockerfile", &format!("FROM {BUSYBOX_IMAGE}\nRUN echo a > /which\n"))
+        .write("b/Dockerfile", &format!("FROM {BUSYBOX_IMAGE}\nRUN echo b > /which\n"))
+        .write(
+            "broken/Dockerfile",
+            &format!("FROM {BUSYBOX_IMAGE}\nRUN echo this step fails && exit 7\n"),
+        );
+    let out = stack.run(&["build"]);
+    assert!(!out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("broken"),
+        "the failing service is named: {err}"
+    );
+    assert!(
+        err.contains("this step fails"),
+        "its output is shown: {err}"
+    );
+    // a and a-again share one image: it is built once.
+    assert_eq!(
+        err.matches(&format!("Image {}-a  Built", stack.name))
+            .count(),
+        1,
+        "{err}"
+    );
+    for (svc, which) in [("a", "a"), ("b", "b")] {
+        let image = format!("{}-{svc}", stack.name);
+        assert_eq!(
+            run_image(&stack, &image, "cat /which"),
+            which,
+            "{svc} built"
+        );
+    }
+}

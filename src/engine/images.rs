@@ -186,22 +186,28 @@ impl Engine {
         opts: &BuildOptions,
     ) -> Result<(), EngineError> {
         let selected = scope(ctx, &opts.services, false);
-        let mut built: Vec<String> = Vec::new();
+        let mut builds: Vec<(String, &String, &ServiceConfig)> = Vec::new();
         for name in &selected {
             let Some(service) = ctx.project.services.get(name) else {
                 continue;
             };
-            if service.build.is_none() {
-                continue;
-            }
             let image = ctx.image_of(name);
-            if built.contains(&image) {
-                continue;
+            if service.build.is_some() && !builds.iter().any(|(i, _, _)| *i == image) {
+                builds.push((image, name, service));
             }
-            self.build_service_with(ctx, name, service, &opts.overrides)
-                .await?;
-            built.push(image);
         }
+        // Different images build at once, as docker compose does, within `--parallel`.
+        let results = join_all(builds.iter().map(|(_, name, service)| async move {
+            let _permit = self
+                .permits
+                .acquire()
+                .await
+                .map_err(|_| EngineError::new("internal error: semaphore closed"))?;
+            self.build_service_with(ctx, name, service, &opts.overrides)
+                .await
+        }))
+        .await;
+        join_errors(results.into_iter().filter_map(Result::err).collect())?;
         if opts.push {
             let push = PushOptions {
                 services: opts.services.clone(),

@@ -269,7 +269,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Pulls or builds what the services need; returns each service's image id.
+    /// Pulls or builds what the services need, different images at once (bounded by
+    /// `--parallel`); returns each service's image id. Services sharing an image reference
+    /// get it once, built by the one that has `build:`.
     pub(crate) async fn ensure_images(
         &self,
         ctx: &ProjectContext,
@@ -277,65 +279,93 @@ impl Engine {
         build: BuildPolicy,
         pull: PullPolicy,
     ) -> Result<HashMap<String, String>, EngineError> {
-        let mut ids: HashMap<String, String> = HashMap::new();
-        let mut by_image: HashMap<String, String> = HashMap::new();
-        for name in scope {
-            let Some(service) = ctx.project.services.get(name) else {
-                continue;
-            };
+        let mut groups: Vec<(String, Vec<&String>)> = Vec::new();
+        for name in scope
+            .iter()
+            .filter(|n| ctx.project.services.contains_key(*n))
+        {
             let image = ctx.image_of(name);
-            if let Some(id) = by_image.get(&image) {
-                ids.insert(name.clone(), id.clone());
-                continue;
+            match groups.iter_mut().find(|(i, _)| *i == image) {
+                Some((_, names)) => names.push(name),
+                None => groups.push((image, vec![name])),
             }
-            let existing = match self.runtime.inspect_image(&image).await {
-                Ok(info) => Some(info.id),
-                Err(RuntimeError::NotFound { .. }) => None,
-                Err(e) => return Err(EngineError::runtime(&format!("inspect image {image}"), e)),
-            };
-            let service_pull = service.pull_policy.as_deref().unwrap_or("missing");
-            let id = if service.build.is_some() {
-                let must_build = match build {
-                    BuildPolicy::Always => true,
-                    BuildPolicy::Never => false,
-                    BuildPolicy::Missing => existing.is_none() || service_pull == "build",
-                };
-                match (must_build, existing) {
-                    (true, _) => self.build_service(ctx, name, service).await?,
-                    (false, Some(id)) => id,
-                    (false, None) => {
-                        return Err(EngineError::new(format!(
-                            "image {image} for service {name} is not built"
-                        ))
-                        .with_hint("run without --no-build, or `hoist build` first"))
-                    }
-                }
-            } else {
-                let policy = match pull {
-                    PullPolicy::Service => service_pull,
-                    PullPolicy::Always => "always",
-                    PullPolicy::Missing => "missing",
-                    PullPolicy::Never => "never",
-                };
-                let must_pull = match policy {
-                    "always" => true,
-                    "never" => false,
-                    _ => existing.is_none(),
-                };
-                match (must_pull, existing) {
-                    (true, _) => self.pull(name, &image, service.platform.as_deref()).await?,
-                    (false, Some(id)) => id,
-                    (false, None) => {
-                        return Err(EngineError::new(format!(
-                        "image {image} for service {name} is not present and pull_policy is never"
-                    )))
-                    }
-                }
-            };
-            by_image.insert(image, id.clone());
-            ids.insert(name.clone(), id);
+        }
+        let resolved =
+            futures_util::future::join_all(groups.iter().map(|(image, names)| async move {
+                let owner = names
+                    .iter()
+                    .find(|n| {
+                        ctx.project
+                            .services
+                            .get(**n)
+                            .is_some_and(|s| s.build.is_some())
+                    })
+                    .unwrap_or(&names[0]);
+                let _permit = self.permits.acquire().await;
+                self.ensure_image(ctx, owner, image, build, pull).await
+            }))
+            .await;
+        let mut ids = HashMap::new();
+        for ((_, names), id) in groups.iter().zip(resolved) {
+            let id = id?;
+            for name in names {
+                ids.insert((*name).clone(), id.clone());
+            }
         }
         Ok(ids)
+    }
+
+    /// The id of `image` for service `name`, built or pulled first when the policies say so.
+    async fn ensure_image(
+        &self,
+        ctx: &ProjectContext,
+        name: &str,
+        image: &str,
+        build: BuildPolicy,
+        pull: PullPolicy,
+    ) -> Result<String, EngineError> {
+        let Some(service) = ctx.project.services.get(name) else {
+            return Err(EngineError::new(format!("no such service: {name}")));
+        };
+        let existing = match self.runtime.inspect_image(image).await {
+            Ok(info) => Some(info.id),
+            Err(RuntimeError::NotFound { .. }) => None,
+            Err(e) => return Err(EngineError::runtime(&format!("inspect image {image}"), e)),
+        };
+        let service_pull = service.pull_policy.as_deref().unwrap_or("missing");
+        if service.build.is_some() {
+            let must_build = match build {
+                BuildPolicy::Always => true,
+                BuildPolicy::Never => false,
+                BuildPolicy::Missing => existing.is_none() || service_pull == "build",
+            };
+            return match (must_build, existing) {
+                (true, _) => self.build_service(ctx, name, service).await,
+                (false, Some(id)) => Ok(id),
+                (false, None) => Err(EngineError::new(format!(
+                    "image {image} for service {name} is not built"
+                ))
+                .with_hint("run without --no-build, or `hoist build` first")),
+            };
+        }
+        let policy = match pull {
+            PullPolicy::Service => service_pull,
+            PullPolicy::Always => "always",
+            PullPolicy::Missing => "missing",
+            PullPolicy::Never => "never",
+        };
+        let must_pull = match policy {
+            "always" => true,
+            "never" => false,
+            _ => existing.is_none(),
+        };
+        match (must_pull, existing) {
+            (true, _) => self.pull(name, image, service.platform.as_deref()).await,
+            (false, Some(id)) => Ok(id),
+            (false, None) => Err(EngineError::new(format!(
+                "image {image} for service {name} is not present and pull_policy is never"
+            ))),
+        }
     }
 
     /// Pulls `image` and returns its id.
