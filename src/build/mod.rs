@@ -7,5 +7,6 @@
 //! Not for: the compose model (the engine's `convert` turns `build:` into a
 //! [`crate::runtime::BuildSpec`]), nor the CLI.
 
+pub mod config;
 pub mod context;
 pub mod dockerfile;

@@ -1096,3 +1096,71 @@ pub trait Runtime: Send + Sync {
         }
     }
 }
+
+/// The number of a Linux signal named as Docker accepts it: `SIGTERM`, `TERM`, `term`,
+/// `SIGRTMIN+3`, or a number.
+pub fn signal_number(name: &str) -> Option<i32> {
+    if let Ok(n) = name.parse::<i32>() {
+        return (1..=64).contains(&n).then_some(n);
+    }
+    let upper = name.to_ascii_uppercase();
+    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+    const NAMES: [(&str, i32); 31] = [
+        ("HUP", 1),
+        ("INT", 2),
+        ("QUIT", 3),
+        ("ILL", 4),
+        ("TRAP", 5),
+        ("ABRT", 6),
+        ("IOT", 6),
+        ("BUS", 7),
+        ("FPE", 8),
+        ("KILL", 9),
+        ("USR1", 10),
+        ("SEGV", 11),
+        ("USR2", 12),
+        ("PIPE", 13),
+        ("ALRM", 14),
+        ("TERM", 15),
+        ("STKFLT", 16),
+        ("CHLD", 17),
+        ("CONT", 18),
+        ("STOP", 19),
+        ("TSTP", 20),
+        ("TTIN", 21),
+        ("TTOU", 22),
+        ("URG", 23),
+        ("XCPU", 24),
+        ("XFSZ", 25),
+        ("VTALRM", 26),
+        ("PROF", 27),
+        ("WINCH", 28),
+        ("IO", 29),
+        ("PWR", 30),
+    ];
+    if let Some((_, n)) = NAMES.iter().find(|(n, _)| *n == bare) {
+        return Some(*n);
+    }
+    if bare == "SYS" {
+        return Some(31);
+    }
+    // Real-time signals: SIGRTMIN is 34 on Linux with glibc's reservation, as Docker maps it.
+    let offset = |rest: &str, base: i32, sign: i32| -> Option<i32> {
+        let n = if rest.is_empty() {
+            0
+        } else {
+            rest.strip_prefix(if sign > 0 { '+' } else { '-' })?
+                .parse::<i32>()
+                .ok()?
+        };
+        let v = base + sign * n;
+        (34..=64).contains(&v).then_some(v)
+    };
+    if let Some(rest) = bare.strip_prefix("RTMIN") {
+        return offset(rest, 34, 1);
+    }
+    if let Some(rest) = bare.strip_prefix("RTMAX") {
+        return offset(rest, 64, -1);
+    }
+    None
+}
