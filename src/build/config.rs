@@ -434,7 +434,15 @@ mod tests {
 
     #[test]
     fn stop_signals_are_named_as_docker_accepts_them() {
-        for ok in ["SIGTERM", "TERM", "sigquit", "9", "SIGRTMIN+3", "SIGRTMAX-1", "SIGRTMIN"] {
+        for ok in [
+            "SIGTERM",
+            "TERM",
+            "sigquit",
+            "9",
+            "SIGRTMIN+3",
+            "SIGRTMAX-1",
+            "SIGRTMIN",
+        ] {
             assert!(is_signal(ok), "{ok}");
         }
         for bad in ["SIGNOPE", "0", "65", "SIGRTMIN+40", "RTMAX+1", ""] {

@@ -370,6 +370,21 @@ pub fn clean(p: &str) -> String {
     }
 }
 
+/// Go's `filepath.Match` of one path segment (a name without `/`) against `pattern`: the
+/// wildcards of a `COPY`/`ADD` source, which never cross a `/`.
+pub fn segment_matches(pattern: &str, name: &str) -> Result<bool, PatternError> {
+    let matcher = compile(pattern).map_err(|message| PatternError {
+        pattern: pattern.to_string(),
+        message,
+    })?;
+    let pattern = Pattern {
+        text: pattern.to_string(),
+        exclusion: false,
+        matcher,
+    };
+    Ok(pattern.matches(name))
+}
+
 /// Go's `filepath.Dir` for `/`-separated paths.
 fn go_dir(p: &str) -> String {
     match p.rfind('/') {

@@ -9,4 +9,5 @@
 
 pub mod config;
 pub mod context;
+pub mod copy;
 pub mod dockerfile;

@@ -325,7 +325,7 @@ fn hard_link_source(root: &Path, link: &OsStr) -> Result<PathBuf, String> {
 /// Resolves `rel` under `root` following symlinks as if `root` were `/`: an absolute
 /// target restarts at the root and `..` never climbs above it. The result has no symlink
 /// in any existing component, so writing below it cannot escape.
-fn resolve_in_root(root: &Path, rel: &Path) -> io::Result<PathBuf> {
+pub fn resolve_in_root(root: &Path, rel: &Path) -> io::Result<PathBuf> {
     let mut resolved: Vec<OsString> = Vec::new();
     let mut pending: VecDeque<OsString> = rel
         .components()
