@@ -21,7 +21,7 @@ use hoist::runtime::native::net::firewall::Firewall;
 use hoist::runtime::native::net::hosts::hosts_content;
 use hoist::runtime::native::net::state::NETWORKS;
 use hoist::runtime::native::net::{
-    ports, AttachRequest, Endpoint, HostNetwork, NetError, NetworkRecord,
+    ports, AttachRequest, Endpoint, HostLock, HostNetwork, NetError, NetworkRecord,
 };
 use hoist::runtime::{IpamPool, IpamSpec, NetworkSpec, PortBinding, Protocol};
 use redb::{Database, ReadableTableMetadata};
@@ -179,6 +179,8 @@ impl TestState {
 
 impl Drop for TestState {
     fn drop(&mut self) {
+        // Same lock as the library: hoist's shared chains must not change under another test.
+        let _lock = HostLock::acquire();
         for bridge in &self.bridges {
             let _ = Firewall::new().remove_network(bridge);
             let _ = run(&["ip", "link", "del", bridge]);
@@ -369,6 +371,108 @@ async fn an_internal_network_has_no_route_out() {
     net.remove_network(st.db(), &internal.name).await.unwrap();
 }
 
+/// A host-side "outside world" this test owns: a veth pair with `10.254.<n>.1/30` on the
+/// host end and `.2` in namespace `ns`, which has no route back to container subnets, so
+/// only masqueraded traffic gets answers.
+struct Outside {
+    ns: Netns,
+    host_end: String,
+    ip: String,
+}
+
+impl Outside {
+    fn new() -> Outside {
+        let ns = Netns::new();
+        let host_end = format!("hstd{}", token());
+        let n = std::process::id() % 250;
+        must(&[
+            "ip", "link", "add", &host_end, "type", "veth", "peer", "name", "eth0", "netns",
+            &ns.name,
+        ]);
+        let outside = Outside {
+            ns,
+            host_end,
+            ip: format!("10.254.{n}.2"),
+        };
+        must(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("10.254.{n}.1/30"),
+            "dev",
+            &outside.host_end,
+        ]);
+        must(&["ip", "link", "set", &outside.host_end, "up"]);
+        must(&[
+            "ip",
+            "netns",
+            "exec",
+            &outside.ns.name,
+            "ip",
+            "addr",
+            "add",
+            &format!("{}/30", outside.ip),
+            "dev",
+            "eth0",
+        ]);
+        must(&[
+            "ip",
+            "netns",
+            "exec",
+            &outside.ns.name,
+            "ip",
+            "link",
+            "set",
+            "eth0",
+            "up",
+        ]);
+        outside
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = run(&["ip", "link", "del", &self.host_end]);
+    }
+}
+
+#[tokio::test]
+async fn outbound_traffic_is_masqueraded_unless_the_network_is_internal() {
+    let mut st = TestState::new();
+    let net = HostNetwork::open(st.db()).await.expect("open host network");
+    let open = st.create(&net, spec("nat")).await;
+    let internal = st
+        .create(
+            &net,
+            NetworkSpec {
+                internal: true,
+                ..spec("nat-int")
+            },
+        )
+        .await;
+    let outside = Outside::new();
+    let (a, b) = (Netns::new(), Netns::new());
+    let ea = attach(&net, st.db(), &request(&open, &a, "a", &[])).await;
+    let eb = attach(&net, st.db(), &request(&internal, &b, "b", &[])).await;
+    // The outside has no route to the container's subnet: an answer proves the source was
+    // rewritten to the host's address.
+    assert!(
+        a.ping(&outside.ip),
+        "no outbound (NATed) traffic from {}",
+        ea.ip
+    );
+    let _server = httpd(&outside.ns, "outside");
+    assert!(http_from(&a, &outside.ip).contains("outside"));
+    assert!(
+        !b.ping(&outside.ip),
+        "an internal network reached the outside"
+    );
+    net.detach_all(st.db(), &ea.container_id).await.unwrap();
+    net.detach_all(st.db(), &eb.container_id).await.unwrap();
+    net.remove_network(st.db(), &open.name).await.unwrap();
+    net.remove_network(st.db(), &internal.name).await.unwrap();
+}
+
 #[tokio::test]
 async fn a_published_port_answers_on_loopback() {
     let mut st = TestState::new();
@@ -549,6 +653,8 @@ async fn allocations_survive_reopening_and_a_crash_is_repaired() {
     let second = attach(&net, st.db(), &request(&network, &ns, "two", &[])).await;
     drop(net);
     st.reopen();
+    // A crash between recording and wiring the endpoint: the next open wires it.
+    must(&["ip", "link", "del", &second.host_ifname]);
     let net = HostNetwork::open(st.db())
         .await
         .expect("reopen host network");

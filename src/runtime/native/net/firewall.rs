@@ -209,6 +209,13 @@ impl Firewall {
         Ok(())
     }
 
+    /// Whether hoist's jump from FORWARD is in place: it goes and comes with the rest (a
+    /// reboot or a firewall reload flushes all of them), so one cheap check tells whether a
+    /// repair must re-add the rules.
+    pub fn is_installed(&self) -> Result<bool, NetError> {
+        self.has_rule(&rule("filter", "FORWARD", &["-j", FORWARD_CHAIN]))
+    }
+
     /// Adds a network's rules (after [`ensure_base`](Self::ensure_base)).
     pub fn add_network(&self, rules: &[Rule]) -> Result<(), NetError> {
         self.ensure_base()?;
