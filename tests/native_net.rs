@@ -508,6 +508,81 @@ async fn a_published_port_answers_on_loopback() {
     net.remove_network(st.db(), &network.name).await.unwrap();
 }
 
+/// A UDP echo server on `port` inside `ns`, on a thread of its own that enters the namespace
+/// (busybox's nc has no UDP mode). It answers `n` datagrams, then ends.
+fn udp_echo(ns: &Netns, port: u16, n: usize) -> std::thread::JoinHandle<()> {
+    use std::os::fd::AsRawFd;
+    let path = ns.path();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).expect("open netns");
+        // SAFETY: setns on a valid fd; only this thread changes namespace.
+        assert_eq!(
+            unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) },
+            0
+        );
+        let socket = std::net::UdpSocket::bind(("0.0.0.0", port)).expect("bind echo");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        ready_tx.send(()).unwrap();
+        let mut buf = [0u8; 1500];
+        for _ in 0..n {
+            let Ok((len, from)) = socket.recv_from(&mut buf) else {
+                return;
+            };
+            let mut reply = b"echo:".to_vec();
+            reply.extend_from_slice(&buf[..len]);
+            let _ = socket.send_to(&reply, from);
+        }
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("echo server ready");
+    handle
+}
+
+#[tokio::test]
+async fn a_published_udp_port_forwards_both_ways() {
+    let mut st = TestState::new();
+    let net = HostNetwork::open(st.db()).await.expect("open host network");
+    let network = st.create(&net, spec("udp")).await;
+    let ns = Netns::new();
+    let e = attach(&net, st.db(), &request(&network, &ns, "dns", &[])).await;
+    let echo = udp_echo(&ns, 5353, 2);
+    let bound = ports::bind(
+        &[PortBinding {
+            container_port: 5353,
+            protocol: Protocol::Udp,
+            host_ip: Some("127.0.0.1".to_string()),
+            host_port: None,
+        }],
+        e.ip,
+    )
+    .await
+    .expect("bind a random UDP port");
+    let port = bound.published()[0].host_port;
+    let serving = tokio::spawn(bound.serve());
+    let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut buf = [0u8; 64];
+    for msg in ["one", "two"] {
+        client
+            .send_to(msg.as_bytes(), ("127.0.0.1", port))
+            .await
+            .unwrap();
+        let (len, _) = tokio::time::timeout(Duration::from_secs(5), client.recv_from(&mut buf))
+            .await
+            .expect("a UDP reply through the forwarder")
+            .unwrap();
+        assert_eq!(&buf[..len], format!("echo:{msg}").as_bytes());
+    }
+    serving.abort();
+    echo.join().expect("echo server");
+
+    net.detach_all(st.db(), &e.container_id).await.unwrap();
+    net.remove_network(st.db(), &network.name).await.unwrap();
+}
+
 #[tokio::test]
 async fn a_port_in_use_is_reported_before_serving() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
