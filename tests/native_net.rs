@@ -636,7 +636,18 @@ async fn subnets_avoid_existing_routes_and_honour_the_spec() {
     }
     let _guard = DelLink(dummy.clone());
     must(&["ip", "link", "set", &dummy, "up"]);
-    must(&["ip", "route", "add", "10.89.0.0/17", "dev", &dummy]);
+    // A metric of our own, so a concurrent run of this test can add the same prefix.
+    let metric = (1000 + std::process::id() % 60000).to_string();
+    must(&[
+        "ip",
+        "route",
+        "add",
+        "10.89.0.0/17",
+        "dev",
+        &dummy,
+        "metric",
+        &metric,
+    ]);
     let occupied: ipnet::Ipv4Net = "10.89.0.0/17".parse().unwrap();
     let docker0: ipnet::Ipv4Net = "172.17.0.0/16".parse().unwrap();
 
