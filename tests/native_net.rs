@@ -483,25 +483,45 @@ async fn a_published_port_answers_on_loopback() {
     let _server = httpd(&ns, "published");
 
     let bound = ports::bind(
-        &[PortBinding {
-            container_port: 8080,
-            protocol: Protocol::Tcp,
-            host_ip: Some("127.0.0.1".to_string()),
-            host_port: None,
-        }],
+        &[
+            PortBinding {
+                container_port: 8080,
+                protocol: Protocol::Tcp,
+                host_ip: Some("127.0.0.1".to_string()),
+                host_port: None,
+            },
+            // All interfaces (0.0.0.0): reached here through loopback too.
+            PortBinding {
+                container_port: 8080,
+                protocol: Protocol::Tcp,
+                host_ip: None,
+                host_port: None,
+            },
+        ],
         e.ip,
     )
     .await
-    .expect("bind a random port");
-    let published = bound.published()[0].clone();
-    assert_eq!(published.host_ip, "127.0.0.1");
-    assert_ne!(published.host_port, 0, "the random port is reported");
+    .expect("bind random ports");
+    let published = bound.published().to_vec();
+    assert_eq!(published[0].host_ip, "127.0.0.1");
+    assert_eq!(published[1].host_ip, "0.0.0.0");
+    assert!(
+        published.iter().all(|p| p.host_port != 0),
+        "random ports are reported"
+    );
     let serving = tokio::spawn(bound.serve());
-    let port = published.host_port;
-    let body = tokio::task::spawn_blocking(move || http_get(port, "/"))
-        .await
-        .unwrap();
-    assert_eq!(body.as_deref(), Some("published"));
+    for p in published {
+        let port = p.host_port;
+        let body = tokio::task::spawn_blocking(move || http_get(port, "/"))
+            .await
+            .unwrap();
+        assert_eq!(
+            body.as_deref(),
+            Some("published"),
+            "through {}:{port}",
+            p.host_ip
+        );
+    }
     serving.abort();
 
     net.detach_all(st.db(), &e.container_id).await.unwrap();

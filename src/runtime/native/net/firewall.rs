@@ -189,17 +189,21 @@ impl Firewall {
                 rule("filter", FORWARD_CHAIN, &["-j", ISOLATION_CHAIN]),
                 false,
             ),
-            // First in FORWARD, so Docker's DROP policy and isolation never see our traffic.
-            (rule("filter", "FORWARD", &["-j", FORWARD_CHAIN]), true),
             (
                 rule("nat", "POSTROUTING", &["-j", POSTROUTING_CHAIN]),
                 false,
             ),
+            // First in FORWARD, so Docker's DROP policy and isolation never see our traffic.
+            // Added last (removed first): its presence means the whole base is in place.
+            (rule("filter", "FORWARD", &["-j", FORWARD_CHAIN]), true),
         ]
     }
 
-    /// Creates hoist's chains and the jumps to them, once.
+    /// Creates hoist's chains and the jumps to them, once (one check when they exist).
     pub fn ensure_base(&self) -> Result<(), NetError> {
+        if self.is_installed()? {
+            return Ok(());
+        }
         self.ensure_chain("filter", ISOLATION_CHAIN)?;
         self.ensure_chain("filter", FORWARD_CHAIN)?;
         self.ensure_chain("nat", POSTROUTING_CHAIN)?;
@@ -209,9 +213,10 @@ impl Firewall {
         Ok(())
     }
 
-    /// Whether hoist's jump from FORWARD is in place: it goes and comes with the rest (a
-    /// reboot or a firewall reload flushes all of them), so one cheap check tells whether a
-    /// repair must re-add the rules.
+    /// Whether hoist's jump from FORWARD is in place: it is added after the rest of the base
+    /// and removed before it, and a reboot or a firewall reload flushes it with the network
+    /// rules, so one cheap check tells whether the base, and after a repair the network
+    /// rules, must be (re-)added.
     pub fn is_installed(&self) -> Result<bool, NetError> {
         self.has_rule(&rule("filter", "FORWARD", &["-j", FORWARD_CHAIN]))
     }

@@ -106,6 +106,16 @@ pub fn resolv_conf_content(host_resolv_conf: &str) -> String {
     out
 }
 
+/// [`resolv_conf_content`] of this host's `/etc/resolv.conf` (an empty one when it is
+/// missing: then the fallbacks are used, as Docker does).
+pub fn container_resolv_conf() -> std::io::Result<String> {
+    match std::fs::read_to_string("/etc/resolv.conf") {
+        Ok(host) => Ok(resolv_conf_content(&host)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(resolv_conf_content("")),
+        Err(e) => Err(e),
+    }
+}
+
 /// Replaces the content of `path` keeping its inode (a bind mount of it keeps seeing it):
 /// writes from the start, then cuts what is left of the old content.
 pub fn rewrite_in_place(path: &Path, content: &str) -> std::io::Result<()> {

@@ -121,6 +121,20 @@ impl fmt::Display for NetError {
 
 impl std::error::Error for NetError {}
 
+impl NetError {
+    /// The `Runtime` trait's error for an operation on `container` (a taken port becomes
+    /// [`RuntimeError::PortInUse`], which names the container).
+    pub fn for_container(self, container: &str) -> RuntimeError {
+        match self {
+            NetError::PortInUse { .. } => RuntimeError::PortInUse {
+                container: container.to_string(),
+                message: self.to_string(),
+            },
+            other => other.into(),
+        }
+    }
+}
+
 impl From<NetError> for RuntimeError {
     fn from(e: NetError) -> Self {
         match e {
@@ -169,6 +183,11 @@ pub struct AttachRequest {
 pub struct HostNetwork {
     netlink: Netlink,
     firewall: Firewall,
+}
+
+/// The bridge of the network with id `network_id`.
+fn bridge_name(network_id: &str) -> String {
+    format!("{BRIDGE_PREFIX}{}", &network_id[..9.min(network_id.len())])
 }
 
 fn short_hash(s: &str) -> String {
@@ -295,12 +314,6 @@ impl HostNetwork {
         spec: &NetworkSpec,
     ) -> Result<NetworkRecord, NetError> {
         let name = spec.name.as_str();
-        if let Some(driver) = spec.driver.as_deref().filter(|d| *d != "bridge") {
-            return Err(invalid(
-                name,
-                format!("driver \"{driver}\" is not supported by the native backend (only bridge)"),
-            ));
-        }
         let _lock = HostLock::acquire()?;
         let instance = instance(db)?;
         let networks = state::networks(db)?;
@@ -422,7 +435,7 @@ impl HostNetwork {
     }
 
     async fn realize_endpoint(&self, instance: &str, e: &Endpoint) -> Result<(), NetError> {
-        let network_bridge = format!("{BRIDGE_PREFIX}{}", &e.network_id[..9]);
+        let network_bridge = bridge_name(&e.network_id);
         let mac = ipam::parse_mac(&e.mac).map_err(|m| invalid(&e.network_name, m))?;
         // A leftover pair from an earlier attach of this container: start clean.
         self.netlink.delete_link(&e.host_ifname).await?;
@@ -485,6 +498,12 @@ impl HostNetwork {
         network_id: &str,
         create_for: Option<&str>,
     ) -> Result<(), NetError> {
+        // Read and write under one lock, so the last writer always wrote the latest rows
+        // (two attaches racing could otherwise leave the older view in a file).
+        static REFRESH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _serialized = REFRESH
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let endpoints = state::endpoints(db)?;
         let mut done = BTreeSet::new();
         for e in endpoints.iter().filter(|e| e.network_id == network_id) {
@@ -594,6 +613,12 @@ fn enable_ip_forwarding() -> Result<(), NetError> {
 /// overlapping `taken`), gateway, range and reserved addresses.
 fn plan_network(spec: &NetworkSpec, taken: &[Ipv4Net]) -> Result<NetworkRecord, NetError> {
     let name = spec.name.as_str();
+    if let Some(driver) = spec.driver.as_deref().filter(|d| *d != "bridge") {
+        return Err(invalid(
+            name,
+            format!("driver \"{driver}\" is not supported by the native backend (only bridge)"),
+        ));
+    }
     if spec.enable_ipv6 {
         return Err(invalid(name, "IPv6 is not supported by the native backend"));
     }
@@ -665,7 +690,7 @@ fn plan_network(spec: &NetworkSpec, taken: &[Ipv4Net]) -> Result<NetworkRecord, 
     }
     let id = state::new_id(name);
     Ok(NetworkRecord {
-        bridge: format!("{BRIDGE_PREFIX}{}", &id[..9]),
+        bridge: bridge_name(&id),
         id,
         name: name.to_string(),
         subnet,
@@ -741,4 +766,178 @@ fn plan_endpoint(
         mac: ipam::format_mac(&mac),
         hosts_file: req.hosts_file.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::{IpamPool, IpamSpec};
+
+    fn spec_with(pool: IpamPool) -> NetworkSpec {
+        NetworkSpec {
+            name: "app_default".to_string(),
+            ipam: Some(IpamSpec {
+                pools: vec![pool],
+                ..IpamSpec::default()
+            }),
+            ..NetworkSpec::default()
+        }
+    }
+
+    fn net(s: &str) -> Ipv4Net {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_network_without_ipam_takes_the_first_free_pool_subnet() {
+        let spec = NetworkSpec {
+            name: "n".to_string(),
+            ..NetworkSpec::default()
+        };
+        let record = plan_network(&spec, &[net("10.89.0.0/24"), net("172.17.0.0/16")]).unwrap();
+        assert_eq!(record.subnet, net("10.89.1.0/24"));
+        assert_eq!(record.gateway, Ipv4Addr::new(10, 89, 1, 1));
+        assert_eq!(record.bridge, bridge_name(&record.id));
+        assert!(record.bridge.len() <= 15, "{}", record.bridge);
+        assert!(record.bridge.starts_with(BRIDGE_PREFIX));
+    }
+
+    #[test]
+    fn the_spec_ipam_is_honoured_and_checked() {
+        let record = plan_network(
+            &spec_with(IpamPool {
+                subnet: Some("10.50.0.0/16".to_string()),
+                ip_range: Some("10.50.8.0/24".to_string()),
+                gateway: Some("10.50.0.254".to_string()),
+                aux_addresses: BTreeMap::from([("printer".to_string(), "10.50.8.1".to_string())]),
+            }),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(record.gateway, Ipv4Addr::new(10, 50, 0, 254));
+        assert_eq!(record.ip_range, Some(net("10.50.8.0/24")));
+        assert_eq!(record.reserved, vec![Ipv4Addr::new(10, 50, 8, 1)]);
+
+        let outside = plan_network(
+            &spec_with(IpamPool {
+                subnet: Some("10.50.0.0/16".to_string()),
+                gateway: Some("10.51.0.1".to_string()),
+                ..IpamPool::default()
+            }),
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            outside.to_string().contains("outside the subnet"),
+            "{outside}"
+        );
+        let overlap = plan_network(
+            &spec_with(IpamPool {
+                subnet: Some("172.17.5.0/24".to_string()),
+                ..IpamPool::default()
+            }),
+            &[net("172.17.0.0/16")],
+        )
+        .unwrap_err();
+        assert_eq!(
+            overlap.to_string(),
+            "network \"app_default\": subnet 172.17.5.0/24 overlaps 172.17.0.0/16, already in use on this host"
+        );
+        let v6 = NetworkSpec {
+            enable_ipv6: true,
+            ..spec_with(IpamPool::default())
+        };
+        assert!(plan_network(&v6, &[])
+            .unwrap_err()
+            .to_string()
+            .contains("IPv6"));
+    }
+
+    #[test]
+    fn only_the_bridge_driver_is_accepted() {
+        let spec = NetworkSpec {
+            name: "o".to_string(),
+            driver: Some("overlay".to_string()),
+            ..NetworkSpec::default()
+        };
+        let err = plan_network(&spec, &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "network \"o\": driver \"overlay\" is not supported by the native backend (only bridge)"
+        );
+        let bridge = NetworkSpec {
+            driver: Some("bridge".to_string()),
+            ..spec
+        };
+        assert!(plan_network(&bridge, &[]).is_ok());
+    }
+
+    fn request(container: &str) -> AttachRequest {
+        AttachRequest {
+            network: "app_default".to_string(),
+            container_id: container.to_string(),
+            container_name: container.to_string(),
+            hostname: container.to_string(),
+            netns: PathBuf::from(format!("/run/hoist/netns/{container}")),
+            ifname: "eth0".to_string(),
+            ..AttachRequest::default()
+        }
+    }
+
+    #[test]
+    fn endpoints_get_free_addresses_keep_them_and_honour_static_ones() {
+        let network = plan_network(&spec_with(IpamPool::default()), &[]).unwrap();
+        let a = plan_endpoint(&network, &[], &request("a")).unwrap();
+        assert_eq!(a.ip, Ipv4Addr::new(10, 89, 0, 2));
+        assert_eq!(a.mac, "02:42:0a:59:00:02");
+        assert_eq!(a.gateway, Some(network.gateway));
+        assert!(a.host_ifname.starts_with(VETH_PREFIX) && a.host_ifname.len() <= 15);
+        let b = plan_endpoint(&network, std::slice::from_ref(&a), &request("b")).unwrap();
+        assert_eq!(b.ip, Ipv4Addr::new(10, 89, 0, 3));
+        assert_ne!(a.host_ifname, b.host_ifname);
+        // Re-attaching a keeps its address.
+        let again = plan_endpoint(&network, &[a.clone(), b.clone()], &request("a")).unwrap();
+        assert_eq!(again.ip, a.ip);
+
+        let mut fixed = request("c");
+        fixed.ipv4_address = Some("10.89.0.50".to_string());
+        fixed.mac_address = Some("02:00:00:00:00:01".to_string());
+        let c = plan_endpoint(&network, &[a.clone(), b.clone()], &fixed).unwrap();
+        assert_eq!(
+            (c.ip, c.mac.as_str()),
+            (Ipv4Addr::new(10, 89, 0, 50), "02:00:00:00:00:01")
+        );
+        let mut taken = request("d");
+        taken.ipv4_address = Some(b.ip.to_string());
+        let err = plan_endpoint(&network, &[a, b], &taken).unwrap_err();
+        assert!(err.to_string().contains("already in use"), "{err}");
+    }
+
+    #[test]
+    fn internal_networks_give_no_gateway_and_bad_interface_names_are_refused() {
+        let network = NetworkRecord {
+            internal: true,
+            ..plan_network(&spec_with(IpamPool::default()), &[]).unwrap()
+        };
+        assert_eq!(
+            plan_endpoint(&network, &[], &request("a")).unwrap().gateway,
+            None
+        );
+        let mut long = request("a");
+        long.ifname = "a-very-long-interface".to_string();
+        assert!(plan_endpoint(&network, &[], &long).is_err());
+    }
+
+    #[test]
+    fn a_taken_port_names_the_container() {
+        let err = NetError::PortInUse {
+            address: "0.0.0.0:8080/tcp".to_string(),
+        }
+        .for_container("app-web-1");
+        assert_eq!(
+            err.to_string(),
+            "cannot publish a port of container \"app-web-1\": port 0.0.0.0:8080/tcp is already \
+             in use; stop whatever holds the host port or publish on another one"
+        );
+    }
 }

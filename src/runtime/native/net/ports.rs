@@ -93,8 +93,9 @@ fn local_port(socket: &Socket) -> io::Result<u16> {
     }
 }
 
-/// Binds every binding of `container` to forward to `target` (the container's address).
-/// Fails on the first host port that cannot be bound, releasing the ones already bound.
+/// Binds every one of a container's `bindings` to forward to `target` (the container's
+/// address). Fails on the first host port that cannot be bound, releasing the ones already
+/// bound; [`NetError::for_container`] turns the error into the `Runtime` trait's.
 pub async fn bind(bindings: &[PortBinding], target: Ipv4Addr) -> Result<BoundPorts, NetError> {
     let mut bound = BoundPorts {
         listeners: Vec::new(),
