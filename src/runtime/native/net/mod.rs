@@ -11,6 +11,17 @@
 //! crash [`HostNetwork::repair`] (run by `open`) recreates what a row describes and deletes
 //! what no row describes, and never touches another data root's objects.
 //!
+//! How a `Runtime` implementation uses it:
+//! - `create_network` / `inspect_network` / `list_networks` / `remove_network` map onto the
+//!   trait's network methods ([`NetworkRecord::info`] gives the trait's `NetworkInfo`).
+//! - creating a container: once its netns file exists and before its process starts, write
+//!   [`hosts::container_resolv_conf`] to the file bind-mounted as `/etc/resolv.conf`, then
+//!   `attach` once per network (`eth0`, `eth1`...) with `hosts_file` = the file bind-mounted as
+//!   `/etc/hosts`: it is written, and rewritten in place whenever a peer comes or goes.
+//! - the monitor publishes ports with [`ports::bind`] (before starting the container, to fail
+//!   fast) then [`ports::BoundPorts::serve`], to the address of the container's first endpoint.
+//! - removing a container: `detach_all`, then delete the netns file.
+//!
 //! IPv4 only. Not for: compose files, containers or their namespaces' lifetime (the container
 //! runtime creates and deletes the netns files), DNS servers (names resolve via `/etc/hosts`).
 

@@ -3,7 +3,7 @@
 //! which marks the kernel objects it owns so a repair never touches another data root's.
 //!
 //! Values are serde_json-encoded records written inside redb transactions, so a crash leaves
-//! either the old or the new row. Not for: kernel state (see [`super::netlink`]).
+//! either the old or the new row. Not for: kernel state (the private `netlink` module).
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
