@@ -857,6 +857,32 @@ async fn nothing_is_left_after_removing_every_endpoint_and_network() {
         .filter(|r| r.contains(&open.bridge) || r.contains(&internal.bridge))
         .collect();
     assert!(left.is_empty(), "rules left: {left:?}");
+    {
+        // Under the host lock the kernel is consistent: with no hoist bridge left on the host
+        // (no concurrent test holds one right now), hoist's chains are gone too.
+        let _lock = HostLock::acquire().expect("host lock");
+        let bridges_left = links().lines().any(|l| {
+            l.split(": ")
+                .nth(1)
+                .is_some_and(|n| n.starts_with("hoist-"))
+        });
+        if !bridges_left {
+            let filter = run(&["iptables", "-w", "-S", "HOIST-FORWARD"]);
+            let nat = run(&["iptables", "-w", "-t", "nat", "-S", "HOIST-POSTROUTING"]);
+            assert!(
+                !filter.status.success(),
+                "HOIST-FORWARD left: {}",
+                stdout(&filter)
+            );
+            assert!(
+                !nat.status.success(),
+                "HOIST-POSTROUTING left: {}",
+                stdout(&nat)
+            );
+            let forward = must(&["iptables", "-w", "-S", "FORWARD"]);
+            assert!(!forward.contains("HOIST"), "{forward}");
+        }
+    }
     assert!(net.list_networks(st.db()).unwrap().is_empty());
     assert!(net.endpoints(st.db()).unwrap().is_empty());
     let tx = st.db().begin_read().unwrap();
