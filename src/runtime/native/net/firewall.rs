@@ -10,8 +10,8 @@
 //! picks nf_tables or legacy, nf_tables on Debian 12 and on these machines, where Docker's
 //! rules show in `iptables -S`; rules of two backends would not see each other);
 //! `HOIST_IPTABLES` overrides it. Every change is idempotent (`-C` before adding; removal
-//! deletes what it lists). Not for: locking against concurrent callers (the caller holds the host lock) nor
-//! published ports (a userland forwarder does those, see [`super::ports`]).
+//! deletes what it lists). Not for: locking against concurrent callers (the caller holds the
+//! host lock) nor published ports (a userland forwarder does those, see [`super::ports`]).
 
 use std::process::{Command, Output};
 
