@@ -2,12 +2,14 @@
 //! parsing and normalizing references ([`reference`]), a content-addressed blob store with
 //! image records in an embedded transactional database ([`store`]), an OCI distribution
 //! client that pulls into it ([`registry`]) and layer unpacking that refuses path traversal
-//! ([`unpack`]).
+//! ([`unpack`]). [`net`] is its networking: bridges, veths into container namespaces,
+//! IPAM, iptables rules, hosts files and published ports.
 //!
 //! Not for: compose files (nothing here knows about them), nor containers yet; the
 //! [`Runtime`](super::Runtime) trait is implemented on top of this in a later step.
 
 pub mod digest;
+pub mod net;
 pub mod oci;
 pub mod reference;
 pub mod registry;
