@@ -7,6 +7,7 @@
 //! Not for: the compose model (the engine's `convert` turns `build:` into a
 //! [`crate::runtime::BuildSpec`]), nor the CLI.
 
+pub mod cache;
 pub mod config;
 pub mod context;
 pub mod copy;
