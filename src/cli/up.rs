@@ -85,6 +85,9 @@ pub struct UpArgs {
     /// Produce monochrome output
     #[arg(long)]
     pub no_color: bool,
+    /// Watch source code and rebuild/refresh containers when files are updated
+    #[arg(short = 'w', long, conflicts_with_all = ["detach", "wait", "no_start"])]
+    pub watch: bool,
 }
 
 impl UpArgs {
@@ -145,6 +148,10 @@ pub async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<i32, CliError> {
         }
         return Ok(0);
     }
+    let watch = match args.watch {
+        true => Some(super::watch::session_for_up(&engine, &ctx, args)?),
+        false => None,
+    };
     let result = engine.up(&ctx, &opts).await;
     engine.reporter.finish();
     result?;
@@ -152,6 +159,9 @@ pub async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<i32, CliError> {
         return Ok(0);
     }
     let color = !args.no_color && crate::ui::ansi::stdout_color(global.ansi);
+    if let Some(session) = watch {
+        return super::watch::follow_and_watch(&engine, &ctx, session, color).await;
+    }
     super::attach::follow_until_exit(&engine, &ctx, args, color).await
 }
 
