@@ -498,3 +498,59 @@ fn broken_rules_are_refused_with_the_service_and_path() {
         assert!(stack.containers().is_empty(), "{:?}", stack.containers());
     }
 }
+
+#[test]
+fn up_watch_streams_logs_across_restarts_and_stops_on_ctrl_c() {
+    let stack = Stack::new("watch-up");
+    let greeting = "echo started; trap 'exit 0' TERM; while true; do sleep 1 & wait; done";
+    stack
+        .write(
+            "compose.yaml",
+            &format!(
+                r#"
+services:
+  app:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "{greeting}"]
+    develop:
+      watch:
+        - {{action: sync+restart, path: ./src, target: /app}}
+"#
+            ),
+        )
+        .write("src/index.html", "v1");
+    let mut watch = Watching::start(&stack, &["up", "--watch"]);
+    let app = container(&stack, "app");
+    let started = |out: &str| out.lines().filter(|l| l.ends_with("| started")).count();
+    watch.wait_for(|out, _| started(out) == 1, "the first start's log line");
+
+    stack.write("src/index.html", "v2");
+    eventually(&stack, &watch, &app, "cat /app/index.html", "v2");
+    // The restarted process's output reaches the same log stream.
+    watch.wait_for(
+        |out, _| started(out) == 2,
+        "the restarted process's log line",
+    );
+
+    let pid = libc::pid_t::try_from(watch.child.id()).expect("a pid fits pid_t");
+    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let deadline = Instant::now() + LIMIT;
+    let status = loop {
+        if let Ok(Some(status)) = watch.child.try_wait() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no exit after Ctrl-C\n{}",
+            watch.output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}\n{}", watch.output());
+    assert_eq!(
+        stack.docker(&["inspect", "--format", "{{.State.Running}}", &app]),
+        "false",
+        "Ctrl-C stops the containers, as attached up does"
+    );
+}

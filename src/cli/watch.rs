@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 
 use super::up::UpArgs;
 use super::{engine_for, load_context, refuse_dry_run, CliError, GlobalArgs};
-use crate::engine::observe::{project_containers, short_name_of, ContainerQuery};
+use crate::engine::observe::{parse_time, project_containers, short_name_of, ContainerQuery};
 use crate::engine::progress::QuietReporter;
 use crate::engine::up::UpOptions;
 use crate::engine::{Engine, ProjectContext};
@@ -138,22 +138,37 @@ pub async fn follow_and_watch(
         let runtime = engine.runtime.clone();
         let printer = printer.clone();
         followers.push(tokio::spawn(async move {
-            // A restart ends the log stream; the next one starts where it stopped.
+            // A restart ends the log stream; the next one starts at the second of the last
+            // line seen (the API's resolution), skipping the lines already printed.
             let mut since: Option<SystemTime> = None;
+            let mut last_second = String::new();
+            let mut printed: HashSet<String> = HashSet::new();
             loop {
                 let opts = LogOptions {
                     follow: true,
                     since,
+                    timestamps: true,
                     ..LogOptions::default()
                 };
                 if let Ok(mut stream) = runtime.logs(&container, &opts).await {
                     while let Some(Ok(chunk)) = stream.next().await {
+                        let stamp = chunk.timestamp.clone().unwrap_or_default();
+                        let second: String = stamp.chars().take(19).collect();
+                        if second != last_second {
+                            last_second = second;
+                            printed.clear();
+                        }
+                        if !stamp.is_empty() && !printed.insert(stamp.clone()) {
+                            continue;
+                        }
+                        if let Ok(at) = parse_time(&stamp, SystemTime::now()) {
+                            since = Some(at);
+                        }
                         let text = String::from_utf8_lossy(&chunk.bytes);
                         printer.line(&prefix, chunk.stream, &text, None);
                     }
                 }
                 printer.flush(&prefix);
-                since = Some(SystemTime::now());
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }));
