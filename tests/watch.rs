@@ -554,3 +554,41 @@ services:
         "Ctrl-C stops the containers, as attached up does"
     );
 }
+
+#[test]
+fn poll_mode_syncs_without_file_events() {
+    let stack = Stack::new("watch-poll");
+    stack
+        .write(
+            "compose.yaml",
+            &format!(
+                r#"
+services:
+  app:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "{IDLE}"]
+    develop:
+      watch:
+        - {{action: sync, path: ./src, target: /app}}
+"#
+            ),
+        )
+        .write("src/a.txt", "one");
+    let watch = Watching::start(&stack, &["watch", "--poll"]);
+    assert!(
+        watch.stdout().contains("Polling for changes"),
+        "{}",
+        watch.output()
+    );
+    let app = container(&stack, "app");
+    stack.write("src/a.txt", "polled");
+    eventually(&stack, &watch, &app, "cat /app/a.txt", "polled");
+    std::fs::remove_file(stack.path().join("src/a.txt")).expect("remove");
+    eventually(
+        &stack,
+        &watch,
+        &app,
+        "test -e /app/a.txt || echo gone",
+        "gone",
+    );
+}
