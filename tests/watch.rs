@@ -592,3 +592,38 @@ services:
         "gone",
     );
 }
+
+#[test]
+fn a_target_on_a_read_only_root_is_reported_and_the_watch_goes_on() {
+    let stack = Stack::new("watch-ro");
+    stack
+        .write(
+            "compose.yaml",
+            &format!(
+                r#"
+services:
+  app:
+    image: {BUSYBOX_IMAGE}
+    read_only: true
+    command: ["sh", "-c", "{IDLE}"]
+    develop:
+      watch:
+        - {{action: sync, path: ./src, target: /app}}
+"#
+            ),
+        )
+        .write("src/a.txt", "one");
+    let mut watch = Watching::start(&stack, &["watch"]);
+    stack.write("src/a.txt", "two");
+    watch.wait_for(
+        |_, err| err.contains("Error: sync of service \"app\" failed"),
+        "the sync error",
+    );
+    assert!(watch.stderr().contains("writable"), "{}", watch.output());
+    // Still watching: the next change is tried again.
+    stack.write("src/b.txt", "three");
+    watch.wait_for(
+        |_, err| err.matches("Error: sync of service \"app\" failed").count() >= 2,
+        "a second attempt",
+    );
+}
