@@ -428,6 +428,8 @@ impl WatchSession {
             .engine
             .restart_services(&self.ctx, &[service.to_string()], None, true)
             .await;
+        // Closes the progress block, so a live view does not keep spinning between changes.
+        self.engine.reporter.finish();
         match result {
             Ok(()) => (self.sink)(WatchEvent::Restarted {
                 service: service.to_string(),
@@ -456,7 +458,9 @@ impl WatchSession {
             .await
             .ok()
             .map(|i| i.id);
-        let built = match self.engine.build_service(&self.ctx, service, config).await {
+        let built = self.engine.build_service(&self.ctx, service, config).await;
+        self.engine.reporter.finish();
+        let built = match built {
             Ok(id) => id,
             Err(e) => {
                 let e = EngineError {
@@ -474,7 +478,9 @@ impl WatchSession {
             build: BuildPolicy::Never,
             ..UpOptions::default()
         };
-        if let Err(e) = self.engine.up(&self.ctx, &up).await {
+        let recreated = self.engine.up(&self.ctx, &up).await;
+        self.engine.reporter.finish();
+        if let Err(e) = recreated {
             return self.failed(service, "rebuild", &e);
         }
         // New containers: their owners are looked up again.
