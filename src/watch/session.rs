@@ -173,14 +173,7 @@ impl WatchSession {
         }
         let now = Instant::now();
         for (i, path) in event.paths.iter().enumerate() {
-            let seen = match event.kind {
-                EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(RenameMode::To)) => {
-                    Seen::Created
-                }
-                // `Both` lists the old path, then the new one.
-                EventKind::Modify(ModifyKind::Name(RenameMode::Both)) if i == 1 => Seen::Created,
-                _ => Seen::Changed,
-            };
+            let seen = seen_of(event.kind, i);
             for service in &self.services {
                 if service.matches(path) {
                     coalescer.add(&service.service, path, seen, now);
@@ -498,6 +491,16 @@ impl WatchSession {
     }
 }
 
+/// Whether the `index`th path of an event of `kind` appeared (created, or renamed into place).
+fn seen_of(kind: EventKind, index: usize) -> Seen {
+    match kind {
+        EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(RenameMode::To)) => Seen::Created,
+        // `Both` lists the old path, then the new one.
+        EventKind::Modify(ModifyKind::Name(RenameMode::Both)) if index == 1 => Seen::Created,
+        _ => Seen::Changed,
+    }
+}
+
 fn watcher_error(e: notify::Error) -> EngineError {
     EngineError::new(format!("cannot start the file watcher: {e}"))
         .with_hint("use --poll to watch by polling instead")
@@ -560,6 +563,58 @@ fn polling_reason(path: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn creations_and_renames_into_place_are_new_paths() {
+        use notify::event::{CreateKind, DataChange, RemoveKind};
+        assert_eq!(
+            seen_of(EventKind::Create(CreateKind::File), 0),
+            Seen::Created
+        );
+        let to = EventKind::Modify(ModifyKind::Name(RenameMode::To));
+        assert_eq!(seen_of(to, 0), Seen::Created);
+        let both = EventKind::Modify(ModifyKind::Name(RenameMode::Both));
+        assert_eq!(
+            (seen_of(both, 0), seen_of(both, 1)),
+            (Seen::Changed, Seen::Created)
+        );
+        let from = EventKind::Modify(ModifyKind::Name(RenameMode::From));
+        assert_eq!(seen_of(from, 0), Seen::Changed);
+        let data = EventKind::Modify(ModifyKind::Data(DataChange::Content));
+        assert_eq!(seen_of(data, 0), Seen::Changed);
+        assert_eq!(
+            seen_of(EventKind::Remove(RemoveKind::File), 0),
+            Seen::Changed
+        );
+    }
+
+    #[test]
+    fn directories_are_watched_recursively_and_files_through_their_parent() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("src/lib")).expect("mkdir");
+        std::fs::write(root.join("package.json"), "{}").expect("write");
+        let yaml = "services:\n  web:\n    image: x\n    develop:\n      watch:\n        - {path: ./src, action: sync, target: /app}\n        - {path: ./src/lib, action: restart}\n        - {path: ./package.json, action: restart}\n";
+        std::fs::write(root.join("compose.yaml"), yaml).expect("write");
+        let opts = crate::compose::load::LoadOptions {
+            working_dir: root.to_path_buf(),
+            interpolate: true,
+            project_name: Some("roots".into()),
+            ..Default::default()
+        };
+        let loaded = crate::compose::load::load(&opts).expect("loads");
+        let ctx = ProjectContext::from_loaded(&loaded);
+        let services = rules::compile(&ctx, &[]).expect("compiles");
+        let roots = watch_roots(&services);
+        let project = &ctx.working_dir;
+        assert_eq!(
+            roots,
+            vec![
+                (project.join("src"), RecursiveMode::Recursive),
+                (project.clone(), RecursiveMode::NonRecursive),
+            ]
+        );
+    }
 
     #[test]
     fn a_local_directory_needs_no_polling() {
