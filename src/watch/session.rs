@@ -156,8 +156,18 @@ impl WatchSession {
                     None => break,
                 },
                 () = sleep => {
-                    for (service, paths) in coalescer.take_due(Instant::now()) {
-                        self.apply(&service, &paths).await;
+                    let due = coalescer.take_due(Instant::now());
+                    // Ctrl-C during a long action (a rebuild) ends the watch at once. An
+                    // interrupted build changes nothing; an interrupted recreate is left as
+                    // Ctrl-C during `up` leaves it, and the next `hoist up` converges it.
+                    let actions = async {
+                        for (service, paths) in due {
+                            self.apply(&service, &paths).await;
+                        }
+                    };
+                    tokio::select! {
+                        () = actions => {}
+                        () = &mut shutdown => break,
                     }
                 }
             }
