@@ -627,3 +627,58 @@ services:
         "a second attempt",
     );
 }
+
+/// How many inotify watches process `pid` holds (one `inotify wd:` line per watch in
+/// /proc/PID/fdinfo).
+fn inotify_watches(pid: u32) -> usize {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
+        return 0;
+    };
+    fds.flatten()
+        .filter_map(|fd| std::fs::read_to_string(fd.path()).ok())
+        .map(|info| {
+            info.lines()
+                .filter(|l| l.starts_with("inotify wd:"))
+                .count()
+        })
+        .sum()
+}
+
+#[test]
+fn ignored_directories_are_not_watched() {
+    let stack = Stack::new("watch-skip");
+    stack.write(
+        "compose.yaml",
+        &format!(
+            r#"
+services:
+  app:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "{IDLE}"]
+    develop:
+      watch:
+        - {{action: sync, path: ./src, target: /app, ignore: [node_modules/]}}
+"#
+        ),
+    );
+    for i in 0..100 {
+        stack.write(&format!("src/node_modules/pkg{i}/lib/index.js"), "x");
+    }
+    stack.write("src/lib/a.js", "a");
+    let mut watch = Watching::start(&stack, &["watch"]);
+    let pid = watch.child.id();
+    // src and src/lib; node_modules' 201 directories are left out.
+    let watches = inotify_watches(pid);
+    assert_eq!(watches, 2, "{}", watch.output());
+
+    // A directory created later is watched from then on.
+    stack.write("src/later/deep/x.js", "x");
+    let app = container(&stack, "app");
+    eventually(&stack, &watch, &app, "cat /app/later/deep/x.js", "x");
+    watch.wait_for(
+        |_, _| inotify_watches(pid) == 4,
+        "watches on the new directories",
+    );
+    stack.write("src/later/deep/y.js", "y");
+    eventually(&stack, &watch, &app, "cat /app/later/deep/y.js", "y");
+}

@@ -83,6 +83,18 @@ impl Rule {
         }
     }
 
+    /// Whether nothing at or below directory `path` can concern this rule: the rule's own
+    /// `ignore` leaves it out and no `!` pattern brings anything below it back.
+    fn ignores_tree(&self, path: &Path) -> bool {
+        match relative(&self.path, path) {
+            Some(rel) if !rel.is_empty() => {
+                self.ignore.is_ignored(&rel) && !self.ignore.may_reinclude_under(&rel)
+            }
+            Some(_) => false,
+            None => true,
+        }
+    }
+
     /// Where host `path` (under [`Rule::path`]) lands in the container.
     pub fn target_of(&self, path: &Path) -> Option<String> {
         let target = self.target.as_deref()?;
@@ -122,6 +134,28 @@ impl ServiceRules {
             }
         }
         false
+    }
+
+    /// Whether directory `path` and everything below it can be left unwatched: it is
+    /// version-control or editor data, left out of the build context for good, or ignored
+    /// by every rule it falls under (`node_modules/` with 50,000 directories costs nothing).
+    pub fn skips_tree(&self, path: &Path) -> bool {
+        let always = self
+            .rules
+            .iter()
+            .filter_map(|r| relative(&r.path, path))
+            .any(|rel| !rel.is_empty() && always_ignored().is_ignored(&rel));
+        if always {
+            return true;
+        }
+        if let Some((dir, ignore)) = &self.context {
+            if let Some(rel) = relative(dir, path).filter(|r| !r.is_empty()) {
+                if ignore.is_ignored(&rel) && !ignore.may_reinclude_under(&rel) {
+                    return true;
+                }
+            }
+        }
+        self.rules.iter().all(|r| r.ignores_tree(path))
     }
 
     /// The rules a change of `path` triggers, in file order.
@@ -414,6 +448,41 @@ mod tests {
             .map(|r| r.action)
             .collect();
         assert_eq!(actions, vec![WatchAction::Sync, WatchAction::Restart]);
+    }
+
+    #[test]
+    fn ignored_trees_are_not_watched_unless_something_below_comes_back() {
+        let s = service(
+            vec![
+                rule(
+                    "/p/src",
+                    Some("/app"),
+                    &["node_modules", "build", "!build/keep"],
+                    &[],
+                ),
+                rule("/p/src/lib", Some("/lib"), &[], &[]),
+            ],
+            Some(("/p", &["src/dist"])),
+        );
+        assert!(s.skips_tree(Path::new("/p/src/node_modules")));
+        assert!(s.skips_tree(Path::new("/p/src/.git")));
+        assert!(s.skips_tree(Path::new("/p/src/dist")));
+        assert!(
+            !s.skips_tree(Path::new("/p/src/build")),
+            "build/keep is re-included"
+        );
+        assert!(!s.skips_tree(Path::new("/p/src/app")));
+        assert!(!s.skips_tree(Path::new("/p/src")));
+        // Ignored by the first rule, but the second one watches it.
+        let s = service(
+            vec![
+                rule("/p/src", Some("/app"), &["lib"], &[]),
+                rule("/p/src/lib", Some("/lib"), &[], &[]),
+            ],
+            None,
+        );
+        assert!(!s.skips_tree(Path::new("/p/src/lib")));
+        assert!(s.skips_tree(Path::new("/p/other")), "outside every rule");
     }
 
     fn project(yaml: &str) -> (tempfile::TempDir, ProjectContext) {

@@ -127,11 +127,26 @@ impl WatchSession {
             ),
         };
         for (root, mode) in &roots {
-            watcher.watch(root, *mode).map_err(|e| {
+            let watched = match (&polling, mode) {
+                // Native events: directory by directory, leaving ignored trees out.
+                (None, RecursiveMode::Recursive) => {
+                    watch_tree(watcher.as_mut(), root, &self.services)
+                }
+                _ => watcher.watch(root, *mode),
+            };
+            watched.map_err(|e| {
                 EngineError::new(format!("cannot watch {}: {e}", root.display()))
                     .with_hint("raise fs.inotify.max_user_watches, or use --poll")
             })?;
         }
+        let trees: Vec<PathBuf> = match polling {
+            Some(_) => Vec::new(),
+            None => roots
+                .iter()
+                .filter(|(_, m)| *m == RecursiveMode::Recursive)
+                .map(|(p, _)| p.clone())
+                .collect(),
+        };
         (self.sink)(WatchEvent::Watching {
             services: self.service_names(),
             polling,
@@ -151,7 +166,10 @@ impl WatchSession {
             tokio::select! {
                 () = &mut shutdown => break,
                 event = rx.recv() => match event {
-                    Some(Ok(event)) => self.record(&mut coalescer, &event),
+                    Some(Ok(event)) => {
+                        self.watch_new_directories(watcher.as_mut(), &trees, &event);
+                        self.record(&mut coalescer, &event);
+                    }
                     Some(Err(e)) => (self.sink)(WatchEvent::WatcherError { message: e.to_string() }),
                     None => break,
                 },
@@ -174,6 +192,37 @@ impl WatchSession {
         }
         drop(watcher);
         Ok(())
+    }
+
+    /// A directory created or moved into a watched tree gets its own watches (inotify is
+    /// not recursive). Files written into it before that are not lost: the batch copies
+    /// the whole directory.
+    fn watch_new_directories(
+        &self,
+        watcher: &mut dyn Watcher,
+        trees: &[PathBuf],
+        event: &notify::Event,
+    ) {
+        if !matches!(
+            event.kind,
+            EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(_))
+        ) {
+            return;
+        }
+        for path in &event.paths {
+            let is_dir = path.symlink_metadata().is_ok_and(|m| m.is_dir());
+            if !is_dir || !trees.iter().any(|t| path.starts_with(t)) {
+                continue;
+            }
+            if self.services.iter().all(|s| s.skips_tree(path)) {
+                continue;
+            }
+            if let Err(e) = watch_tree(watcher, path, &self.services) {
+                (self.sink)(WatchEvent::WatcherError {
+                    message: format!("cannot watch {}: {e}", path.display()),
+                });
+            }
+        }
     }
 
     /// Adds an event's paths to the batches of the services they concern.
@@ -498,6 +547,43 @@ impl WatchSession {
             service: service.to_string(),
             elapsed: start.elapsed(),
         });
+    }
+}
+
+/// Watches `dir` and every directory below it that some service needs, one inotify watch
+/// each. A subdirectory that vanished during the walk is skipped; anything else (the
+/// watch limit) is an error.
+fn watch_tree(
+    watcher: &mut dyn Watcher,
+    dir: &Path,
+    services: &[ServiceRules],
+) -> notify::Result<()> {
+    watcher.watch(dir, RecursiveMode::NonRecursive)?;
+    let Ok(children) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for child in children.flatten() {
+        // Symlinked directories are not followed, as `docker build` does not follow them.
+        if !child.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let path = child.path();
+        if services.iter().all(|s| s.skips_tree(&path)) {
+            continue;
+        }
+        match watch_tree(watcher, &path, services) {
+            Err(e) if vanished(&e) => {}
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
+fn vanished(e: &notify::Error) -> bool {
+    match &e.kind {
+        notify::ErrorKind::PathNotFound => true,
+        notify::ErrorKind::Io(io) => io.kind() == std::io::ErrorKind::NotFound,
+        _ => false,
     }
 }
 
