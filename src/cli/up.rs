@@ -148,9 +148,11 @@ pub async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<i32, CliError> {
         }
         return Ok(0);
     }
-    let watch = match args.watch {
-        true => Some(super::watch::session_for_up(&engine, &ctx, args)?),
-        false => None,
+    // Checked before anything starts: a broken watch rule changes nothing.
+    let watch = if args.watch {
+        Some(super::watch::session_for_up(&engine, &ctx, args)?)
+    } else {
+        None
     };
     let result = engine.up(&ctx, &opts).await;
     engine.reporter.finish();
