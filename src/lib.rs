@@ -10,3 +10,4 @@ pub mod engine;
 pub mod graph;
 pub mod runtime;
 pub mod ui;
+pub mod watch;

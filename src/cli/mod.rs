@@ -32,6 +32,7 @@ mod top;
 mod up;
 mod version;
 mod wait;
+mod watch;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -172,6 +173,8 @@ pub enum Command {
     Version(version::VersionArgs),
     /// Block until containers of all (or specified) services stop.
     Wait(wait::WaitArgs),
+    /// Watch build context for service and rebuild/refresh containers when files are updated
+    Watch(watch::WatchArgs),
 }
 
 /// Why a command failed, and the exit code it returns.
@@ -272,6 +275,7 @@ fn async_main(global: &GlobalArgs, command: &Command) -> Result<i32, CliError> {
             Command::Ps(args) => ps::run(global, args).await,
             Command::Top(args) => top::run(global, args).await,
             Command::Wait(args) => wait::run(global, args).await,
+            Command::Watch(args) => watch::run(global, args).await,
             Command::Config(_) | Command::Version(_) => Ok(0),
         }
     })

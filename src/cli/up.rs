@@ -86,6 +86,9 @@ pub struct UpArgs {
     /// Produce monochrome output
     #[arg(long)]
     pub no_color: bool,
+    /// Watch source code and rebuild/refresh containers when files are updated
+    #[arg(short = 'w', long, conflicts_with_all = ["detach", "wait", "no_start"])]
+    pub watch: bool,
 }
 
 impl UpArgs {
@@ -146,6 +149,12 @@ pub async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<i32, CliError> {
         }
         return Ok(0);
     }
+    // Checked before anything starts: a broken watch rule changes nothing.
+    let watch = if args.watch {
+        Some(super::watch::session_for_up(&engine, &ctx, args)?)
+    } else {
+        None
+    };
     // Listen before the first change: a Ctrl-C while the project is still being created
     // must not leave it half-made without a word.
     let mut interrupts = Interrupts::listen();
@@ -162,6 +171,10 @@ pub async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<i32, CliError> {
         return Ok(0);
     }
     let color = !args.no_color && crate::ui::ansi::stdout_color(global.ansi);
+    if let Some(session) = watch {
+        return super::watch::follow_and_watch(&engine, &ctx, session, color, &mut interrupts)
+            .await;
+    }
     attach::follow_until_exit(&engine, &ctx, args, color, &mut interrupts).await
 }
 

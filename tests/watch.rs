@@ -1,0 +1,684 @@
+//! `hoist watch` against the real Docker engine: every `develop.watch` action (sync with
+//! new, modified, renamed and deleted files and ignore rules; restart; sync+restart;
+//! sync+exec; rebuild, and a failing rebuild that keeps the old container), initial_sync,
+//! ownership and modes, a burst coalesced, and the errors for broken rules.
+//!
+//! Results are awaited by polling the container with a bounded deadline; nothing asserts
+//! on timings.
+
+mod common;
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::stack::{stderr, Stack};
+use common::BUSYBOX_IMAGE;
+
+/// Long enough for a loaded CI machine; results normally arrive within a second.
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// A command that exits 0 on SIGTERM, so stops and restarts do not wait for a timeout.
+const IDLE: &str = "trap 'exit 0' TERM; while true; do sleep 1 & wait; done";
+
+/// `hoist watch` running in the background, its output collected as it comes.
+struct Watching {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Watching {
+    fn start(stack: &Stack, args: &[&str]) -> Watching {
+        let mut cmd = stack.command(args);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start hoist watch");
+        let stdout = collect(child.stdout.take().expect("piped stdout"));
+        let stderr = collect(child.stderr.take().expect("piped stderr"));
+        let mut w = Watching {
+            child,
+            stdout,
+            stderr,
+        };
+        w.wait_for(|out, _| out.contains("Watch enabled"), "Watch enabled");
+        w
+    }
+
+    fn stdout(&self) -> String {
+        self.stdout.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn output(&self) -> String {
+        format!("stdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr())
+    }
+
+    /// Waits until `done(stdout, stderr)` holds; fails the test after [`LIMIT`].
+    fn wait_for(&mut self, done: impl Fn(&str, &str) -> bool, what: &str) {
+        let deadline = Instant::now() + LIMIT;
+        while !done(&self.stdout(), &self.stderr()) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!("hoist exited ({status}) before {what}\n{}", self.output());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {what} after {LIMIT:?}\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn collect(mut pipe: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = text.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut s) = sink.lock() {
+                s.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        }
+    });
+    text
+}
+
+/// `sh -c script` in the container; its trimmed stdout (empty when it fails).
+fn sh(stack: &Stack, container: &str, script: &str) -> String {
+    stack.docker(&["exec", container, "sh", "-c", script])
+}
+
+/// Polls `script` in the container until its output is `expected`.
+fn eventually(stack: &Stack, watch: &Watching, container: &str, script: &str, expected: &str) {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let got = sh(stack, container, script);
+        if got == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`{script}` in {container} gave {got:?}, not {expected:?}, after {LIMIT:?}\n{}",
+            watch.output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn container(stack: &Stack, service: &str) -> String {
+    format!("{}-{service}-1", stack.name)
+}
+
+#[test]
+fn sync_copies_new_modified_and_renamed_files_and_deletes_removed_ones() {
+    let stack = Stack::new("watch-sync");
+    stack
+        .write(
+            "compose.yaml",
+            &format!(
+                r#"
+services:
+  app:
+    image: {BUSYBOX_IMAGE}
+    user: "1234:5678"
+    command: ["sh", "-c", "{IDLE}"]
+    develop:
+      watch:
+        - action: sync
+          path: ./src
+          target: /app
+          ignore: ["*.log"]
+        - action: sync
+          path: ./seed
+          target: /seed
+          initial_sync: true
+"#
+            ),
+        )
+        .write("src/a.txt", "one")
+        .write("seed/seed.txt", "seeded");
+    let watch = Watching::start(&stack, &["watch"]);
+    let app = container(&stack, "app");
+    let src = stack.path().join("src");
+
+    // initial_sync copied the seed directory without any edit.
+    eventually(&stack, &watch, &app, "cat /seed/seed.txt", "seeded");
+
+    std::fs::write(src.join("new.txt"), "fresh").expect("write");
+    eventually(&stack, &watch, &app, "cat /app/new.txt", "fresh");
+
+    std::fs::write(src.join("a.txt"), "two").expect("write");
+    eventually(&stack, &watch, &app, "cat /app/a.txt", "two");
+
+    std::fs::rename(src.join("new.txt"), src.join("renamed.txt")).expect("rename");
+    eventually(
+        &stack,
+        &watch,
+        &app,
+        "cat /app/renamed.txt; test -e /app/new.txt && echo still-there",
+        "fresh",
+    );
+
+    std::fs::remove_file(src.join("a.txt")).expect("remove");
+    eventually(
+        &stack,
+        &watch,
+        &app,
+        "test -e /app/a.txt || echo gone",
+        "gone",
+    );
+
+    std::fs::create_dir_all(src.join("sub/deeper")).expect("mkdir");
+    std::fs::write(src.join("sub/deeper/d.txt"), "deep").expect("write");
+    eventually(&stack, &watch, &app, "cat /app/sub/deeper/d.txt", "deep");
+    std::fs::remove_dir_all(src.join("sub")).expect("rmdir");
+    eventually(
+        &stack,
+        &watch,
+        &app,
+        "test -e /app/sub || echo gone",
+        "gone",
+    );
+
+    // Modes are kept, and files belong to the container's user.
+    let script = src.join("run.sh");
+    std::fs::write(&script, "#!/bin/sh\n").expect("write");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o750)).expect("chmod");
+    eventually(
+        &stack,
+        &watch,
+        &app,
+        "stat -c '%a %u:%g' /app/run.sh",
+        "750 1234:5678",
+    );
+
+    // Ignored: the rule's `*.log`, an editor's swap file, .git. The marker is written
+    // last, so once it is there anything that would have been synced is there too.
+    std::fs::write(src.join("debug.log"), "noise").expect("write");
+    std::fs::write(src.join(".a.txt.swp"), "swap").expect("write");
+    std::fs::create_dir_all(src.join(".git")).expect("mkdir");
+    std::fs::write(src.join(".git/HEAD"), "ref").expect("write");
+    std::fs::write(src.join("marker"), "m").expect("write");
+    eventually(&stack, &watch, &app, "cat /app/marker", "m");
+    assert_eq!(
+        sh(&stack, &app, "ls -A /app | sort | tr '\\n' ' '"),
+        "marker renamed.txt run.sh",
+        "{}",
+        watch.output()
+    );
+    assert!(
+        watch
+            .stdout()
+            .contains("Syncing service \"app\" after 1 change was detected"),
+        "{}",
+        watch.output()
+    );
+}
+
+#[test]
+fn an_atomic_save_and_a_burst_are_coalesced() {
+    let stack = Stack::new("watch-burst");
+    stack
+        .write(
+            "compose.yaml",
+            &format!(
+                r#"
+services:
+  app:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "{IDLE}"]
+    develop:
+      watch:
+        - {{action: sync, path: ./src, target: /app}}
+"#
+            ),
+        )
+        .write("src/burst/.keep", "");
+    let watch = Watching::start(&stack, &["watch"]);
+    let app = container(&stack, "app");
+    let src = stack.path().join("src");
+
+    // An editor's atomic save: a temporary file renamed over the original.
+    let tmp = src.join("app.js.tmp4242");
+    std::fs::write(&tmp, "saved").expect("write");
+    std::fs::rename(&tmp, src.join("app.js")).expect("rename");
+    eventually(&stack, &watch, &app, "cat /app/app.js", "saved");
+    assert_eq!(
+        sh(&stack, &app, "ls -A /app"),
+        "app.js",
+        "the temporary file must not reach the container"
+    );
+    assert!(
+        watch.stdout().contains("after 1 change was detected"),
+        "an atomic save is one change\n{}",
+        watch.output()
+    );
+
+    let before = watch.stdout().matches("Syncing service").count();
+    for i in 0..200 {
+        std::fs::write(src.join(format!("burst/f{i:03}.txt")), format!("{i}")).expect("write");
+    }
+    eventually(&stack, &watch, &app, "ls /app/burst | wc -l", "200");
+    let out = watch.stdout();
+    let syncs: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("Syncing service"))
+        .skip(before)
+        .collect();
+    let changes: usize = syncs
+        .iter()
+        .filter_map(|l| {
+            l.split(" after ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .sum();
+    assert!(
+        !syncs.is_empty() && syncs.len() <= 3,
+        "200 files written at once should be one or very few syncs, got {}\n{}",
+        syncs.len(),
+        watch.output()
+    );
+    assert_eq!(changes, 200, "{}", watch.output());
+}
+
+#[test]
+fn restart_and_sync_restart_restart_the_process() {
+    let stack = Stack::new("watch-restart");
+    // Each start of the process appends a line: the count is how often it started.
+    let counting =
+        "echo started >> /tmp/starts; trap 'exit 0' TERM; while true; do sleep 1 & wait; done";
+    stack
+        .write(
+            "compose.yaml",
+            &format!(
+                r#"
+services:
+  app:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "{counting}"]
+    develop:
+      watch:
+        - {{action: sync+restart, path: ./conf, target: /etc/app}}
+  plain:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "{counting}"]
+    develop:
+      watch:
+        - {{action: restart, path: ./plain.conf}}
+"#
+            ),
+        )
+        .write("conf/app.conf", "v1")
+        .write("plain.conf", "v1");
+    let watch = Watching::start(&stack, &["watch"]);
+    let (app, plain) = (container(&stack, "app"), container(&stack, "plain"));
+    eventually(&stack, &watch, &app, "wc -l < /tmp/starts", "1");
+    eventually(&stack, &watch, &plain, "wc -l < /tmp/starts", "1");
+
+    stack.write("conf/app.conf", "v2");
+    eventually(
+        &stack,
+        &watch,
+        &app,
+        "cat /etc/app/app.conf; echo; wc -l < /tmp/starts",
+        "v2\n2",
+    );
+    stack.write("plain.conf", "v2");
+    eventually(&stack, &watch, &plain, "wc -l < /tmp/starts", "2");
+    // The other service was not touched.
+    assert_eq!(sh(&stack, &app, "wc -l < /tmp/starts"), "2");
+    let out = watch.stdout();
+    assert!(
+        out.contains("Restarting service \"app\" after changes were detected (conf/app.conf)"),
+        "{}",
+        watch.output()
+    );
+    assert!(
+        out.contains("Restarting service \"plain\" after changes were detected (plain.conf)"),
+        "{}",
+        watch.output()
+    );
+}
+
+#[test]
+fn sync_exec_runs_the_command_after_syncing() {
+    let stack = Stack::new("watch-exec");
+    stack
+        .write(
+            "compose.yaml",
+            &format!(
+                r#"
+services:
+  app:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "{IDLE}"]
+    develop:
+      watch:
+        - action: sync+exec
+          path: ./web
+          target: /srv/web
+          exec:
+            command: ["sh", "-c", "echo $$GREETING:$$(cat page) > /tmp/reloaded; echo reloaded"]
+            working_dir: /srv/web
+            environment:
+              GREETING: hello
+"#
+            ),
+        )
+        .write("web/page", "v1");
+    let watch = Watching::start(&stack, &["watch"]);
+    let app = container(&stack, "app");
+    stack.write("web/page", "v2");
+    eventually(&stack, &watch, &app, "cat /tmp/reloaded", "hello:v2");
+    let mut watch = watch;
+    watch.wait_for(|out, _| out.contains("| reloaded"), "the command's output");
+}
+
+#[test]
+fn rebuild_recreates_the_container_and_a_failed_build_keeps_it() {
+    let stack = Stack::new("watch-rebuild");
+    stack
+        .write(
+            "compose.yaml",
+            &format!(
+                r#"
+services:
+  app:
+    build: ./ctx
+    command: ["sh", "-c", "{IDLE}"]
+    develop:
+      watch:
+        - {{action: rebuild, path: ./ctx}}
+"#
+            ),
+        )
+        .write(
+            "ctx/Dockerfile",
+            &format!("FROM {BUSYBOX_IMAGE}\nCOPY version /version\n"),
+        )
+        .write("ctx/version", "v1");
+    let mut watch = Watching::start(&stack, &["watch"]);
+    let app = container(&stack, "app");
+    eventually(&stack, &watch, &app, "cat /version", "v1");
+    let first = stack.container_id(&app);
+
+    stack.write("ctx/version", "v2");
+    eventually(&stack, &watch, &app, "cat /version", "v2");
+    let second = stack.container_id(&app);
+    assert_ne!(
+        first, second,
+        "the container is recreated from the new image"
+    );
+    watch.wait_for(
+        |out, _| out.contains("service \"app\" successfully built"),
+        "the rebuild's success line",
+    );
+    assert!(
+        watch
+            .stdout()
+            .contains("Rebuilding service \"app\" after changes were detected"),
+        "{}",
+        watch.output()
+    );
+
+    stack.write(
+        "ctx/Dockerfile",
+        &format!("FROM {BUSYBOX_IMAGE}\nRUN exit 3\n"),
+    );
+    watch.wait_for(
+        |_, err| err.contains("Error: rebuild of service \"app\" failed"),
+        "the failed rebuild's error",
+    );
+    assert!(
+        watch.stderr().contains("running containers were kept"),
+        "{}",
+        watch.output()
+    );
+    assert_eq!(stack.container_id(&app), second, "the old container stays");
+    assert_eq!(
+        stack.docker(&["inspect", "--format", "{{.State.Running}}", &app]),
+        "true"
+    );
+    assert_eq!(sh(&stack, &app, "cat /version"), "v2");
+}
+
+#[test]
+fn broken_rules_are_refused_with_the_service_and_path() {
+    let stack = Stack::new("watch-errors");
+    let cases = [
+        (
+            format!(
+                "services:\n  app:\n    image: {BUSYBOX_IMAGE}\n    develop:\n      watch:\n        - {{action: sync, path: ./nope, target: /app}}\n"
+            ),
+            vec!["service \"app\"", "nope", "does not exist"],
+        ),
+        (
+            format!(
+                "services:\n  app:\n    image: {BUSYBOX_IMAGE}\n    develop:\n      watch:\n        - {{action: rebuild, path: .}}\n"
+            ),
+            vec!["service \"app\"", "rebuild", "build:"],
+        ),
+        (
+            format!("services:\n  app:\n    image: {BUSYBOX_IMAGE}\n"),
+            vec!["none of the selected services is configured for watch"],
+        ),
+    ];
+    for (yaml, expected) in cases {
+        stack.write("compose.yaml", &yaml);
+        let out = stack.run(&["watch"]);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{yaml} should fail\n{err}");
+        for text in expected {
+            assert!(err.contains(text), "{text:?} not in:\n{err}");
+        }
+        // Nothing was started for a broken rule.
+        assert!(stack.containers().is_empty(), "{:?}", stack.containers());
+    }
+}
+
+#[test]
+fn up_watch_streams_logs_across_restarts_and_stops_on_ctrl_c() {
+    let stack = Stack::new("watch-up");
+    let greeting = "echo started; trap 'exit 0' TERM; while true; do sleep 1 & wait; done";
+    stack
+        .write(
+            "compose.yaml",
+            &format!(
+                r#"
+services:
+  app:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "{greeting}"]
+    develop:
+      watch:
+        - {{action: sync+restart, path: ./src, target: /app}}
+"#
+            ),
+        )
+        .write("src/index.html", "v1");
+    let mut watch = Watching::start(&stack, &["up", "--watch"]);
+    let app = container(&stack, "app");
+    let started = |out: &str| out.lines().filter(|l| l.ends_with("| started")).count();
+    watch.wait_for(|out, _| started(out) == 1, "the first start's log line");
+
+    stack.write("src/index.html", "v2");
+    eventually(&stack, &watch, &app, "cat /app/index.html", "v2");
+    // The restarted process's output reaches the same log stream.
+    watch.wait_for(
+        |out, _| started(out) == 2,
+        "the restarted process's log line",
+    );
+
+    let pid = libc::pid_t::try_from(watch.child.id()).expect("a pid fits pid_t");
+    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let deadline = Instant::now() + LIMIT;
+    let status = loop {
+        if let Ok(Some(status)) = watch.child.try_wait() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no exit after Ctrl-C\n{}",
+            watch.output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}\n{}", watch.output());
+    assert_eq!(
+        stack.docker(&["inspect", "--format", "{{.State.Running}}", &app]),
+        "false",
+        "Ctrl-C stops the containers, as attached up does"
+    );
+}
+
+#[test]
+fn poll_mode_syncs_without_file_events() {
+    let stack = Stack::new("watch-poll");
+    stack
+        .write(
+            "compose.yaml",
+            &format!(
+                r#"
+services:
+  app:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "{IDLE}"]
+    develop:
+      watch:
+        - {{action: sync, path: ./src, target: /app}}
+"#
+            ),
+        )
+        .write("src/a.txt", "one");
+    let watch = Watching::start(&stack, &["watch", "--poll"]);
+    assert!(
+        watch.stdout().contains("Polling for changes"),
+        "{}",
+        watch.output()
+    );
+    let app = container(&stack, "app");
+    stack.write("src/a.txt", "polled");
+    eventually(&stack, &watch, &app, "cat /app/a.txt", "polled");
+    std::fs::remove_file(stack.path().join("src/a.txt")).expect("remove");
+    eventually(
+        &stack,
+        &watch,
+        &app,
+        "test -e /app/a.txt || echo gone",
+        "gone",
+    );
+}
+
+#[test]
+fn a_target_on_a_read_only_root_is_reported_and_the_watch_goes_on() {
+    let stack = Stack::new("watch-ro");
+    stack
+        .write(
+            "compose.yaml",
+            &format!(
+                r#"
+services:
+  app:
+    image: {BUSYBOX_IMAGE}
+    read_only: true
+    command: ["sh", "-c", "{IDLE}"]
+    develop:
+      watch:
+        - {{action: sync, path: ./src, target: /app}}
+"#
+            ),
+        )
+        .write("src/a.txt", "one");
+    let mut watch = Watching::start(&stack, &["watch"]);
+    stack.write("src/a.txt", "two");
+    watch.wait_for(
+        |_, err| err.contains("Error: sync of service \"app\" failed"),
+        "the sync error",
+    );
+    assert!(watch.stderr().contains("writable"), "{}", watch.output());
+    // Still watching: the next change is tried again.
+    stack.write("src/b.txt", "three");
+    watch.wait_for(
+        |_, err| err.matches("Error: sync of service \"app\" failed").count() >= 2,
+        "a second attempt",
+    );
+}
+
+/// How many inotify watches process `pid` holds (one `inotify wd:` line per watch in
+/// /proc/PID/fdinfo).
+fn inotify_watches(pid: u32) -> usize {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
+        return 0;
+    };
+    fds.flatten()
+        .filter_map(|fd| std::fs::read_to_string(fd.path()).ok())
+        .map(|info| {
+            info.lines()
+                .filter(|l| l.starts_with("inotify wd:"))
+                .count()
+        })
+        .sum()
+}
+
+#[test]
+fn ignored_directories_are_not_watched() {
+    let stack = Stack::new("watch-skip");
+    stack.write(
+        "compose.yaml",
+        &format!(
+            r#"
+services:
+  app:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "{IDLE}"]
+    develop:
+      watch:
+        - {{action: sync, path: ./src, target: /app, ignore: [node_modules/]}}
+"#
+        ),
+    );
+    for i in 0..100 {
+        stack.write(&format!("src/node_modules/pkg{i}/lib/index.js"), "x");
+    }
+    stack.write("src/lib/a.js", "a");
+    let mut watch = Watching::start(&stack, &["watch"]);
+    let pid = watch.child.id();
+    // src and src/lib; node_modules' 201 directories are left out.
+    let watches = inotify_watches(pid);
+    assert_eq!(watches, 2, "{}", watch.output());
+
+    // A directory created later is watched from then on.
+    stack.write("src/later/deep/x.js", "x");
+    let app = container(&stack, "app");
+    eventually(&stack, &watch, &app, "cat /app/later/deep/x.js", "x");
+    watch.wait_for(
+        |_, _| inotify_watches(pid) == 4,
+        "watches on the new directories",
+    );
+    stack.write("src/later/deep/y.js", "y");
+    eventually(&stack, &watch, &app, "cat /app/later/deep/y.js", "y");
+}
