@@ -29,14 +29,17 @@ struct Exit {
     at: Option<SystemTime>,
 }
 
-/// Follows the project's containers until they exit. `interrupts` listens since before `up`
-/// began, so a Ctrl-C at any point stops the containers instead of killing hoist.
+/// Follows the project's containers until they exit; with `until_interrupted` (`up
+/// --watch`, whose containers come and go as sources change) until a Ctrl-C instead.
+/// `interrupts` listens since before `up` began, so a Ctrl-C at any point stops the
+/// containers instead of killing hoist.
 pub async fn follow_until_exit(
     engine: &Engine,
     ctx: &ProjectContext,
     args: &UpArgs,
     color: bool,
     interrupts: &mut Interrupts,
+    until_interrupted: bool,
 ) -> Result<i32, CliError> {
     let scope = services_in_scope(ctx, &args.services, args.no_deps);
     // As docker compose: `up web` follows web alone; its dependencies keep running, their
@@ -159,7 +162,8 @@ pub async fn follow_until_exit(
     };
     let mut running = names.len();
     let mut interrupted = 0;
-    while running > 0 || (!tally.aborting && !restarting.is_empty()) {
+    let mut stopping: Option<tokio::task::JoinHandle<()>> = None;
+    while running > 0 || (!tally.aborting && (until_interrupted || !restarting.is_empty())) {
         let exit = match pending.pop_front() {
             Some(exit) => Some(exit),
             None => tokio::select! {
@@ -190,7 +194,7 @@ pub async fn follow_until_exit(
                     if interrupted == 1 {
                         println!("Gracefully stopping... (press Ctrl+C again to force)");
                         tally.aborting = true;
-                        spawn_stop_all(engine, &names, args.timeout);
+                        stopping = Some(spawn_stop_all(engine, &names, args.timeout));
                     } else {
                         stop_all(engine, &names, args.timeout, true).await;
                         return Ok(0);
@@ -225,7 +229,15 @@ pub async fn follow_until_exit(
         }
         if tally.exited(&service_of(&container), code) {
             println!("Aborting on container exit...");
-            spawn_stop_all(engine, &names, args.timeout);
+            stopping = Some(spawn_stop_all(engine, &names, args.timeout));
+        }
+    }
+    // The loop may end before the stop it started does (a container counted as gone while
+    // it restarts): finish it, still killing on a further Ctrl-C.
+    if let Some(stop) = stopping {
+        tokio::select! {
+            _ = stop => {}
+            Some(()) = interrupts.next() => stop_all(engine, &names, args.timeout, true).await,
         }
     }
     // docker compose's documented rule: interrupted by SIGINT or SIGTERM, the containers
@@ -404,10 +416,14 @@ async fn next_event(
 }
 
 /// Stops the containers in the background, so exits and a second Ctrl-C are still seen.
-fn spawn_stop_all(engine: &Engine, names: &[String], timeout: Option<u64>) {
+fn spawn_stop_all(
+    engine: &Engine,
+    names: &[String],
+    timeout: Option<u64>,
+) -> tokio::task::JoinHandle<()> {
     let engine = engine.clone();
     let names = names.to_vec();
-    tokio::spawn(async move { stop_all(&engine, &names, timeout, false).await });
+    tokio::spawn(async move { stop_all(&engine, &names, timeout, false).await })
 }
 
 async fn stop_all(engine: &Engine, names: &[String], timeout: Option<u64>, kill: bool) {

@@ -172,10 +172,17 @@ pub async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<i32, CliError> {
     }
     let color = !args.no_color && crate::ui::ansi::stdout_color(global.ansi);
     if let Some(session) = watch {
-        return super::watch::follow_and_watch(&engine, &ctx, session, color, &mut interrupts)
-            .await;
+        return super::watch::follow_and_watch(
+            &engine,
+            &ctx,
+            args,
+            session,
+            color,
+            &mut interrupts,
+        )
+        .await;
     }
-    attach::follow_until_exit(&engine, &ctx, args, color, &mut interrupts).await
+    attach::follow_until_exit(&engine, &ctx, args, color, &mut interrupts, false).await
 }
 
 #[derive(clap::Args, Debug, Clone, Default)]

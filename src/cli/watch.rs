@@ -2,22 +2,16 @@
 //! apply their `develop.watch` rules on every change, printing what happened in docker
 //! compose's words.
 
-use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
-use futures_util::StreamExt;
 use tokio::sync::oneshot;
 
 use super::signals::Interrupts;
 use super::up::UpArgs;
 use super::{engine_for, load_context, refuse_dry_run, CliError, GlobalArgs};
-use crate::engine::observe::{parse_time, project_containers, short_name_of, ContainerQuery};
 use crate::engine::progress::QuietReporter;
 use crate::engine::up::UpOptions;
 use crate::engine::{Engine, ProjectContext};
-use crate::runtime::LogOptions;
-use crate::ui::logs::LogPrinter;
 use crate::watch::{WatchEvent, WatchOptions, WatchSession};
 
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -116,85 +110,25 @@ pub fn session_for_up(
 pub async fn follow_and_watch(
     engine: &Engine,
     ctx: &ProjectContext,
+    args: &UpArgs,
     session: WatchSession,
     color: bool,
     interrupts: &mut Interrupts,
 ) -> Result<i32, CliError> {
-    let query = ContainerQuery::new(ctx.name());
-    let containers = project_containers(engine.runtime.as_ref(), &query).await?;
-    let shown: Vec<(String, String)> = containers
-        .iter()
-        .map(|c| {
-            let service = c
-                .labels
-                .get(crate::engine::labels::SERVICE)
-                .cloned()
-                .unwrap_or_default();
-            (c.name.clone(), short_name_of(&c.name, ctx.name(), &service))
-        })
-        .collect();
-    let names: Vec<String> = shown.iter().map(|(_, s)| s.clone()).collect();
-    let printer = Arc::new(LogPrinter::new(&names, color, true, false));
-    println!("Attaching to {}", names.join(", "));
-    let mut followers = Vec::new();
-    for (container, prefix) in shown {
-        let runtime = engine.runtime.clone();
-        let printer = printer.clone();
-        followers.push(tokio::spawn(async move {
-            // A restart ends the log stream; the next one starts at the second of the last
-            // line seen (the API's resolution), skipping the lines already printed.
-            let mut since: Option<SystemTime> = None;
-            let mut last_second = String::new();
-            let mut printed: HashSet<String> = HashSet::new();
-            loop {
-                let opts = LogOptions {
-                    follow: true,
-                    since,
-                    timestamps: true,
-                    ..LogOptions::default()
-                };
-                if let Ok(mut stream) = runtime.logs(&container, &opts).await {
-                    while let Some(Ok(chunk)) = stream.next().await {
-                        let stamp = chunk.timestamp.clone().unwrap_or_default();
-                        let second: String = stamp.chars().take(19).collect();
-                        if second != last_second {
-                            last_second = second;
-                            printed.clear();
-                        }
-                        if !stamp.is_empty() && !printed.insert(stamp.clone()) {
-                            continue;
-                        }
-                        if let Ok(at) = parse_time(&stamp, SystemTime::now()) {
-                            since = Some(at);
-                        }
-                        let text = String::from_utf8_lossy(&chunk.bytes);
-                        printer.line(&prefix, chunk.stream, &text, None);
-                    }
-                }
-                printer.flush(&prefix);
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }));
-    }
     let (stop, stopped) = oneshot::channel::<()>();
     let watch = tokio::spawn(session.run(async {
         let _ = stopped.await;
     }));
-    interrupts.next().await;
-    println!("Gracefully stopping...");
+    // Containers restarted or recreated by the watch are followed again, without repeating
+    // lines, until Ctrl-C stops them.
+    let followed =
+        super::attach::follow_until_exit(engine, ctx, args, color, interrupts, true).await;
     let _ = stop.send(());
-    let result = watch.await;
-    for f in followers {
-        f.abort();
-    }
-    let names: HashSet<String> = containers.into_iter().map(|c| c.name).collect();
-    for name in names {
-        let _ = engine.runtime.stop_container(&name, None).await;
-    }
-    match result {
-        Ok(Ok(())) => Ok(0),
+    let watched = watch.await;
+    let code = followed?;
+    match watched {
         Ok(Err(e)) => Err(CliError::Engine(e)),
-        Err(_) => Ok(0),
+        _ => Ok(code),
     }
 }
 

@@ -118,7 +118,11 @@ impl WatchSession {
         };
         let mut watcher: Box<dyn Watcher + Send> = match &polling {
             Some(_) => {
-                let config = notify::Config::default().with_poll_interval(self.opts.poll_interval);
+                // notify's poller keeps mtimes in whole seconds: without comparing contents
+                // a second edit within the same second as the first would be missed.
+                let config = notify::Config::default()
+                    .with_poll_interval(self.opts.poll_interval)
+                    .with_compare_contents(true);
                 Box::new(notify::PollWatcher::new(handler, config).map_err(watcher_error)?)
             }
             None => Box::new(
