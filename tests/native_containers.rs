@@ -154,17 +154,21 @@ impl Native {
         (out, err)
     }
 
-    /// Runs the hoist binary on this data root in project directory `project`.
-    fn hoist(&self, project: &Path, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_hoist"))
-            .current_dir(project)
+    /// The hoist binary on this data root, in project directory `project`.
+    fn command(&self, project: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hoist"));
+        cmd.current_dir(project)
             .args(["--backend", "native", "--progress", "plain"])
             .args(args)
             .env("HOIST_ROOT", self.root())
             .env_remove("HOIST_BINARY")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run hoist")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs the hoist binary on this data root in project directory `project`.
+    fn hoist(&self, project: &Path, args: &[&str]) -> Output {
+        self.command(project, args).output().expect("run hoist")
     }
 
     fn hoist_ok(&self, project: &Path, args: &[&str]) -> Output {
@@ -492,6 +496,34 @@ async fn up_ps_logs_down_of_a_stack_leaves_nothing_behind() {
     assert!(
         logs.contains("web up") && logs.contains("worker up"),
         "{logs}"
+    );
+
+    // A second hoist process follows the logs while a third stops the service: neither
+    // holds the state database for long, and the follower ends when the container stops.
+    let mut follower = n
+        .command(
+            project.path(),
+            &args(&["logs", "-f", "--no-color", "worker"]),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn hoist logs -f");
+    std::thread::sleep(Duration::from_millis(300));
+    n.hoist_ok(project.path(), &args(&["stop", "worker"]));
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while follower.try_wait().expect("poll hoist logs -f").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = follower.kill();
+            panic!("hoist logs -f did not end after the container stopped");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let followed = follower.wait_with_output().expect("hoist logs -f output");
+    assert!(
+        String::from_utf8_lossy(&followed.stdout).contains("worker up"),
+        "{}",
+        String::from_utf8_lossy(&followed.stderr)
     );
 
     let ids: Vec<String> =

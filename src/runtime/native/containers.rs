@@ -715,6 +715,19 @@ pub fn stop(root: &Path, record: &ContainerRecord, timeout: Option<Duration>) ->
     }
 }
 
+/// Waits (up to 10 s) until the monitor process `pid` has exited.
+fn wait_monitor_gone(pid: Option<i32>) {
+    let Some(pid) = pid.filter(|p| *p > 0 && *p != std::process::id() as i32) else {
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut delay = Duration::from_millis(1);
+    while state::process_alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_millis(20));
+    }
+}
+
 /// Sends `signal` to a running container.
 pub fn kill_container(root: &Path, record: &ContainerRecord, signal: &str) -> Result<()> {
     let signal = parse_signal(signal)?;
@@ -751,6 +764,9 @@ pub fn remove(root: &Path, name: &str, force: bool, volumes: bool) -> Result<()>
         }
         stop(root, &record, Some(Duration::ZERO))?;
     }
+    // The monitor tears down libcontainer's state and cgroups after recording the exit:
+    // the container is gone only once it is.
+    wait_monitor_gone(state::read_run_state(root, &record.id).monitor_pid);
     let dir = state::container_dir(root, &record.id);
     snapshot::unmount(&RootfsDirs::under(&dir).merged)?;
     if let Some(ns) = &record.netns {

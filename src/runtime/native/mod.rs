@@ -5,13 +5,14 @@
 //! ([`unpack`]) and rootfs imports ([`import`]). Its containers: overlay snapshots
 //! ([`snapshot`]), the OCI spec ([`spec`]), network namespace files ([`netns`]), records and
 //! process state ([`state`]), the lifecycle ([`containers`]), the per-container monitor that
-//! drives libcontainer ([`monitor`]) and log reading ([`logs`]).
+//! drives libcontainer ([`monitor`]), log reading ([`logs`]) and events ([`events`]).
 //!
 //! Not for: compose files (nothing here knows about them), nor bridges and addresses (the
 //! networking module configures the namespaces made here).
 
 pub mod containers;
 pub mod digest;
+pub mod events;
 pub mod import;
 pub mod logs;
 pub mod monitor;

@@ -165,6 +165,7 @@ fn run(root: &Path, id: &str) -> i32 {
                 if should_restart(&config, code, &status, &dir) {
                     status.status = "restarting".to_string();
                     let _ = state::write_run_state(root, id, &status);
+                    cleanup_libcontainer(root, id);
                     // Docker's backoff: doubling from 100 ms, reset after 10 s of running.
                     if started.elapsed() > Duration::from_secs(10) {
                         backoff = Duration::from_millis(100);
@@ -181,6 +182,7 @@ fn run(root: &Path, id: &str) -> i32 {
                 }
                 status.status = "exited".to_string();
                 let _ = state::write_run_state(root, id, &status);
+                cleanup_libcontainer(root, id);
                 break;
             }
         }
@@ -315,7 +317,8 @@ fn run_once(
         File::from(err_r),
         log,
     );
-    cleanup_libcontainer(root, id);
+    // libcontainer's state and cgroups go after the exit is recorded (see `run`): a
+    // waiter learns the exit code without waiting for the cgroup teardown.
     RunOutcome::Exited(code)
 }
 

@@ -3,7 +3,8 @@
 //! processes belong to their monitors (see [`super::monitor`]).
 //!
 //! Not for: networking (networks are recorded only; the `net` module wires them), nor the
-//! operations not built yet (attach with a TTY, exec, cp, top, pause, events, build, push),
+//! operations not built yet (attach with a TTY, exec, cp, top, pause, past events, build,
+//! push),
 //! which answer [`RuntimeError::Unsupported`] rather than pretending.
 
 use std::collections::BTreeMap;
@@ -789,9 +790,12 @@ impl crate::runtime::Runtime for NativeRuntime {
 
     async fn events(
         &self,
-        _filter: &EventFilter,
+        filter: &EventFilter,
     ) -> Result<BoxStream<'static, Result<RuntimeEvent>>> {
-        Err(unsupported("events"))
+        if filter.since.is_some() {
+            return Err(unsupported("replaying past events (since)"));
+        }
+        Ok(super::events::watch(&self.root, filter))
     }
 
     async fn attach_container(&self, name: &str, options: &AttachOptions) -> Result<AttachedIo> {

@@ -271,7 +271,12 @@ pub fn container_dir(root: &Path, id: &str) -> PathBuf {
 }
 
 fn alive(pid: Option<i32>) -> bool {
-    pid.is_some_and(|p| p > 0 && Path::new(&format!("/proc/{p}")).exists() && !is_zombie(p))
+    pid.is_some_and(process_alive)
+}
+
+/// Whether process `pid` exists and is not a zombie.
+pub fn process_alive(pid: i32) -> bool {
+    pid > 0 && Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid)
 }
 
 fn is_zombie(pid: i32) -> bool {
