@@ -268,14 +268,6 @@ pub fn create(root: &Path, spec: &ContainerSpec) -> Result<String> {
     if spec.tty {
         return Err(unsupported("TTY containers (tty: true / run -t; use -T)"));
     }
-    if !spec.name.is_empty() {
-        let taken = state::with_store(root, |store| {
-            Ok(state::find_container(store, &spec.name).is_ok_and(|r| r.name == spec.name))
-        })?;
-        if taken {
-            return Err(name_conflict(&spec.name));
-        }
-    }
     let id = random_id()?;
     let mut undo = Undo::default();
     match create_inner(root, spec, &id, &mut undo) {
@@ -311,6 +303,12 @@ fn create_inner(root: &Path, spec: &ContainerSpec, id: &str, undo: &mut Undo) ->
     let dir = state::container_dir(root, id);
     let dirs = RootfsDirs::under(&dir);
     let (image_id, config, layers) = state::with_store(root, |store| {
+        // Checked again when the record is written; this spares the work of a doomed create.
+        if !spec.name.is_empty()
+            && state::find_container(store, &spec.name).is_ok_and(|r| r.name == spec.name)
+        {
+            return Err(name_conflict(&spec.name));
+        }
         let (_, record) = find_image(store, &spec.image)?;
         let config: ImageConfig = store.image_config(&record)?;
         let layers = snapshot::ensure_layers(store, &record, &config)?;

@@ -143,11 +143,18 @@ impl ImageStore {
             root: root.to_path_buf(),
             db,
         };
-        // Create the table up front so readers never meet a missing table.
-        store.write_tx(|table| {
-            let _ = table;
-            Ok(())
-        })?;
+        // Create the table up front so readers never meet a missing table; only once: a
+        // write transaction costs an fsync, and the store is opened per operation.
+        let exists = store
+            .db
+            .begin_read()
+            .is_ok_and(|tx| tx.open_table(IMAGES).is_ok());
+        if !exists {
+            store.write_tx(|table| {
+                let _ = table;
+                Ok(())
+            })?;
+        }
         Ok(store)
     }
 
