@@ -4,5 +4,8 @@ fn main() {
     if let Some(code) = hoist::runtime::native::monitor::dispatch() {
         std::process::exit(code);
     }
-    std::process::exit(hoist::cli::main());
+    let code = hoist::cli::main();
+    // A state database still open for reuse is closed cleanly before exiting.
+    hoist::runtime::native::state::close_stores();
+    std::process::exit(code);
 }

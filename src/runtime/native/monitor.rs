@@ -59,6 +59,8 @@ pub fn dispatch() -> Option<i32> {
         return Some(2);
     };
     let id = id.to_string_lossy().into_owned();
+    // No helper threads here, ever: this process forks to call libcontainer.
+    state::keep_stores_closed();
     Some(run(&PathBuf::from(root), &id))
 }
 

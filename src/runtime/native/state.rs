@@ -3,10 +3,10 @@
 //!
 //! Records (a container's configuration, labels, mounts; volumes; networks) live in tables of
 //! the state database (redb, next to the image records). redb locks its file while it is
-//! open, so nothing keeps it open: every operation opens the store, runs one or a few
-//! transactions and closes it ([`with_store`]); a process that finds it busy waits for it.
-//! Within one process a mutex serializes the opens so concurrent tasks queue instead of
-//! spinning.
+//! open, so no process keeps it open for long: operations go through [`with_store`], which
+//! opens the store, runs one or a few transactions, and closes it once the process has not
+//! used it for a few milliseconds; a process that finds it busy waits for it. Within one
+//! process a mutex serializes the operations so concurrent tasks queue instead of spinning.
 //!
 //! A container's *process* state (running, pid, exit code, finish time, restart count) is
 //! written by its monitor to `containers/<id>/status.json`, atomically (write, fsync, rename),
@@ -16,11 +16,13 @@
 //!
 //! Not for: image records (see [`super::store`]), nor deciding what to do with any of this.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use redb::{ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
@@ -33,15 +35,92 @@ pub const CONTAINERS: TableDefinition<&str, &[u8]> = TableDefinition::new("conta
 pub const VOLUMES: TableDefinition<&str, &[u8]> = TableDefinition::new("volumes");
 pub const NETWORKS: TableDefinition<&str, &[u8]> = TableDefinition::new("networks");
 
-/// Opens the store under `root`, runs `f`, and closes it again (see the module doc).
+/// How long a process keeps the store open after its last operation: a burst of calls (an
+/// `up` issues dozens) pays for one open, whose fsyncs dominate small operations, while
+/// another process waits at most this long once the burst is over.
+const KEEP_OPEN: Duration = Duration::from_millis(25);
+
+struct OpenStore {
+    store: ImageStore,
+    last_used: Instant,
+}
+
+/// Open stores by data root; `None` once caching is off (see [`keep_stores_closed`]).
+static STORES: Mutex<Option<HashMap<PathBuf, OpenStore>>> = Mutex::new(None);
+static CACHING_OFF: AtomicBool = AtomicBool::new(false);
+static CLOSER_RUNNING: AtomicBool = AtomicBool::new(false);
+
+fn stores() -> std::sync::MutexGuard<'static, Option<HashMap<PathBuf, OpenStore>>> {
+    STORES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Opens the store under `root` (or reuses this process's open one), runs `f`; the store
+/// is closed [`KEEP_OPEN`] after the last operation (see the module doc).
 pub fn with_store<T>(
     root: &Path,
     f: impl FnOnce(&ImageStore) -> Result<T, RuntimeError>,
 ) -> Result<T, RuntimeError> {
-    static OPEN: Mutex<()> = Mutex::new(());
-    let _guard = OPEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let store = ImageStore::open(root)?;
-    f(&store)
+    let mut guard = stores();
+    if CACHING_OFF.load(Ordering::Relaxed) {
+        let store = ImageStore::open(root)?;
+        return f(&store);
+    }
+    let map = guard.get_or_insert_with(HashMap::new);
+    let entry = match map.entry(root.to_path_buf()) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(v) => v.insert(OpenStore {
+            store: ImageStore::open(root)?,
+            last_used: Instant::now(),
+        }),
+    };
+    let result = f(&entry.store);
+    entry.last_used = Instant::now();
+    drop(guard);
+    start_closer();
+    result
+}
+
+/// A thread that closes stores once idle, and ends when none is open.
+fn start_closer() {
+    if CLOSER_RUNNING.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("hoist-store-closer".to_string())
+        .spawn(|| loop {
+            std::thread::sleep(KEEP_OPEN / 2);
+            let mut guard = stores();
+            if let Some(map) = guard.as_mut() {
+                map.retain(|_, s| s.last_used.elapsed() < KEEP_OPEN);
+                if !map.is_empty() {
+                    continue;
+                }
+            }
+            CLOSER_RUNNING.store(false, Ordering::Release);
+            return;
+        });
+    if spawned.is_err() {
+        // Without the closer, nothing may stay open.
+        CLOSER_RUNNING.store(false, Ordering::Release);
+        close_stores();
+    }
+}
+
+/// Closes every store this process holds open (cleanly: the next open needs no repair).
+/// Call before the process exits.
+pub fn close_stores() {
+    if let Some(map) = stores().as_mut() {
+        map.clear();
+    }
+}
+
+/// Opens and closes the store on every operation, with no helper thread: for the
+/// single-threaded monitor, which forks for libcontainer and must stay thread-free.
+pub fn keep_stores_closed() {
+    CACHING_OFF.store(true, Ordering::Relaxed);
+    close_stores();
 }
 
 fn db_err(store: &ImageStore, what: &str, e: impl std::fmt::Display) -> RuntimeError {
