@@ -185,6 +185,31 @@ impl Native {
     }
 }
 
+impl Drop for Native {
+    /// A failed test still leaves no running container, mount or namespace file behind.
+    fn drop(&mut self) {
+        let rt = self.rt.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(tokio_rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            tokio_rt.block_on(async {
+                let all = ContainerListOptions {
+                    all: true,
+                    labels: vec![],
+                };
+                for c in rt.list_containers(&all).await.unwrap_or_default() {
+                    let _ = rt.remove_container(&c.id, true, true).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
 fn nix_is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
