@@ -235,3 +235,45 @@ async fn wrong_digests_are_rejected_and_nothing_is_recorded() {
         "no temporary file is left behind"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_native_runtime_pulls_a_multi_layer_image_and_runs_it() {
+    use futures_util::StreamExt;
+    use hoist::runtime::native::NativeRuntime;
+    use hoist::runtime::{ContainerSpec, LogOptions, Runtime};
+
+    // The monitor of each container is the hoist binary re-executed.
+    std::env::set_var("HOIST_BINARY", env!("CARGO_BIN_EXE_hoist"));
+    let registry = LocalRegistry::start();
+    let pushed = registry.push_busybox();
+    let dir = tempfile::tempdir().unwrap();
+    let rt = NativeRuntime::open(&dir.path().join("root")).unwrap();
+    rt.pull_image(&pushed, None, None, &|_| {})
+        .await
+        .unwrap_or_else(|e| panic!("pull {pushed}: {e}"));
+    let image = rt.inspect_image(&pushed).await.unwrap();
+    assert_eq!(image.config.cmd, Some(vec!["/bin/sh".to_string()]));
+
+    // Three layers stacked by overlayfs: the binary, its applet links, /etc from a RUN.
+    let spec = ContainerSpec {
+        image: pushed.clone(),
+        cmd: Some(vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            "head -1 /etc/passwd; ls -d /tmp".to_string(),
+        ]),
+        ..Default::default()
+    };
+    let id = rt.create_container(&spec).await.unwrap();
+    rt.start_container(&id).await.unwrap();
+    assert_eq!(rt.wait_container(&id).await.unwrap(), 0);
+    let mut logs = rt.logs(&id, &LogOptions::default()).await.unwrap();
+    let mut out = String::new();
+    while let Some(chunk) = logs.next().await {
+        out.push_str(&String::from_utf8_lossy(&chunk.unwrap().bytes));
+    }
+    assert_eq!(out, "root:x:0:0:root:/root:/bin/sh\n/tmp\n");
+    rt.remove_container(&id, false, true).await.unwrap();
+    rt.remove_image(&pushed, false).await.unwrap();
+    assert!(rt.inspect_image(&pushed).await.is_err());
+}

@@ -10,6 +10,7 @@ mod cp;
 mod down;
 mod events;
 mod exec;
+mod image;
 mod images;
 mod kill;
 mod logs;
@@ -135,6 +136,8 @@ pub enum Command {
     Events(events::EventsArgs),
     /// Execute a command in a running container
     Exec(exec::ExecArgs),
+    /// Manage images of the native runtime (`image import`)
+    Image(image::ImageArgs),
     /// List images used by the created containers
     Images(images::ImagesArgs),
     /// Force stop service containers
@@ -268,6 +271,7 @@ fn async_main(global: &GlobalArgs, command: &Command) -> Result<i32, CliError> {
             Command::Unpause(args) => pause::unpause(global, args).await,
             Command::Cp(args) => cp::run(global, args).await,
             Command::Events(args) => events::run(global, args).await,
+            Command::Image(args) => image::run(global, args).await,
             Command::Images(args) => images::run(global, args).await,
             Command::Logs(args) => logs::run(global, args).await,
             Command::Ls(args) => ls::run(global, args).await,

@@ -1,20 +1,36 @@
-//! The bundled native runtime (DESIGN.md section 5). This first brick is its image store:
+//! The bundled native runtime (DESIGN.md section 5), [`NativeRuntime`]. Its image store:
 //! parsing and normalizing references ([`reference`]), a content-addressed blob store with
 //! image records in an embedded transactional database ([`store`]), an OCI distribution
-//! client that pulls into it ([`registry`]) and layer unpacking that refuses path traversal
-//! ([`unpack`]). [`net`] is its networking: bridges, veths into container namespaces,
-//! IPAM, iptables rules, hosts files and published ports.
+//! client that pulls into it ([`registry`]), layer unpacking that refuses path traversal
+//! ([`unpack`]) and rootfs imports ([`import`]). Its containers: overlay snapshots
+//! ([`snapshot`]), the OCI spec ([`spec`]), network namespace files ([`netns`]), records and
+//! process state ([`state`]), the lifecycle ([`containers`]), the per-container monitor that
+//! drives libcontainer ([`monitor`]), log reading ([`logs`]) and events ([`events`]). Its
+//! networking ([`net`]): bridges, veths into container namespaces, IPAM, iptables rules,
+//! hosts files and published ports.
 //!
-//! Not for: compose files (nothing here knows about them), nor containers yet; the
-//! [`Runtime`](super::Runtime) trait is implemented on top of this in a later step.
+//! Not for: compose files (nothing here knows about them), nor bridges and addresses (the
+//! networking module configures the namespaces made here).
 
+pub mod containers;
 pub mod digest;
+pub mod events;
+pub mod import;
+pub mod logs;
+pub mod monitor;
 pub mod net;
+pub mod netns;
 pub mod oci;
 pub mod reference;
 pub mod registry;
+pub mod runtime;
+pub mod snapshot;
+pub mod spec;
+pub mod state;
 pub mod store;
 pub mod unpack;
+
+pub use runtime::NativeRuntime;
 
 use std::fmt;
 use std::path::PathBuf;

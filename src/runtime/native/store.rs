@@ -58,6 +58,51 @@ impl std::fmt::Debug for ImageStore {
     }
 }
 
+/// How long [`ImageStore::open`] waits for another hoist process to release the database.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Opens the redb file, waiting while another process holds it: redb locks the file for as
+/// long as it is open, and hoist processes (a `logs -f` next to an `up`, a container
+/// monitor removing its container) only hold it for one operation.
+fn open_database(db_path: &Path) -> Result<Database, ImageError> {
+    let started = std::time::Instant::now();
+    let mut delay = std::time::Duration::from_millis(1);
+    loop {
+        match Database::create(db_path) {
+            Ok(db) => return Ok(db),
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) if started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(std::time::Duration::from_millis(20));
+            }
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(store_err(
+                    db_path,
+                    format!(
+                        "another hoist process has held the state database for {}s; \
+                         find it with `fuser {}`",
+                        LOCK_WAIT.as_secs(),
+                        db_path.display()
+                    ),
+                ))
+            }
+            Err(e) => {
+                return Err(store_err(
+                    db_path,
+                    format!("cannot open the state database: {e}"),
+                ))
+            }
+        }
+    }
+}
+
+/// Whether a temporary blob name `<hex>.<pid>.<n>` belongs to a process still running.
+fn written_by_live_process(name: &str) -> bool {
+    let Some(pid) = name.split('.').nth(1).and_then(|p| p.parse::<i32>().ok()) else {
+        return false;
+    };
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// `$HOIST_ROOT`, or [`DEFAULT_ROOT`].
 pub fn data_root() -> PathBuf {
     std::env::var_os("HOIST_ROOT")
@@ -73,33 +118,43 @@ fn store_err(path: &Path, message: impl std::fmt::Display) -> ImageError {
 }
 
 impl ImageStore {
-    /// Opens (creating if needed) the store under `root`. redb locks its file: open one
-    /// store per process and share it.
+    /// Opens (creating if needed) the store under `root`. redb locks its file for as long
+    /// as the store is open: hold it for one operation, then drop it (other hoist processes
+    /// wait for it, see [`open_database`]).
     pub fn open(root: &Path) -> Result<ImageStore, ImageError> {
         for dir in ["blobs/sha256", "blobs/tmp"] {
             let path = root.join(dir);
             fs::create_dir_all(&path)
                 .map_err(|e| store_err(&path, format!("cannot create directory: {e}")))?;
         }
-        // Half-written blobs of a crashed pull: never referenced, safe to drop.
+        // Half-written blobs of a crashed pull: never referenced, safe to drop. Another
+        // live hoist process may be writing its own (`<hex>.<pid>.<n>`): those stay.
         let tmp = root.join("blobs/tmp");
         if let Ok(entries) = fs::read_dir(&tmp) {
             for entry in entries.flatten() {
-                let _ = fs::remove_file(entry.path());
+                if !written_by_live_process(&entry.file_name().to_string_lossy()) {
+                    let _ = fs::remove_file(entry.path());
+                }
             }
         }
         let db_path = root.join("state.redb");
-        let db = Database::create(&db_path)
-            .map_err(|e| store_err(&db_path, format!("cannot open the state database: {e}")))?;
+        let db = open_database(&db_path)?;
         let store = ImageStore {
             root: root.to_path_buf(),
             db,
         };
-        // Create the table up front so readers never meet a missing table.
-        store.write_tx(|table| {
-            let _ = table;
-            Ok(())
-        })?;
+        // Create the table up front so readers never meet a missing table; only once: a
+        // write transaction costs an fsync, and the store is opened per operation.
+        let exists = store
+            .db
+            .begin_read()
+            .is_ok_and(|tx| tx.open_table(IMAGES).is_ok());
+        if !exists {
+            store.write_tx(|table| {
+                let _ = table;
+                Ok(())
+            })?;
+        }
         Ok(store)
     }
 
