@@ -639,3 +639,41 @@ async fn run_rm_returns_the_exit_code_and_removes_the_container() {
         .is_empty());
     assert!(mounts_under(n.root()).is_empty());
 }
+
+#[tokio::test]
+async fn a_create_killed_half_way_is_swept_by_the_next_process() {
+    let n = Native::new().await;
+    // What a create killed after mounting and making the namespace leaves: a directory
+    // marked by a dead process, a mount inside it, a namespace file, and no record.
+    let mut child = Command::new("true").spawn().expect("spawn true");
+    let dead = child.id();
+    child.wait().expect("wait true");
+    let id = "f".repeat(64);
+    let dir = n.root().join("containers").join(&id);
+    std::fs::create_dir_all(dir.join("merged")).unwrap();
+    std::fs::write(dir.join("creating"), dead.to_string()).unwrap();
+    let status = Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(dir.join("merged"))
+        .status()
+        .expect("run mount");
+    assert!(status.success());
+    let ns = hoist::runtime::native::netns::netns_path(&id);
+    hoist::runtime::native::netns::create(&ns).expect("create a netns file");
+
+    let reopened = NativeRuntime::open(n.root()).expect("reopen the data root");
+    assert!(
+        !dir.exists(),
+        "the half-created container's directory is left"
+    );
+    assert!(
+        mounts_under(n.root()).is_empty(),
+        "{:?}",
+        mounts_under(n.root())
+    );
+    assert!(!ns.exists(), "its namespace file is left");
+    // Real containers are untouched by the sweep.
+    let (code, out, _) = n.run(sh("echo still fine")).await;
+    assert_eq!((code, out.as_str()), (0, "still fine\n"));
+    drop(reopened);
+}
