@@ -677,3 +677,27 @@ async fn a_create_killed_half_way_is_swept_by_the_next_process() {
     assert_eq!((code, out.as_str()), (0, "still fine\n"));
     drop(reopened);
 }
+
+#[tokio::test]
+async fn stop_sends_sigkill_after_the_grace_period_to_a_process_ignoring_sigterm() {
+    let n = Native::new().await;
+    let id =
+        n.rt.create_container(&sh(
+            "trap '' TERM; echo ready; while :; do sleep 1 & wait; done",
+        ))
+        .await
+        .unwrap();
+    n.rt.start_container(&id).await.unwrap();
+    let started = std::time::Instant::now();
+    n.rt.stop_container(&id, Some(Duration::from_millis(500)))
+        .await
+        .unwrap();
+    let info = n.rt.inspect_container(&id).await.unwrap();
+    assert_eq!(info.state.status, ContainerStatus::Exited);
+    assert_eq!(info.state.exit_code, Some(137), "killed by SIGKILL");
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "no grace given"
+    );
+    n.rt.remove_container(&id, false, true).await.unwrap();
+}
