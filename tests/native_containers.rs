@@ -701,3 +701,43 @@ async fn stop_sends_sigkill_after_the_grace_period_to_a_process_ignoring_sigterm
     );
     n.rt.remove_container(&id, false, true).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_container_whose_monitor_was_killed_can_still_be_stopped_and_removed_cleanly() {
+    let n = Native::new().await;
+    let id =
+        n.rt.create_container(&sh("trap 'exit 0' TERM; while :; do sleep 1 & wait; done"))
+            .await
+            .unwrap();
+    n.rt.start_container(&id).await.unwrap();
+    let status: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(n.root().join("containers").join(&id).join("status.json")).unwrap(),
+    )
+    .unwrap();
+    let monitor = status["monitor_pid"].as_i64().expect("a monitor pid") as i32;
+    // SAFETY: kill(2) on the monitor this test started.
+    assert_eq!(unsafe { libc::kill(monitor, libc::SIGKILL) }, 0);
+    std::thread::sleep(Duration::from_millis(100));
+    let info = n.rt.inspect_container(&id).await.unwrap();
+    assert_eq!(
+        info.state.status,
+        ContainerStatus::Running,
+        "the container outlives its monitor"
+    );
+
+    n.rt.stop_container(&id, Some(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    let info = n.rt.inspect_container(&id).await.unwrap();
+    assert_eq!(info.state.status, ContainerStatus::Exited);
+    n.rt.remove_container(&id, false, true).await.unwrap();
+    assert!(
+        mounts_under(n.root()).is_empty(),
+        "{:?}",
+        mounts_under(n.root())
+    );
+    assert!(!Path::new("/run/hoist/netns").join(&id).exists());
+    let cgroup = format!("/sys/fs/cgroup/memory/hoist/{}", &id[..16]);
+    assert!(!Path::new(&cgroup).exists(), "{cgroup} left");
+    assert!(!n.root().join("lc").join(&id[..16]).exists());
+}

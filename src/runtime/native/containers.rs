@@ -757,6 +757,25 @@ pub fn stop(root: &Path, record: &ContainerRecord, timeout: Option<Duration>) ->
     }
 }
 
+/// Removes the cgroup `/hoist/<lc_id>` from every mounted hierarchy (v1 and v2), if left.
+fn remove_leftover_cgroups(lc_id: &str) {
+    let Ok(hierarchies) = fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    let mut dirs: Vec<PathBuf> = vec![Path::new("/sys/fs/cgroup/hoist").join(lc_id)];
+    dirs.extend(
+        hierarchies
+            .flatten()
+            .map(|h| h.path().join("hoist").join(lc_id)),
+    );
+    for dir in dirs {
+        if dir.is_dir() {
+            // rmdir, not remove_dir_all: a cgroup's files cannot be deleted, only the group.
+            let _ = fs::remove_dir(&dir);
+        }
+    }
+}
+
 /// Waits (up to 10 s) until the monitor process `pid` has exited.
 fn wait_monitor_gone(pid: Option<i32>) {
     let Some(pid) = pid.filter(|p| *p > 0 && *p != std::process::id() as i32) else {
@@ -811,6 +830,11 @@ pub fn remove(root: &Path, name: &str, force: bool, volumes: bool) -> Result<()>
     wait_monitor_gone(state::read_run_state(root, &record.id).monitor_pid);
     let dir = state::container_dir(root, &record.id);
     snapshot::unmount(&RootfsDirs::under(&dir).merged)?;
+    // A monitor killed with -9 tore nothing down: its libcontainer state and cgroups go here
+    // (the cgroups are empty once the container's processes are gone).
+    remove_leftover_cgroups(&super::monitor::lc_id(&record.id));
+    let lc_dir = super::monitor::lc_root(root).join(super::monitor::lc_id(&record.id));
+    let _ = fs::remove_dir_all(&lc_dir);
     if let Some(ns) = &record.netns {
         netns::remove(ns).map_err(|e| other("remove container", e))?;
     }
