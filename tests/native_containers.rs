@@ -639,3 +639,105 @@ async fn run_rm_returns_the_exit_code_and_removes_the_container() {
         .is_empty());
     assert!(mounts_under(n.root()).is_empty());
 }
+
+#[tokio::test]
+async fn a_create_killed_half_way_is_swept_by_the_next_process() {
+    let n = Native::new().await;
+    // What a create killed after mounting and making the namespace leaves: a directory
+    // marked by a dead process, a mount inside it, a namespace file, and no record.
+    let mut child = Command::new("true").spawn().expect("spawn true");
+    let dead = child.id();
+    child.wait().expect("wait true");
+    let id = "f".repeat(64);
+    let dir = n.root().join("containers").join(&id);
+    std::fs::create_dir_all(dir.join("merged")).unwrap();
+    std::fs::write(dir.join("creating"), dead.to_string()).unwrap();
+    let status = Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(dir.join("merged"))
+        .status()
+        .expect("run mount");
+    assert!(status.success());
+    let ns = hoist::runtime::native::netns::netns_path(&id);
+    hoist::runtime::native::netns::create(&ns).expect("create a netns file");
+
+    let reopened = NativeRuntime::open(n.root()).expect("reopen the data root");
+    assert!(
+        !dir.exists(),
+        "the half-created container's directory is left"
+    );
+    assert!(
+        mounts_under(n.root()).is_empty(),
+        "{:?}",
+        mounts_under(n.root())
+    );
+    assert!(!ns.exists(), "its namespace file is left");
+    // Real containers are untouched by the sweep.
+    let (code, out, _) = n.run(sh("echo still fine")).await;
+    assert_eq!((code, out.as_str()), (0, "still fine\n"));
+    drop(reopened);
+}
+
+#[tokio::test]
+async fn stop_sends_sigkill_after_the_grace_period_to_a_process_ignoring_sigterm() {
+    let n = Native::new().await;
+    let id =
+        n.rt.create_container(&sh(
+            "trap '' TERM; echo ready; while :; do sleep 1 & wait; done",
+        ))
+        .await
+        .unwrap();
+    n.rt.start_container(&id).await.unwrap();
+    let started = std::time::Instant::now();
+    n.rt.stop_container(&id, Some(Duration::from_millis(500)))
+        .await
+        .unwrap();
+    let info = n.rt.inspect_container(&id).await.unwrap();
+    assert_eq!(info.state.status, ContainerStatus::Exited);
+    assert_eq!(info.state.exit_code, Some(137), "killed by SIGKILL");
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "no grace given"
+    );
+    n.rt.remove_container(&id, false, true).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_container_whose_monitor_was_killed_can_still_be_stopped_and_removed_cleanly() {
+    let n = Native::new().await;
+    let id =
+        n.rt.create_container(&sh("trap 'exit 0' TERM; while :; do sleep 1 & wait; done"))
+            .await
+            .unwrap();
+    n.rt.start_container(&id).await.unwrap();
+    let status: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(n.root().join("containers").join(&id).join("status.json")).unwrap(),
+    )
+    .unwrap();
+    let monitor = status["monitor_pid"].as_i64().expect("a monitor pid") as i32;
+    // SAFETY: kill(2) on the monitor this test started.
+    assert_eq!(unsafe { libc::kill(monitor, libc::SIGKILL) }, 0);
+    std::thread::sleep(Duration::from_millis(100));
+    let info = n.rt.inspect_container(&id).await.unwrap();
+    assert_eq!(
+        info.state.status,
+        ContainerStatus::Running,
+        "the container outlives its monitor"
+    );
+
+    n.rt.stop_container(&id, Some(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    let info = n.rt.inspect_container(&id).await.unwrap();
+    assert_eq!(info.state.status, ContainerStatus::Exited);
+    n.rt.remove_container(&id, false, true).await.unwrap();
+    assert!(
+        mounts_under(n.root()).is_empty(),
+        "{:?}",
+        mounts_under(n.root())
+    );
+    assert!(!Path::new("/run/hoist/netns").join(&id).exists());
+    let cgroup = format!("/sys/fs/cgroup/memory/hoist/{}", &id[..16]);
+    assert!(!Path::new(&cgroup).exists(), "{cgroup} left");
+    assert!(!n.root().join("lc").join(&id[..16]).exists());
+}

@@ -316,6 +316,11 @@ fn create_inner(root: &Path, spec: &ContainerSpec, id: &str, undo: &mut Undo) ->
     })?;
     fs::create_dir_all(&dir).map_err(|e| io_err("create container", &dir, e))?;
     undo.dir = Some(dir.clone());
+    // Until the record is committed, this marks the directory as ours: a create killed
+    // half-way is swept by the next process (see `sweep_half_created`).
+    let marker = dir.join(CREATING_MARKER);
+    fs::write(&marker, std::process::id().to_string())
+        .map_err(|e| io_err("create container", &marker, e))?;
     snapshot::mount_rootfs(&layers, &dirs)?;
     let image: &ContainerDefaults = &config.config;
     let passwd = read_rootfs_file(&dirs.merged, "/etc/passwd");
@@ -579,7 +584,46 @@ fn create_inner(root: &Path, spec: &ContainerSpec, id: &str, undo: &mut Undo) ->
                 Ok(())
             }
         })
-    })
+    })?;
+    let _ = fs::remove_file(&marker);
+    Ok(())
+}
+
+/// Marker of a container directory whose create has not committed yet; holds the pid.
+const CREATING_MARKER: &str = "creating";
+
+/// Tears down what creates killed half-way left: container directories still marked as
+/// being created by a process that no longer runs, and without a record (their mounts,
+/// namespace files, directories). Returns how many were swept.
+pub fn sweep_half_created(root: &Path) -> Result<usize> {
+    let Ok(entries) = fs::read_dir(root.join("containers")) else {
+        return Ok(0);
+    };
+    let mut swept = 0;
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        let Ok(pid) = fs::read_to_string(dir.join(CREATING_MARKER)) else {
+            continue;
+        };
+        if pid.trim().parse::<i32>().is_ok_and(state::process_alive) {
+            continue;
+        }
+        let id = entry.file_name().to_string_lossy().into_owned();
+        let recorded = state::with_store(root, |store| {
+            state::get::<ContainerRecord>(store, CONTAINERS, &id).map(|r| r.is_some())
+        })?;
+        if recorded {
+            // Killed between the commit and the marker's removal: a whole container.
+            let _ = fs::remove_file(dir.join(CREATING_MARKER));
+            continue;
+        }
+        snapshot::unmount(&RootfsDirs::under(&dir).merged)?;
+        netns::remove(&netns::netns_path(&id))
+            .map_err(|e| other("sweep a half-created container", e))?;
+        fs::remove_dir_all(&dir).map_err(|e| io_err("sweep a half-created container", &dir, e))?;
+        swept += 1;
+    }
+    Ok(swept)
 }
 
 /// Parses a signal name or number (`SIGTERM`, `TERM`, `15`).
@@ -713,6 +757,25 @@ pub fn stop(root: &Path, record: &ContainerRecord, timeout: Option<Duration>) ->
     }
 }
 
+/// Removes the cgroup `/hoist/<lc_id>` from every mounted hierarchy (v1 and v2), if left.
+fn remove_leftover_cgroups(lc_id: &str) {
+    let Ok(hierarchies) = fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    let mut dirs: Vec<PathBuf> = vec![Path::new("/sys/fs/cgroup/hoist").join(lc_id)];
+    dirs.extend(
+        hierarchies
+            .flatten()
+            .map(|h| h.path().join("hoist").join(lc_id)),
+    );
+    for dir in dirs {
+        if dir.is_dir() {
+            // rmdir, not remove_dir_all: a cgroup's files cannot be deleted, only the group.
+            let _ = fs::remove_dir(&dir);
+        }
+    }
+}
+
 /// Waits (up to 10 s) until the monitor process `pid` has exited.
 fn wait_monitor_gone(pid: Option<i32>) {
     let Some(pid) = pid.filter(|p| *p > 0 && *p != std::process::id() as i32) else {
@@ -767,6 +830,11 @@ pub fn remove(root: &Path, name: &str, force: bool, volumes: bool) -> Result<()>
     wait_monitor_gone(state::read_run_state(root, &record.id).monitor_pid);
     let dir = state::container_dir(root, &record.id);
     snapshot::unmount(&RootfsDirs::under(&dir).merged)?;
+    // A monitor killed with -9 tore nothing down: its libcontainer state and cgroups go here
+    // (the cgroups are empty once the container's processes are gone).
+    remove_leftover_cgroups(&super::monitor::lc_id(&record.id));
+    let lc_dir = super::monitor::lc_root(root).join(super::monitor::lc_id(&record.id));
+    let _ = fs::remove_dir_all(&lc_dir);
     if let Some(ns) = &record.netns {
         netns::remove(ns).map_err(|e| other("remove container", e))?;
     }

@@ -268,6 +268,7 @@ impl NativeRuntime {
     /// The runtime over data root `root` (created when missing).
     pub fn open(root: &Path) -> Result<NativeRuntime> {
         state::with_store(root, |_| Ok(()))?;
+        containers::sweep_half_created(root)?;
         Ok(NativeRuntime {
             root: Arc::new(root.to_path_buf()),
         })
