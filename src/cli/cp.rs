@@ -89,6 +89,16 @@ pub async fn run(global: &GlobalArgs, args: &CpArgs) -> Result<i32, CliError> {
     if from_service {
         let (_, src) = split_service(&args.source).unwrap_or_default();
         let tar = fetch(runtime, &containers[0].id, src, opts).await?;
+        if global.dry_run {
+            // The source was read (so a wrong path still fails); the host is left alone.
+            engine.reporter.message(&format!(
+                "copy {}:{src} to {} ({} bytes)",
+                containers[0].name,
+                args.destination,
+                tar.len()
+            ));
+            return Ok(0);
+        }
         if args.destination == "-" {
             let mut out = std::io::stdout().lock();
             out.write_all(&tar)

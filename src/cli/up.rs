@@ -140,12 +140,6 @@ pub async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<i32, CliError> {
     let ctx = load_context(global, &args.services)?;
     let opts = args.options()?;
     let engine = engine_for(global).await?;
-    if global.dry_run {
-        for step in engine.plan_up(&ctx, &opts).await? {
-            println!("{step}");
-        }
-        return Ok(0);
-    }
     // Listen before the first change: a Ctrl-C while the project is still being created
     // must not leave it half-made without a word.
     let mut interrupts = Interrupts::listen();
@@ -158,7 +152,8 @@ pub async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<i32, CliError> {
     };
     engine.reporter.finish();
     result?;
-    if args.detach || args.wait || args.no_start {
+    // A dry run started nothing there would be output of to follow.
+    if args.detach || args.wait || args.no_start || global.dry_run {
         return Ok(0);
     }
     let color = !args.no_color && crate::ui::ansi::stdout_color(global.ansi);

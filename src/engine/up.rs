@@ -985,7 +985,7 @@ pub enum ContainerAction {
 }
 
 /// The actions that bring `existing` containers of service `name` to `replicas` up-to-date
-/// replicas, removals first. Pure: `up` applies it, `up --dry-run` prints it.
+/// replicas, removals first. Pure, so it is testable without a runtime.
 pub fn plan_service(
     ctx: &ProjectContext,
     name: &str,

@@ -297,7 +297,7 @@ impl Reporter for TtyReporter {
         let Some(block) = guard.as_mut() else { return };
         let now = Instant::now();
         let key = (event.kind, event.name.clone());
-        let label = super::resource_id(&event);
+        let label = super::resource_label(&event);
 
         let was_finished;
         let widened = label.chars().count() > block.column.load(Ordering::Relaxed);
