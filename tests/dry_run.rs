@@ -5,9 +5,16 @@
 mod common;
 
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use hoist::runtime::dry_run::DryRunRuntime;
+use hoist::runtime::{
+    AttachOptions, ContainerListOptions, ContainerSpec, ContainerStatus, ExecSpec, NetworkSpec,
+    ObjectKind, Runtime, RuntimeError, VolumeSpec,
+};
 
 use common::stack::{stderr, stdout, Stack};
-use common::BUSYBOX_IMAGE;
+use common::{docker, test_label_filter, test_labels, unique_name, Cleanup, BUSYBOX_IMAGE};
 
 /// A project with a healthcheck, a dependency on it, a named volume and a built image.
 fn compose(project: &str, mode: &str) -> String {
@@ -313,4 +320,175 @@ fn dry_run_exec_says_it_is_not_available() {
         .docker(&["exec", &web, "ls", "/tmp"])
         .lines()
         .any(|l| l == "x"));
+}
+
+fn sleeper(name: &str, group: &str) -> ContainerSpec {
+    ContainerSpec {
+        name: name.to_string(),
+        image: common::ensure_busybox_image().to_string(),
+        cmd: Some(vec!["sleep".into(), "300".into()]),
+        labels: test_labels(group),
+        ..Default::default()
+    }
+}
+
+fn is_conflict(result: Result<impl std::fmt::Debug, RuntimeError>) -> bool {
+    matches!(result, Err(RuntimeError::Conflict { .. }))
+}
+
+#[tokio::test]
+async fn decorator_keeps_what_it_pretended_and_leaves_the_engine_alone() {
+    let real = docker().await;
+    let mut cleanup = Cleanup::new();
+    let group = unique_name("dryrt");
+    let (a, b) = (format!("{group}-a"), format!("{group}-b"));
+    cleanup.container(&a).container(&b);
+    let a_id = real
+        .create_container(&sleeper(&a, &group))
+        .await
+        .expect("create a");
+    real.start_container(&a).await.expect("start a");
+    let dry = DryRunRuntime::new(Arc::new(docker().await));
+
+    // Pretended: created, listed, started, waited for; the engine never hears of it.
+    dry.create_container(&sleeper(&b, &group))
+        .await
+        .expect("dry create b");
+    assert!(is_conflict(
+        dry.create_container(&sleeper(&b, &group)).await
+    ));
+    assert_eq!(
+        dry.inspect_container(&b)
+            .await
+            .expect("inspect b")
+            .state
+            .status,
+        ContainerStatus::Created
+    );
+    dry.start_container(&b).await.expect("dry start b");
+    let running = ContainerListOptions {
+        all: false,
+        labels: vec![test_label_filter(&group)],
+    };
+    let mut names: Vec<String> = dry
+        .list_containers(&running)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, [a.clone(), b.clone()]);
+    assert_eq!(dry.wait_container(&b).await.expect("wait b"), 0);
+    assert!(real
+        .inspect_container(&b)
+        .await
+        .is_err_and(|e| e.is_not_found()));
+
+    // Real: a running container is not removed without force; stopped, then removed, it
+    // is gone for the dry run (its name free again) and untouched in the engine.
+    assert!(is_conflict(
+        dry.create_container(&sleeper(&a, &group)).await
+    ));
+    assert!(is_conflict(dry.remove_container(&a, false, false).await));
+    dry.stop_container(&a, None).await.expect("dry stop a");
+    assert!(
+        !dry.inspect_container(&a)
+            .await
+            .expect("inspect a")
+            .state
+            .running
+    );
+    dry.remove_container(&a, false, false)
+        .await
+        .expect("dry rm a");
+    assert!(dry
+        .inspect_container(&a_id)
+        .await
+        .is_err_and(|e| e.is_not_found()));
+    dry.create_container(&sleeper(&a, &group))
+        .await
+        .expect("dry re-create a");
+    let a_now = real.inspect_container(&a).await.expect("real a");
+    assert_eq!(a_now.id, a_id);
+    assert!(a_now.state.running);
+
+    // What cannot be pretended says so.
+    let attach = dry.attach_container(&b, &AttachOptions::default()).await;
+    assert!(
+        attach.is_err_and(|e| e.to_string().contains("not supported in dry-run mode")),
+        "attach"
+    );
+    let exec = ExecSpec {
+        cmd: vec!["true".into()],
+        ..Default::default()
+    };
+    let exec = dry.exec(&b, &exec).await;
+    assert!(exec.is_err_and(|e| e.to_string().contains("not supported in dry-run mode")));
+
+    // Networks, volumes, images: pretended ones are seen, real ones survive removal.
+    let network = NetworkSpec {
+        name: group.clone(),
+        labels: test_labels(&group),
+        ..Default::default()
+    };
+    dry.create_network(&network).await.expect("dry network");
+    assert!(is_conflict(dry.create_network(&network).await));
+    assert_eq!(
+        dry.list_networks(&[test_label_filter(&group)])
+            .await
+            .expect("networks")
+            .len(),
+        1
+    );
+    assert!(real
+        .inspect_network(&group)
+        .await
+        .is_err_and(|e| e.is_not_found()));
+    dry.remove_network(&group).await.expect("dry rm network");
+    assert!(dry
+        .inspect_network(&group)
+        .await
+        .is_err_and(|e| e.is_not_found()));
+
+    let volume = VolumeSpec {
+        name: group.clone(),
+        labels: test_labels(&group),
+        ..Default::default()
+    };
+    dry.create_volume(&volume).await.expect("dry volume");
+    assert_eq!(
+        dry.list_volumes(&[test_label_filter(&group)])
+            .await
+            .expect("volumes")
+            .len(),
+        1
+    );
+    assert!(real
+        .inspect_volume(&group)
+        .await
+        .is_err_and(|e| e.is_not_found()));
+
+    let absent = format!("hoist-test/{group}:absent");
+    dry.pull_image(&absent, None, None, &|_| {})
+        .await
+        .expect("dry pull");
+    dry.inspect_image(&absent).await.expect("pretended image");
+    assert!(real
+        .inspect_image(&absent)
+        .await
+        .is_err_and(|e| e.is_not_found()));
+    dry.remove_image(BUSYBOX_IMAGE, false)
+        .await
+        .expect("dry rmi");
+    assert!(matches!(
+        dry.inspect_image(BUSYBOX_IMAGE).await,
+        Err(RuntimeError::NotFound {
+            kind: ObjectKind::Image,
+            ..
+        })
+    ));
+    real.inspect_image(BUSYBOX_IMAGE)
+        .await
+        .expect("real image kept");
 }

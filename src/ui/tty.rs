@@ -598,6 +598,24 @@ mod tests {
     }
 
     #[test]
+    fn tty_prefixes_dry_run_lines_as_docker_compose_does() {
+        let reporter = TtyReporter::with_draw_target(false, Box::new(ProgressDrawTarget::hidden));
+        let mut event = ev(
+            ResourceKind::Container,
+            "shop-web-1",
+            Status::Done,
+            "Removed",
+            0,
+        );
+        event.dry_run = true;
+        reporter.event(event);
+        assert_eq!(
+            reporter.snapshot()[1],
+            " ✔ DRY-RUN MODE -  Container shop-web-1  Removed 0.0s"
+        );
+    }
+
+    #[test]
     fn tty_snapshot_shows_spinner_while_working_and_counts_done() {
         let reporter = TtyReporter::with_draw_target(false, Box::new(ProgressDrawTarget::hidden));
         reporter.event(ev(
