@@ -303,7 +303,7 @@ fn dry_run_build_pull_and_push_change_nothing() {
 }
 
 #[test]
-fn dry_run_exec_says_it_is_not_available() {
+fn dry_run_exec_says_it_is_not_available_and_cp_copies_nothing() {
     let stack = new_stack("dryexec");
     stack.ok(&["up", "-d", "web"]);
     let before = snapshot(&stack);
@@ -320,6 +320,19 @@ fn dry_run_exec_says_it_is_not_available() {
         .docker(&["exec", &web, "ls", "/tmp"])
         .lines()
         .any(|l| l == "x"));
+
+    stack.write("note.txt", "hello");
+    dry_run(&stack, &["cp", "note.txt", "web:/tmp/"], &[]);
+    assert!(!stack
+        .docker(&["exec", &web, "ls", "/tmp"])
+        .lines()
+        .any(|l| l == "note.txt"));
+    let err = dry_run(&stack, &["cp", "web:/etc/passwd", "passwd-copy"], &[]);
+    assert!(err.contains("DRY-RUN MODE - copy"), "{err}");
+    assert!(
+        !stack.path().join("passwd-copy").exists(),
+        "dry-run cp wrote the host file"
+    );
 }
 
 fn sleeper(name: &str, group: &str) -> ContainerSpec {

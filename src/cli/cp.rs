@@ -124,6 +124,12 @@ pub async fn run(global: &GlobalArgs, args: &CpArgs) -> Result<i32, CliError> {
     }
     for c in &containers {
         copy_in(runtime, &c.id, Path::new(&args.source), dest, opts).await?;
+        if global.dry_run {
+            // The archive was packed (so a wrong source still fails); it went nowhere.
+            engine
+                .reporter
+                .message(&format!("copy {} to {}:{dest}", args.source, c.name));
+        }
     }
     Ok(0)
 }
