@@ -331,54 +331,6 @@ fn a_failing_dependency_aborts_up_with_a_clear_message() {
 }
 
 #[test]
-fn dry_run_prints_the_plan_and_changes_nothing() {
-    let stack = Stack::new("dryrun");
-    let compose = |value: &str| {
-        format!(
-            "services:\n  web:\n    image: {BUSYBOX_IMAGE}\n    command: [sleep, \"300\"]\n    environment: {{MODE: {value}}}\n    volumes: [data:/data]\n  db:\n    image: {BUSYBOX_IMAGE}\n    command: [sleep, \"300\"]\nvolumes:\n  data: {{}}\n"
-        )
-    };
-    stack.write("compose.yaml", &compose("one"));
-    let n = stack.name.clone();
-    let out = stack.ok(&["--dry-run", "up", "-d"]);
-    let plan = String::from_utf8_lossy(&out.stdout);
-    for line in [
-        format!("DRY-RUN MODE -  Network {n}_default  Create"),
-        format!("DRY-RUN MODE -  Volume {n}_data  Create"),
-        format!("DRY-RUN MODE -  Container {n}-web-1  Create"),
-        format!("DRY-RUN MODE -  Container {n}-db-1  Create"),
-    ] {
-        assert!(plan.contains(&line), "missing {line:?} in:\n{plan}");
-    }
-    assert!(stack.containers().is_empty(), "dry run created containers");
-    assert_eq!(
-        stack.docker(&["volume", "ls", "-q", "--filter", &format!("name={n}_data")]),
-        ""
-    );
-
-    stack.ok(&["up", "-d"]);
-    stack.write("compose.yaml", &compose("two"));
-    let out = stack.ok(&["--dry-run", "up", "-d"]);
-    let plan = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        plan.contains(&format!("Container {n}-web-1  Recreate")),
-        "{plan}"
-    );
-    assert!(
-        plan.contains(&format!("Container {n}-db-1  Running")),
-        "{plan}"
-    );
-    let out = stack.ok(&["--dry-run", "down", "-v"]);
-    let plan = String::from_utf8_lossy(&out.stdout);
-    assert!(plan.contains(&format!("Volume {n}_data  Remove")), "{plan}");
-    assert_eq!(
-        stack.containers().len(),
-        2,
-        "dry-run down removed containers"
-    );
-}
-
-#[test]
 fn down_by_project_name_needs_no_compose_file() {
     let stack = Stack::new("nofile");
     stack.write(

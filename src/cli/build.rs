@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{engine_for, load_context, refuse_dry_run, CliError, GlobalArgs};
+use super::{engine_for, load_context, CliError, GlobalArgs};
 use crate::engine::images::{BuildOptions, BuildOverrides};
 use crate::engine::progress::QuietReporter;
 
@@ -67,9 +67,6 @@ pub async fn run(global: &GlobalArgs, args: &BuildArgs) -> Result<i32, CliError>
         },
         push: args.push,
     };
-    if refuse_dry_run(global, &engine) {
-        return Ok(0);
-    }
     let result = engine.build_services(&ctx, &opts).await;
     engine.reporter.finish();
     result?;

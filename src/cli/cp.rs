@@ -89,6 +89,16 @@ pub async fn run(global: &GlobalArgs, args: &CpArgs) -> Result<i32, CliError> {
     if from_service {
         let (_, src) = split_service(&args.source).unwrap_or_default();
         let tar = fetch(runtime, &containers[0].id, src, opts).await?;
+        if global.dry_run {
+            // The source was read (so a wrong path still fails); the host is left alone.
+            engine.reporter.message(&format!(
+                "copy {}:{src} to {} ({} bytes)",
+                containers[0].name,
+                args.destination,
+                tar.len()
+            ));
+            return Ok(0);
+        }
         if args.destination == "-" {
             let mut out = std::io::stdout().lock();
             out.write_all(&tar)
@@ -114,6 +124,12 @@ pub async fn run(global: &GlobalArgs, args: &CpArgs) -> Result<i32, CliError> {
     }
     for c in &containers {
         copy_in(runtime, &c.id, Path::new(&args.source), dest, opts).await?;
+        if global.dry_run {
+            // The archive was packed (so a wrong source still fails); it went nowhere.
+            engine
+                .reporter
+                .message(&format!("copy {} to {}:{dest}", args.source, c.name));
+        }
     }
     Ok(0)
 }

@@ -49,12 +49,6 @@ pub async fn run(global: &GlobalArgs, args: &DownArgs) -> Result<i32, CliError> 
         timeout: args.timeout.map(Duration::from_secs),
         all_volumes: without_file,
     };
-    if global.dry_run {
-        for step in engine.plan_down(&ctx, &opts).await? {
-            println!("{step}");
-        }
-        return Ok(0);
-    }
     let result = engine.down(&ctx, &opts).await;
     engine.reporter.finish();
     result?;

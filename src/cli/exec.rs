@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::run::{env_pairs, exit_code, want_tty};
 use super::session::{self, Relay, Target};
 use super::terminal::RawMode;
-use super::{engine_for, load_context, refuse_dry_run, CliError, GlobalArgs};
+use super::{engine_for, load_context, CliError, GlobalArgs};
 use crate::engine::EngineError;
 use crate::runtime::ExecSpec;
 
@@ -51,9 +51,6 @@ pub async fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32, CliError> 
     // `--index 0` (the default) is the first replica, as in docker compose.
     let index = args.index.max(1);
     let container = engine.exec_target(&ctx, &args.service, index).await?;
-    if refuse_dry_run(global, &engine) {
-        return Ok(0);
-    }
     let tty = !args.detach && want_tty(args.no_tty);
     let spec = ExecSpec {
         cmd: args.command.clone(),

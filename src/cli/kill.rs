@@ -1,6 +1,6 @@
 //! `hoist kill`.
 
-use super::{engine_for, load_context, refuse_dry_run, CliError, GlobalArgs};
+use super::{engine_for, load_context, CliError, GlobalArgs};
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct KillArgs {
@@ -17,9 +17,6 @@ pub struct KillArgs {
 pub async fn run(global: &GlobalArgs, args: &KillArgs) -> Result<i32, CliError> {
     let ctx = load_context(global, &args.services)?;
     let engine = engine_for(global).await?;
-    if refuse_dry_run(global, &engine) {
-        return Ok(0);
-    }
     let result = engine
         .kill_services(&ctx, &args.services, &args.signal, args.remove_orphans)
         .await;

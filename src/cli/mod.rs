@@ -292,18 +292,16 @@ pub fn load_context(global: &GlobalArgs, services: &[String]) -> Result<ProjectC
     Ok(ProjectContext::from_loaded(&loaded))
 }
 
-/// `--dry-run` for commands that have no plan to print yet: say so and change nothing.
-pub fn refuse_dry_run(global: &GlobalArgs, engine: &Engine) -> bool {
-    if global.dry_run {
-        engine.reporter.message("dry run: nothing will be changed");
-    }
-    global.dry_run
-}
-
 /// An engine on the selected backend, reporting progress as `--progress`/`--ansi` ask.
+/// With `--dry-run`, the runtime changes nothing (reads still reach it) and every progress
+/// line says so, so each command runs its normal code path, as docker compose does.
 pub async fn engine_for(global: &GlobalArgs) -> Result<Engine, CliError> {
-    let runtime = backend::connect(global.backend).await?;
-    let reporter = crate::ui::reporter(global.progress, global.ansi);
+    let mut runtime = backend::connect(global.backend).await?;
+    let mut reporter = crate::ui::reporter(global.progress, global.ansi);
+    if global.dry_run {
+        runtime = std::sync::Arc::new(crate::runtime::dry_run::DryRunRuntime::new(runtime));
+        reporter = std::sync::Arc::new(crate::ui::DryRunReporter::new(reporter));
+    }
     let parallel = usize::try_from(global.parallel).ok();
     Ok(Engine::new(runtime, reporter, parallel))
 }

@@ -1,6 +1,6 @@
 //! `hoist pause` and `hoist unpause`.
 
-use super::{engine_for, load_context, refuse_dry_run, CliError, GlobalArgs};
+use super::{engine_for, load_context, CliError, GlobalArgs};
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct PauseArgs {
@@ -17,9 +17,6 @@ pub struct UnpauseArgs {
 pub async fn pause(global: &GlobalArgs, args: &PauseArgs) -> Result<i32, CliError> {
     let ctx = load_context(global, &args.services)?;
     let engine = engine_for(global).await?;
-    if refuse_dry_run(global, &engine) {
-        return Ok(0);
-    }
     let result = engine.pause_services(&ctx, &args.services).await;
     engine.reporter.finish();
     result?;
@@ -29,9 +26,6 @@ pub async fn pause(global: &GlobalArgs, args: &PauseArgs) -> Result<i32, CliErro
 pub async fn unpause(global: &GlobalArgs, args: &UnpauseArgs) -> Result<i32, CliError> {
     let ctx = load_context(global, &args.services)?;
     let engine = engine_for(global).await?;
-    if refuse_dry_run(global, &engine) {
-        return Ok(0);
-    }
     let result = engine.unpause_services(&ctx, &args.services).await;
     engine.reporter.finish();
     result?;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{engine_for, load_context, refuse_dry_run, CliError, GlobalArgs};
+use super::{engine_for, load_context, CliError, GlobalArgs};
 use crate::engine::images::PullOptions;
 use crate::engine::progress::QuietReporter;
 
@@ -32,9 +32,6 @@ pub async fn run(global: &GlobalArgs, args: &PullArgs) -> Result<i32, CliError> 
     let mut engine = engine_for(global).await?;
     if args.quiet {
         engine.reporter = Arc::new(QuietReporter);
-    }
-    if refuse_dry_run(global, &engine) {
-        return Ok(0);
     }
     let opts = PullOptions {
         services: args.services.clone(),

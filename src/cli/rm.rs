@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use super::{engine_for, load_context, refuse_dry_run, CliError, GlobalArgs};
+use super::{engine_for, load_context, CliError, GlobalArgs};
 use crate::engine::EngineError;
 
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -23,9 +23,6 @@ pub struct RmArgs {
 pub async fn run(global: &GlobalArgs, args: &RmArgs) -> Result<i32, CliError> {
     let ctx = load_context(global, &args.services)?;
     let engine = engine_for(global).await?;
-    if refuse_dry_run(global, &engine) {
-        return Ok(0);
-    }
     if args.stop {
         let stopped = engine.stop_services(&ctx, &args.services, None).await;
         engine.reporter.finish();

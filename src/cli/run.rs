@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use super::session::{self, Relay, Target};
 use super::terminal::RawMode;
-use super::{engine_for, load_context, refuse_dry_run, CliError, GlobalArgs};
+use super::{engine_for, load_context, CliError, GlobalArgs};
 use crate::compose::model::split_shell_words;
+use crate::engine::progress::{ProgressEvent, ResourceKind, Status};
 use crate::engine::run::{OneOffContainer, RunOptions};
 use crate::engine::up::{BuildPolicy, PullPolicy};
-use crate::engine::EngineError;
+use crate::engine::{Engine, EngineError};
 use crate::runtime::{AttachOptions, Runtime};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -166,9 +167,6 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<i32, CliError> {
     let tty = want_tty(args.no_tty);
     let opts = args.options(tty)?;
     let engine = engine_for(global).await?;
-    if refuse_dry_run(global, &engine) {
-        return Ok(0);
-    }
     let created = engine.create_oneoff(&ctx, &opts).await;
     // The progress view must be done drawing before the container's output starts.
     engine.reporter.finish();
@@ -182,6 +180,9 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<i32, CliError> {
         println!("{}", container.name);
         return Ok(0);
     }
+    if global.dry_run {
+        return dry_run_attached(&engine, &container, args.rm).await;
+    }
     let result = attached(&runtime, &container).await;
     if args.rm {
         // Anonymous volumes go with it, as with `docker run --rm`.
@@ -192,6 +193,27 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> Result<i32, CliError> {
         }
     }
     result
+}
+
+/// `run` without `-d` under `--dry-run`: nothing runs, so there is no output to relay and
+/// no terminal to attach (the dry-run runtime refuses attach). Walks the same steps (start,
+/// wait, `--rm`) and reports each one instead.
+async fn dry_run_attached(engine: &Engine, c: &OneOffContainer, rm: bool) -> Result<i32, CliError> {
+    let container =
+        |text: &str| ProgressEvent::new(ResourceKind::Container, &c.name, Status::Done, text);
+    engine.reporter.event(container("Created"));
+    engine.start_container(&c.name).await?;
+    let code = engine
+        .runtime
+        .wait_container(&c.name)
+        .await
+        .map_err(|e| EngineError::runtime(&format!("wait for container {}", c.name), e))?;
+    engine.reporter.event(container("Exited"));
+    if rm {
+        engine.remove_container(&c.name, None, true).await?;
+    }
+    engine.reporter.finish();
+    Ok(exit_code(code))
 }
 
 /// Attaches, starts, relays until the container's output ends; returns its exit code.

@@ -1,6 +1,6 @@
 //! `hoist start`.
 
-use super::{engine_for, load_context, refuse_dry_run, CliError, GlobalArgs};
+use super::{engine_for, load_context, CliError, GlobalArgs};
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct StartArgs {
@@ -11,9 +11,6 @@ pub struct StartArgs {
 pub async fn run(global: &GlobalArgs, args: &StartArgs) -> Result<i32, CliError> {
     let ctx = load_context(global, &args.services)?;
     let engine = engine_for(global).await?;
-    if refuse_dry_run(global, &engine) {
-        return Ok(0);
-    }
     let result = engine.start_services(&ctx, &args.services).await;
     engine.reporter.finish();
     result?;

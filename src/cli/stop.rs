@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{engine_for, load_context, refuse_dry_run, CliError, GlobalArgs};
+use super::{engine_for, load_context, CliError, GlobalArgs};
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct StopArgs {
@@ -16,9 +16,6 @@ pub struct StopArgs {
 pub async fn run(global: &GlobalArgs, args: &StopArgs) -> Result<i32, CliError> {
     let ctx = load_context(global, &args.services)?;
     let engine = engine_for(global).await?;
-    if refuse_dry_run(global, &engine) {
-        return Ok(0);
-    }
     let timeout = args.timeout.map(Duration::from_secs);
     let result = engine.stop_services(&ctx, &args.services, timeout).await;
     engine.reporter.finish();

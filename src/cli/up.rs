@@ -143,12 +143,6 @@ pub async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<i32, CliError> {
     let ctx = load_context(global, &args.services)?;
     let opts = args.options()?;
     let engine = engine_for(global).await?;
-    if global.dry_run {
-        for step in engine.plan_up(&ctx, &opts).await? {
-            println!("{step}");
-        }
-        return Ok(0);
-    }
     // Checked before anything starts: a broken watch rule changes nothing.
     let watch = if args.watch {
         Some(super::watch::session_for_up(&engine, &ctx, args)?)
@@ -167,7 +161,8 @@ pub async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<i32, CliError> {
     };
     engine.reporter.finish();
     result?;
-    if args.detach || args.wait || args.no_start {
+    // A dry run started nothing there would be output of to follow.
+    if args.detach || args.wait || args.no_start || global.dry_run {
         return Ok(0);
     }
     let color = !args.no_color && crate::ui::ansi::stdout_color(global.ansi);

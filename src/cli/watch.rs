@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 
 use super::signals::Interrupts;
 use super::up::UpArgs;
-use super::{engine_for, load_context, refuse_dry_run, CliError, GlobalArgs};
+use super::{engine_for, load_context, CliError, GlobalArgs};
 use crate::engine::progress::QuietReporter;
 use crate::engine::up::UpOptions;
 use crate::engine::{Engine, ProjectContext};
@@ -36,9 +36,6 @@ pub struct WatchArgs {
 pub async fn run(global: &GlobalArgs, args: &WatchArgs) -> Result<i32, CliError> {
     let ctx = load_context(global, &args.services)?;
     let engine = engine_for(global).await?;
-    if refuse_dry_run(global, &engine) {
-        return Ok(0);
-    }
     // The rules are checked before anything starts: a broken rule changes nothing.
     let opts = WatchOptions {
         services: args.services.clone(),

@@ -9,7 +9,6 @@
 pub mod convert;
 pub mod copy;
 pub mod down;
-pub mod dry_run;
 pub mod error;
 pub mod images;
 pub mod labels;

@@ -51,6 +51,8 @@ pub struct ProgressEvent {
     pub progress: Option<(u64, u64)>,
     /// Time since this resource's operation began.
     pub elapsed: Option<Duration>,
+    /// The command runs with `--dry-run`: nothing really happened (renderers say so).
+    pub dry_run: bool,
 }
 
 impl ProgressEvent {
@@ -68,6 +70,7 @@ impl ProgressEvent {
             detail: None,
             progress: None,
             elapsed: None,
+            dry_run: false,
         }
     }
 

@@ -506,7 +506,10 @@ impl Engine {
         let Some(service) = ctx.project.services.get(name) else {
             return Err(EngineError::new(format!("no such service: {name}")));
         };
-        for (dep, how) in service.depends_on.0.iter() {
+        // `create` (`--no-start`) starts nothing, so no condition could ever be met; docker
+        // compose does not wait for dependencies then either.
+        let waits = service.depends_on.0.iter().filter(|_| !opts.no_start);
+        for (dep, how) in waits {
             let Some(rx) = receivers.get(dep) else {
                 continue;
             };
@@ -985,7 +988,7 @@ pub enum ContainerAction {
 }
 
 /// The actions that bring `existing` containers of service `name` to `replicas` up-to-date
-/// replicas, removals first. Pure: `up` applies it, `up --dry-run` prints it.
+/// replicas, removals first. Pure, so it is testable without a runtime.
 pub fn plan_service(
     ctx: &ProjectContext,
     name: &str,

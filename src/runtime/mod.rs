@@ -12,6 +12,7 @@
 //! opened them and move between tasks.
 
 pub mod docker;
+pub mod dry_run;
 pub mod native;
 
 use std::collections::BTreeMap;

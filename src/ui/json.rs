@@ -12,9 +12,10 @@
 //! | `text` | string | detail: an error message, a pull layer; absent when none |
 //! | `current`, `total` | integers | steps or bytes done out of a total; absent when unknown |
 //! | `elapsed_ms` | integer | time the engine measured for this resource; absent when unknown |
+//! | `dry_run` | boolean | `true` under `--dry-run`: nothing really happened; absent otherwise |
 //!
 //! A message that is about no resource is `{"tail":true,"text":"..."}`, as docker compose
-//! writes its closing messages.
+//! writes its closing messages; under `--dry-run` its text starts with `DRY-RUN MODE - `.
 
 use std::io::Write;
 use std::sync::Mutex;
@@ -38,6 +39,8 @@ struct EventLine<'a> {
     total: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     elapsed_ms: Option<u64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    dry_run: bool,
 }
 
 #[derive(Serialize)]
@@ -70,6 +73,7 @@ pub fn json_line(event: &ProgressEvent) -> String {
         elapsed_ms: event
             .elapsed
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        dry_run: event.dry_run,
     };
     // Serializing plain strings and integers cannot fail; fall back to a valid object anyway.
     serde_json::to_string(&line).unwrap_or_else(|_| "{}".to_string())
@@ -174,5 +178,20 @@ mod tests {
                 "{line}"
             );
         }
+    }
+
+    #[test]
+    fn json_marks_dry_run_events() {
+        let mut event = ProgressEvent::new(
+            ResourceKind::Container,
+            "shop-web-1",
+            Status::Done,
+            "Created",
+        );
+        event.dry_run = true;
+        assert_eq!(
+            json_line(&event),
+            r#"{"id":"Container shop-web-1","kind":"Container","name":"shop-web-1","state":"done","status":"Created","dry_run":true}"#
+        );
     }
 }

@@ -73,9 +73,73 @@ pub fn resource_id(event: &ProgressEvent) -> String {
     format!("{} {}", event.kind.as_str(), event.name)
 }
 
+/// What starts every line of a dry run, as docker compose writes it.
+pub const DRY_RUN_PREFIX: &str = "DRY-RUN MODE - ";
+
+/// The label a text renderer shows for a resource: its id, after [`DRY_RUN_PREFIX`] and
+/// docker compose's extra space in a dry run (`DRY-RUN MODE -  Container web-1`).
+pub fn resource_label(event: &ProgressEvent) -> String {
+    if event.dry_run {
+        format!("{DRY_RUN_PREFIX} {}", resource_id(event))
+    } else {
+        resource_id(event)
+    }
+}
+
+/// `--dry-run`: marks every event as a dry run's and prefixes every message, so each
+/// renderer (plain, tty, json) says that nothing really happened.
+pub struct DryRunReporter {
+    inner: Arc<dyn Reporter>,
+}
+
+impl DryRunReporter {
+    pub fn new(inner: Arc<dyn Reporter>) -> Self {
+        DryRunReporter { inner }
+    }
+}
+
+impl Reporter for DryRunReporter {
+    fn event(&self, mut event: ProgressEvent) {
+        event.dry_run = true;
+        self.inner.event(event);
+    }
+
+    fn message(&self, text: &str) {
+        self.inner.message(&format!("{DRY_RUN_PREFIX}{text}"));
+    }
+
+    fn finish(&self) {
+        self.inner.finish();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::progress::{RecordingReporter, ResourceKind, Status};
+
+    #[test]
+    fn dry_run_reporter_marks_events_and_prefixes_messages() {
+        let recorded = Arc::new(RecordingReporter::default());
+        let reporter = DryRunReporter::new(recorded.clone());
+        reporter.event(ProgressEvent::new(
+            ResourceKind::Container,
+            "shop-web-1",
+            Status::Done,
+            "Started",
+        ));
+        reporter.message("Found orphan containers");
+        let events = recorded.events.lock().expect("events");
+        assert!(events[0].dry_run);
+        assert_eq!(
+            resource_label(&events[0]),
+            "DRY-RUN MODE -  Container shop-web-1"
+        );
+        assert_eq!(
+            recorded.messages.lock().expect("messages")[0],
+            "DRY-RUN MODE - Found orphan containers"
+        );
+    }
 
     #[test]
     fn auto_is_tty_on_a_terminal_and_plain_elsewhere() {

@@ -33,9 +33,10 @@ impl PlainReporter {
     }
 }
 
-/// The plain text of one event: `Kind name  Text` then ` detail` when present.
+/// The plain text of one event: `Kind name  Text` then ` detail` when present (after
+/// `DRY-RUN MODE -  ` in a dry run).
 pub fn plain_line(event: &ProgressEvent) -> String {
-    let mut line = format!("{}  {}", super::resource_id(event), event.text);
+    let mut line = format!("{}  {}", super::resource_label(event), event.text);
     if let Some(detail) = event.detail.as_deref().filter(|d| !d.is_empty()) {
         line.push(' ');
         line.push_str(detail);
@@ -148,5 +149,20 @@ pub(crate) mod tests {
         assert!(text
             .lines()
             .all(|l| l.starts_with("Container c") && l.ends_with("  Starting")));
+    }
+
+    #[test]
+    fn plain_prefixes_dry_run_events_as_docker_compose_does() {
+        let mut event = ProgressEvent::new(
+            ResourceKind::Network,
+            "shop_default",
+            Status::Done,
+            "Created",
+        );
+        event.dry_run = true;
+        assert_eq!(
+            plain_line(&event),
+            "DRY-RUN MODE -  Network shop_default  Created"
+        );
     }
 }

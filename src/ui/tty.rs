@@ -297,7 +297,7 @@ impl Reporter for TtyReporter {
         let Some(block) = guard.as_mut() else { return };
         let now = Instant::now();
         let key = (event.kind, event.name.clone());
-        let label = super::resource_id(&event);
+        let label = super::resource_label(&event);
 
         let was_finished;
         let widened = label.chars().count() > block.column.load(Ordering::Relaxed);
@@ -594,6 +594,24 @@ mod tests {
                 " ✘ Container shop-db-1   Error port is already allocate 1.2s",
                 " ! Volume shop_data      Exists                         0.0s",
             ]
+        );
+    }
+
+    #[test]
+    fn tty_prefixes_dry_run_lines_as_docker_compose_does() {
+        let reporter = TtyReporter::with_draw_target(false, Box::new(ProgressDrawTarget::hidden));
+        let mut event = ev(
+            ResourceKind::Container,
+            "shop-web-1",
+            Status::Done,
+            "Removed",
+            0,
+        );
+        event.dry_run = true;
+        reporter.event(event);
+        assert_eq!(
+            reporter.snapshot()[1],
+            " ✔ DRY-RUN MODE -  Container shop-web-1  Removed 0.0s"
         );
     }
 
