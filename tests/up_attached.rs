@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::io::Read;
-use std::process::{Child, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
+use common::background::Background;
 use common::stack::Stack;
 use common::BUSYBOX_IMAGE;
 
@@ -18,106 +17,35 @@ use common::BUSYBOX_IMAGE;
 const STOPS_ON_TERM: &str = "trap 'exit 0' TERM; while true; do sleep 1 & wait; done";
 
 /// An attached `hoist up` running as a child process, its output collected as it comes.
-struct Attached {
-    child: Child,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-}
+struct Attached(Background);
 
 impl Attached {
     fn start(stack: &Stack, args: &[&str]) -> Attached {
-        let mut cmd = stack.command(args);
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("start hoist");
-        let stdout = collect(child.stdout.take().expect("piped stdout"));
-        let stderr = collect(child.stderr.take().expect("piped stderr"));
-        Attached {
-            child,
-            stdout,
-            stderr,
-        }
+        Attached(Background::spawn(stack.command(args)))
     }
 
     fn stdout(&self) -> String {
-        self.stdout.lock().map(|s| s.clone()).unwrap_or_default()
+        self.0.stdout()
     }
 
     fn output(&self) -> String {
-        format!(
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout(),
-            self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
-        )
+        self.0.output()
     }
 
     /// Waits until stdout contains `text`; fails the test after `limit`.
     fn wait_for_output(&mut self, text: &str, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        while !self.stdout().contains(text) {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "hoist exited ({status}) before printing {text:?}\n{}",
-                    self.output()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {text:?} after {limit:?}\n{}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.0
+            .wait_for(|out, _| out.contains(text), &format!("{text:?}"), limit);
     }
 
     /// Waits for hoist to exit; kills it and fails the test after `limit`.
     fn wait(&mut self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                // Let the reader threads drain the pipes.
-                std::thread::sleep(Duration::from_millis(100));
-                return status;
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                panic!("hoist did not exit within {limit:?}\n{}", self.output());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.0.wait(limit)
     }
 
     fn interrupt(&self) {
-        let pid = libc::pid_t::try_from(self.child.id()).expect("a pid fits pid_t");
-        // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
-        let rc = unsafe { libc::kill(pid, libc::SIGINT) };
-        assert_eq!(rc, 0, "cannot send SIGINT to hoist");
+        self.0.signal(libc::SIGINT);
     }
-}
-
-impl Drop for Attached {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn collect(mut pipe: impl Read + Send + 'static) -> Arc<Mutex<String>> {
-    let text = Arc::new(Mutex::new(String::new()));
-    let sink = text.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            if let Ok(mut s) = sink.lock() {
-                s.push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        }
-    });
-    text
 }
 
 /// `docker inspect` state of a container: `running`, `exited`, ... or empty when gone.

@@ -8,12 +8,10 @@
 
 mod common;
 
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::background::Background;
 use common::stack::{stderr, Stack};
 use common::BUSYBOX_IMAGE;
 
@@ -24,82 +22,31 @@ const LIMIT: Duration = Duration::from_secs(60);
 const IDLE: &str = "trap 'exit 0' TERM; while true; do sleep 1 & wait; done";
 
 /// `hoist watch` running in the background, its output collected as it comes.
-struct Watching {
-    child: Child,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-}
+struct Watching(Background);
 
 impl Watching {
     fn start(stack: &Stack, args: &[&str]) -> Watching {
-        let mut cmd = stack.command(args);
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("start hoist watch");
-        let stdout = collect(child.stdout.take().expect("piped stdout"));
-        let stderr = collect(child.stderr.take().expect("piped stderr"));
-        let mut w = Watching {
-            child,
-            stdout,
-            stderr,
-        };
+        let mut w = Watching(Background::spawn(stack.command(args)));
         w.wait_for(|out, _| out.contains("Watch enabled"), "Watch enabled");
         w
     }
 
     fn stdout(&self) -> String {
-        self.stdout.lock().map(|s| s.clone()).unwrap_or_default()
+        self.0.stdout()
     }
 
     fn stderr(&self) -> String {
-        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+        self.0.stderr()
     }
 
     fn output(&self) -> String {
-        format!("stdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr())
+        self.0.output()
     }
 
     /// Waits until `done(stdout, stderr)` holds; fails the test after [`LIMIT`].
     fn wait_for(&mut self, done: impl Fn(&str, &str) -> bool, what: &str) {
-        let deadline = Instant::now() + LIMIT;
-        while !done(&self.stdout(), &self.stderr()) {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                std::thread::sleep(Duration::from_millis(100));
-                panic!("hoist exited ({status}) before {what}\n{}", self.output());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {what} after {LIMIT:?}\n{}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.0.wait_for(done, what, LIMIT);
     }
-}
-
-impl Drop for Watching {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn collect(mut pipe: impl Read + Send + 'static) -> Arc<Mutex<String>> {
-    let text = Arc::new(Mutex::new(String::new()));
-    let sink = text.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            if let Ok(mut s) = sink.lock() {
-                s.push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        }
-    });
-    text
 }
 
 /// `sh -c script` in the container; its trimmed stdout (empty when it fails).
@@ -532,21 +479,8 @@ services:
         "the restarted process's log line",
     );
 
-    let pid = libc::pid_t::try_from(watch.child.id()).expect("a pid fits pid_t");
-    // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-    let deadline = Instant::now() + LIMIT;
-    let status = loop {
-        if let Ok(Some(status)) = watch.child.try_wait() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no exit after Ctrl-C\n{}",
-            watch.output()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    watch.0.signal(libc::SIGINT);
+    let status = watch.0.wait(LIMIT);
     assert!(status.success(), "{status}\n{}", watch.output());
     assert_eq!(
         stack.docker(&["inspect", "--format", "{{.State.Running}}", &app]),
@@ -666,7 +600,7 @@ services:
     }
     stack.write("src/lib/a.js", "a");
     let mut watch = Watching::start(&stack, &["watch"]);
-    let pid = watch.child.id();
+    let pid = watch.0.child.id();
     // src and src/lib; node_modules' 201 directories are left out.
     let watches = inotify_watches(pid);
     assert_eq!(watches, 2, "{}", watch.output());

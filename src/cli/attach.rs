@@ -32,7 +32,8 @@ struct Exit {
 /// Follows the project's containers until they exit; with `until_interrupted` (`up
 /// --watch`, whose containers come and go as sources change) until a Ctrl-C instead.
 /// `interrupts` listens since before `up` began, so a Ctrl-C at any point stops the
-/// containers instead of killing hoist.
+/// containers instead of killing hoist; `began` is when `up` began: events since then are
+/// replayed, so a container that exited (or restarted) before following began counts.
 pub async fn follow_until_exit(
     engine: &Engine,
     ctx: &ProjectContext,
@@ -40,6 +41,7 @@ pub async fn follow_until_exit(
     color: bool,
     interrupts: &mut Interrupts,
     until_interrupted: bool,
+    began: SystemTime,
 ) -> Result<i32, CliError> {
     let scope = services_in_scope(ctx, &args.services, args.no_deps);
     // As docker compose: `up web` follows web alone; its dependencies keep running, their
@@ -103,7 +105,7 @@ pub async fn follow_until_exit(
         .events(&EventFilter {
             labels: vec![LabelFilter::equals(labels::PROJECT, ctx.name())],
             kinds: vec![ObjectKind::Container],
-            since: None,
+            since: Some(began),
         })
         .await
         .ok();
@@ -141,9 +143,16 @@ pub async fn follow_until_exit(
     for container in &names {
         follow(container);
         active.insert(container.clone());
+        // Only a container that was down before `up` began has no event to report it.
         if by_events {
             if let Ok(info) = engine.runtime.inspect_container(container).await {
-                if !info.state.running && !info.state.restarting {
+                let finished_before = info
+                    .state
+                    .finished_at
+                    .as_deref()
+                    .and_then(|t| parse_time(t, began).ok())
+                    .is_some_and(|t| t < began);
+                if !info.state.running && !info.state.restarting && finished_before {
                     pending.push_back(Exit {
                         container: container.clone(),
                         code: info.state.exit_code.unwrap_or(-1),

@@ -152,6 +152,7 @@ pub async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<i32, CliError> {
     // Listen before the first change: a Ctrl-C while the project is still being created
     // must not leave it half-made without a word.
     let mut interrupts = Interrupts::listen();
+    let began = std::time::SystemTime::now();
     let result = tokio::select! {
         result = engine.up(&ctx, &opts) => result,
         Some(()) = interrupts.next() => {
@@ -174,10 +175,11 @@ pub async fn run(global: &GlobalArgs, args: &UpArgs) -> Result<i32, CliError> {
             session,
             color,
             &mut interrupts,
+            began,
         )
         .await;
     }
-    attach::follow_until_exit(&engine, &ctx, args, color, &mut interrupts, false).await
+    attach::follow_until_exit(&engine, &ctx, args, color, &mut interrupts, false, began).await
 }
 
 #[derive(clap::Args, Debug, Clone, Default)]

@@ -111,6 +111,7 @@ pub async fn follow_and_watch(
     session: WatchSession,
     color: bool,
     interrupts: &mut Interrupts,
+    began: std::time::SystemTime,
 ) -> Result<i32, CliError> {
     let (stop, stopped) = oneshot::channel::<()>();
     let watch = tokio::spawn(session.run(async {
@@ -119,7 +120,7 @@ pub async fn follow_and_watch(
     // Containers restarted or recreated by the watch are followed again, without repeating
     // lines, until Ctrl-C stops them.
     let followed =
-        super::attach::follow_until_exit(engine, ctx, args, color, interrupts, true).await;
+        super::attach::follow_until_exit(engine, ctx, args, color, interrupts, true, began).await;
     let _ = stop.send(());
     let watched = watch.await;
     let code = followed?;

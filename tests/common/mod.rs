@@ -250,4 +250,5 @@ impl Drop for Cleanup {
 pub fn test_label_filter(name: &str) -> LabelFilter {
     LabelFilter::equals(TEST_LABEL, name)
 }
+pub mod background;
 pub mod stack;
