@@ -13,8 +13,8 @@ use futures_util::StreamExt;
 use hoist::runtime::native::oci::ContainerDefaults;
 use hoist::runtime::native::NativeRuntime;
 use hoist::runtime::{
-    ContainerListOptions, ContainerSpec, ContainerStatus, HealthStatus, LabelFilter, LogOptions, Mount,
-    MountSource, OutputStream, RestartPolicy, Runtime,
+    ContainerListOptions, ContainerSpec, ContainerStatus, ExecSpec, HealthStatus, LabelFilter,
+    LogOptions, Mount, MountSource, OutputStream, RestartPolicy, Runtime, TtySize,
 };
 
 const IMAGE: &str = "hoist-test/busybox:latest";
@@ -792,7 +792,10 @@ async fn exec_returns_output_exit_code_env_user_workdir_and_refuses_a_stopped_se
     assert!(String::from_utf8_lossy(&out.stderr).contains("oops"));
 
     // The command sees the container's processes: it is in its pid namespace.
-    let out = n.hoist_ok(project.path(), &args(&["exec", "-T", "app", "cat", "/proc/1/cmdline"]));
+    let out = n.hoist_ok(
+        project.path(),
+        &args(&["exec", "-T", "app", "cat", "/proc/1/cmdline"]),
+    );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("sh"));
 
     n.hoist_ok(project.path(), &args(&["stop", "app"]));
@@ -831,13 +834,19 @@ async fn a_service_healthy_dependency_gates_up_and_health_is_inspectable() {
         p.iter().copied().chain(more.iter().copied()).collect()
     };
     n.hoist_ok(project.path(), &args(&["up", "-d"]));
-    let db = n.rt.inspect_container("nativehealth-db-1").await.expect("inspect db");
+    let db =
+        n.rt.inspect_container("nativehealth-db-1")
+            .await
+            .expect("inspect db");
     let health = db.state.health.expect("db has a health record");
     assert_eq!(health.status, HealthStatus::Healthy, "{health:?}");
     let last = health.log.last().expect("a probe was recorded");
     assert_eq!(last.exit_code, 0);
     assert_eq!(last.output, "ready\n");
-    let app = n.rt.inspect_container("nativehealth-app-1").await.expect("inspect app");
+    let app =
+        n.rt.inspect_container("nativehealth-app-1")
+            .await
+            .expect("inspect app");
     assert!(app.state.running, "app starts once db is healthy");
     assert!(app.state.health.is_none());
     n.hoist_ok(project.path(), &args(&["down"]));
@@ -873,13 +882,22 @@ async fn an_unhealthy_dependency_fails_up_clearly() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("unhealthy"), "{stderr}");
-    let db = n.rt.inspect_container("nativesick-db-1").await.expect("inspect db");
+    let db =
+        n.rt.inspect_container("nativesick-db-1")
+            .await
+            .expect("inspect db");
     let health = db.state.health.expect("db has a health record");
     assert_eq!(health.status, HealthStatus::Unhealthy);
     assert!(health.failing_streak >= 2, "{health:?}");
-    assert_eq!(health.log.last().map(|p| p.output.as_str()), Some("not yet\n"));
+    assert_eq!(
+        health.log.last().map(|p| p.output.as_str()),
+        Some("not yet\n")
+    );
     let app = n.rt.inspect_container("nativesick-app-1").await;
-    assert!(app.map(|a| !a.state.running).unwrap_or(true), "app must not start");
+    assert!(
+        app.map(|a| !a.state.running).unwrap_or(true),
+        "app must not start"
+    );
     n.hoist_ok(project.path(), &args(&["down"]));
 }
 
@@ -887,7 +905,7 @@ const COUNTER_STACK: &str = r#"
 services:
   app:
     image: hoist-test/busybox:latest
-    command: ["sh", "-c", "trap 'exit 0' TERM; i=0; while :; do i=$((i+1)); echo $i >> /tmp/count; sleep 0.1; done"]
+    command: ["sh", "-c", "trap 'exit 0' TERM; i=0; while :; do i=$$((i+1)); echo $$i >> /tmp/count; sleep 0.1; done"]
     volumes:
       - data:/data
 volumes:
@@ -933,23 +951,49 @@ async fn cp_both_ways_top_and_pause_unpause_on_native() {
     let tree = host.path().join("tree");
     let file_arg = file.to_str().unwrap();
     let tree_arg = tree.to_str().unwrap();
-    n.hoist_ok(project.path(), &["-p", "nativeops", "cp", file_arg, "app:/etc/hello.txt"]);
-    n.hoist_ok(project.path(), &["-p", "nativeops", "cp", tree_arg, "app:/data/"]);
+    n.hoist_ok(
+        project.path(),
+        &["-p", "nativeops", "cp", file_arg, "app:/etc/hello.txt"],
+    );
+    n.hoist_ok(
+        project.path(),
+        &["-p", "nativeops", "cp", tree_arg, "app:/data/"],
+    );
     let out = n.hoist_ok(
         project.path(),
-        &args(&["exec", "-T", "app", "cat", "/etc/hello.txt", "/data/tree/leaf"]),
+        &args(&[
+            "exec",
+            "-T",
+            "app",
+            "cat",
+            "/etc/hello.txt",
+            "/data/tree/leaf",
+        ]),
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello native\nleaf\n");
 
     // cp out: a file the container wrote, and a directory.
     n.hoist_ok(
         project.path(),
-        &args(&["exec", "-T", "app", "sh", "-c", "mkdir -p /srv/out && echo made > /srv/out/f"]),
+        &args(&[
+            "exec",
+            "-T",
+            "app",
+            "sh",
+            "-c",
+            "mkdir -p /srv/out && echo made > /srv/out/f",
+        ]),
     );
     let back = host.path().join("back");
     n.hoist_ok(
         project.path(),
-        &["-p", "nativeops", "cp", "app:/srv/out", back.to_str().unwrap()],
+        &[
+            "-p",
+            "nativeops",
+            "cp",
+            "app:/srv/out",
+            back.to_str().unwrap(),
+        ],
     );
     assert_eq!(std::fs::read_to_string(back.join("f")).unwrap(), "made\n");
     // A container symlink pointing at the host's root stays inside the container.
@@ -957,8 +1001,14 @@ async fn cp_both_ways_top_and_pause_unpause_on_native() {
         project.path(),
         &args(&["exec", "-T", "app", "ln", "-s", "/", "/escape"]),
     );
-    n.hoist_ok(project.path(), &["-p", "nativeops", "cp", file_arg, "app:/escape/tmp/"]);
-    let out = n.hoist_ok(project.path(), &args(&["exec", "-T", "app", "cat", "/tmp/hello.txt"]));
+    n.hoist_ok(
+        project.path(),
+        &["-p", "nativeops", "cp", file_arg, "app:/escape/tmp/"],
+    );
+    let out = n.hoist_ok(
+        project.path(),
+        &args(&["exec", "-T", "app", "cat", "/tmp/hello.txt"]),
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello native\n");
 
     // top lists the container's processes, Docker's `ps -ef` columns.
@@ -974,12 +1024,69 @@ async fn cp_both_ways_top_and_pause_unpause_on_native() {
     assert!(info.state.paused && info.state.running);
     let frozen = read_counter(&n, project.path());
     std::thread::sleep(Duration::from_millis(600));
-    assert_eq!(read_counter(&n, project.path()), frozen, "paused, the counter must not move");
+    assert_eq!(
+        read_counter(&n, project.path()),
+        frozen,
+        "paused, the counter must not move"
+    );
     n.hoist_ok(project.path(), &args(&["unpause", "app"]));
     std::thread::sleep(Duration::from_millis(600));
-    assert!(read_counter(&n, project.path()) > frozen, "unpaused, the counter moves again");
+    assert!(
+        read_counter(&n, project.path()) > frozen,
+        "unpaused, the counter moves again"
+    );
 
     // A paused container still stops.
     n.hoist_ok(project.path(), &args(&["pause", "app"]));
     n.hoist_ok(project.path(), &args(&["down", "-v"]));
+}
+
+#[tokio::test]
+async fn exec_with_a_tty_gets_a_terminal_that_resizes() {
+    let n = Native::new().await;
+    let id =
+        n.rt.create_container(&sh("trap 'exit 0' TERM; while :; do sleep 1 & wait; done"))
+            .await
+            .expect("create");
+    n.rt.start_container(&id).await.expect("start");
+    let spec = ExecSpec {
+        cmd: [
+            "sh",
+            "-c",
+            "test -t 0 && echo is-a-tty; sleep 0.5; stty size",
+        ]
+        .map(String::from)
+        .to_vec(),
+        tty: true,
+        ..Default::default()
+    };
+    let mut session = n.rt.exec(&id, &spec).await.expect("exec with a tty");
+    n.rt.resize_exec(
+        &session.id,
+        TtySize {
+            rows: 40,
+            cols: 100,
+        },
+    )
+    .await
+    .expect("resize");
+    let mut output = String::new();
+    while let Some(chunk) = session.io.output.next().await {
+        let chunk = chunk.expect("output");
+        assert_eq!(chunk.stream, OutputStream::Console);
+        output.push_str(&String::from_utf8_lossy(&chunk.bytes));
+    }
+    assert_eq!(output.replace('\r', ""), "is-a-tty\n40 100\n");
+    let mut code = None;
+    for _ in 0..100 {
+        code = n.rt.exec_exit_code(&session.id).await.expect("exit code");
+        if code.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(code, Some(0));
+    n.rt.remove_container(&id, true, true)
+        .await
+        .expect("remove");
 }

@@ -23,7 +23,11 @@ fn unified() -> bool {
 /// one (v2).
 fn dir(controller: &str, id: &str) -> PathBuf {
     let base = PathBuf::from(CGROUP_ROOT);
-    let base = if unified() { base } else { base.join(controller) };
+    let base = if unified() {
+        base
+    } else {
+        base.join(controller)
+    };
     base.join("hoist").join(lc_id(id))
 }
 

@@ -520,7 +520,10 @@ fn create_inner(root: &Path, spec: &ContainerSpec, id: &str, undo: &mut Undo) ->
         restart: restart_of(spec.restart),
         stdin,
         auto_remove: spec.auto_remove,
-        healthcheck: super::health::effective(spec.healthcheck.as_ref(), image.healthcheck.as_ref()),
+        healthcheck: super::health::effective(
+            spec.healthcheck.as_ref(),
+            image.healthcheck.as_ref(),
+        ),
         working_dir: cwd.clone(),
         user: spec.user.clone().or_else(|| image.user.clone()),
     };

@@ -20,7 +20,11 @@ use super::state::{self, ContainerRecord};
 use super::unpack::{resolve_in_root, unpack_layer, UnpackOptions};
 use crate::runtime::{ObjectKind, Result, RuntimeError};
 
-fn failed(operation: &str, record: &ContainerRecord, message: impl std::fmt::Display) -> RuntimeError {
+fn failed(
+    operation: &str,
+    record: &ContainerRecord,
+    message: impl std::fmt::Display,
+) -> RuntimeError {
     RuntimeError::Other {
         operation: format!("{operation} container {}", record.name),
         message: message.to_string(),
@@ -30,7 +34,10 @@ fn failed(operation: &str, record: &ContainerRecord, message: impl std::fmt::Dis
 fn not_found(record: &ContainerRecord, path: &str) -> RuntimeError {
     RuntimeError::NotFound {
         kind: ObjectKind::Container,
-        name: format!("{}:{path} (no such file or directory in the container)", record.name),
+        name: format!(
+            "{}:{path} (no such file or directory in the container)",
+            record.name
+        ),
     }
 }
 
@@ -110,7 +117,8 @@ fn host_path(record: &ContainerRecord, merged: &Path, path: &str) -> Result<Path
         return Ok(base);
     };
     let parent: PathBuf = parent.iter().collect();
-    let dir = resolve_in_root(&base, &parent).map_err(|e| failed("resolve a path in", record, e))?;
+    let dir =
+        resolve_in_root(&base, &parent).map_err(|e| failed("resolve a path in", record, e))?;
     Ok(dir.join(last))
 }
 

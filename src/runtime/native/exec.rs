@@ -35,8 +35,8 @@ use super::spec;
 use super::state::{self, ContainerRecord};
 use super::unpack::resolve_in_root;
 use crate::runtime::{
-    AttachedIo, ExecSession, ExecSpec, ObjectKind, OutputChunk, OutputStream, Result,
-    RuntimeError, StdinWriter, TtySize,
+    AttachedIo, ExecSession, ExecSpec, ObjectKind, OutputChunk, OutputStream, Result, RuntimeError,
+    StdinWriter, TtySize,
 };
 
 /// The hidden subcommand that runs one exec.
@@ -72,7 +72,11 @@ impl ExecRequest {
 
 /// A `std` command running `request` in container `id` through the helper; the caller
 /// sets its stdio.
-pub fn helper_command(root: &Path, id: &str, request: &ExecRequest) -> Result<std::process::Command> {
+pub fn helper_command(
+    root: &Path,
+    id: &str,
+    request: &ExecRequest,
+) -> Result<std::process::Command> {
     let json = serde_json::to_string(request).map_err(|e| RuntimeError::Other {
         operation: "exec".to_string(),
         message: format!("cannot encode the request: {e}"),
@@ -328,7 +332,9 @@ fn unknown_exec(exec_id: &str) -> RuntimeError {
 
 /// The exit code of exec `exec_id`, `None` while it runs.
 pub fn exit_code(exec_id: &str) -> Result<Option<i64>> {
-    let execs = EXECS.lock().map_err(|_| exec_failed("exec table poisoned"))?;
+    let execs = EXECS
+        .lock()
+        .map_err(|_| exec_failed("exec table poisoned"))?;
     let entry = execs.get(exec_id).ok_or_else(|| unknown_exec(exec_id))?;
     let code = *entry
         .exit_code
@@ -339,7 +345,9 @@ pub fn exit_code(exec_id: &str) -> Result<Option<i64>> {
 
 /// Resizes the TTY of exec `exec_id`.
 pub fn resize(exec_id: &str, size: TtySize) -> Result<()> {
-    let execs = EXECS.lock().map_err(|_| exec_failed("exec table poisoned"))?;
+    let execs = EXECS
+        .lock()
+        .map_err(|_| exec_failed("exec table poisoned"))?;
     let entry = execs.get(exec_id).ok_or_else(|| unknown_exec(exec_id))?;
     let Some(master) = &entry.pty else {
         return Err(exec_failed(format!("exec {exec_id} has no TTY to resize")));

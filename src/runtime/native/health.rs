@@ -235,6 +235,9 @@ fn run_probe(root: &Path, id: &str, request: &ExecRequest, timeout: Duration) ->
         Err(e) => return failed(format!("cannot create a pipe: {e}")),
     };
     command.stdin(Stdio::null()).stdout(writer).stderr(writer2);
+    // Its own process group: a timeout kills the test inside the container too (the
+    // helper's child), not only the helper.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let mut child = match command.spawn() {
         Ok(c) => c,
         Err(e) => return failed(format!("cannot start the probe: {e}")),
@@ -251,8 +254,15 @@ fn run_probe(root: &Path, id: &str, request: &ExecRequest, timeout: Duration) ->
         match child.try_wait() {
             Ok(Some(status)) => break i64::from(status.code().unwrap_or(-1)),
             Ok(None) if Instant::now() >= deadline => {
+                if let Ok(group) = i32::try_from(child.id()) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(-group),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
                 let _ = child.kill();
                 let _ = child.wait();
+                let _ = collector.join();
                 return failed(format!(
                     "Health check exceeded timeout ({}s)",
                     timeout.as_secs_f64()

@@ -54,7 +54,10 @@ pub fn dispatch() -> Option<i32> {
     let command = args.next()?;
     if command.to_str()? == super::exec::EXEC_COMMAND {
         let (Some(root), Some(id), Some(request)) = (args.next(), args.next(), args.next()) else {
-            eprintln!("usage: hoist {} <root> <container id> <request>", super::exec::EXEC_COMMAND);
+            eprintln!(
+                "usage: hoist {} <root> <container id> <request>",
+                super::exec::EXEC_COMMAND
+            );
             return Some(2);
         };
         state::keep_stores_closed();
