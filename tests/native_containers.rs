@@ -791,6 +791,18 @@ async fn exec_returns_output_exit_code_env_user_workdir_and_refuses_a_stopped_se
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("oops"));
 
+    // A command that does not exist: 127 and a message naming it, as Docker reports.
+    let out = n.hoist(
+        project.path(),
+        &args(&["exec", "-T", "app", "no-such-command"]),
+    );
+    assert_eq!(out.status.code(), Some(127));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no-such-command"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // The command sees the container's processes: it is in its pid namespace.
     let out = n.hoist_ok(
         project.path(),
@@ -833,7 +845,7 @@ async fn a_service_healthy_dependency_gates_up_and_health_is_inspectable() {
     let args = |more: &[&'static str]| -> Vec<&str> {
         p.iter().copied().chain(more.iter().copied()).collect()
     };
-    n.hoist_ok(project.path(), &args(&["up", "-d"]));
+    n.hoist_ok(project.path(), &args(&["up", "-d", "--wait"]));
     let db =
         n.rt.inspect_container("nativehealth-db-1")
             .await

@@ -281,3 +281,34 @@ fn run_probe(root: &Path, id: &str, request: &ExecRequest, timeout: Duration) ->
         output: String::from_utf8_lossy(&output).into_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_service_healthcheck_overrides_the_images_field_by_field_and_none_disables() {
+        let image = HealthConfig {
+            test: vec!["CMD".into(), "true".into()],
+            interval: Some(5_000_000_000),
+            retries: Some(7),
+            ..Default::default()
+        };
+        let service = Healthcheck {
+            test: vec!["CMD-SHELL".into(), "exit 0".into()],
+            interval: Some(Duration::from_secs(1)),
+            ..Default::default()
+        };
+        let merged = effective(Some(&service), Some(&image)).expect("a healthcheck");
+        assert_eq!(merged.test, ["CMD-SHELL", "exit 0"]);
+        assert_eq!(merged.interval, Some(1_000_000_000));
+        assert_eq!(merged.retries, Some(7));
+        assert_eq!(effective(None, Some(&image)), Some(image.clone()));
+        let none = Healthcheck {
+            test: vec!["NONE".into()],
+            ..Default::default()
+        };
+        assert_eq!(effective(Some(&none), Some(&image)), None);
+        assert_eq!(effective(None, None), None);
+    }
+}
