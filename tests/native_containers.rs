@@ -920,6 +920,7 @@ services:
     command: ["sh", "-c", "trap 'exit 0' TERM; i=0; while :; do i=$$((i+1)); echo $$i >> /tmp/count; sleep 0.1; done"]
     volumes:
       - data:/data
+      - ./ro:/ro:ro
 volumes:
   data: {}
 "#;
@@ -948,6 +949,7 @@ async fn cp_both_ways_top_and_pause_unpause_on_native() {
     let n = Native::new().await;
     let project = tempfile::tempdir().unwrap();
     std::fs::write(project.path().join("compose.yaml"), COUNTER_STACK).unwrap();
+    std::fs::create_dir(project.path().join("ro")).unwrap();
     let p = ["-p", "nativeops"];
     let args = |more: &[&'static str]| -> Vec<&str> {
         p.iter().copied().chain(more.iter().copied()).collect()
@@ -983,6 +985,16 @@ async fn cp_both_ways_top_and_pause_unpause_on_native() {
         ]),
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello native\nleaf\n");
+
+    // A read-only mount refuses, and says so.
+    let out = n.hoist(
+        project.path(),
+        &["-p", "nativeops", "cp", file_arg, "app:/ro/"],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("read-only"), "{stderr}");
+    assert!(!project.path().join("ro/hello.txt").exists());
 
     // cp out: a file the container wrote, and a directory.
     n.hoist_ok(

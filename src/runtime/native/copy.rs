@@ -16,7 +16,7 @@ use std::path::{Component, Path, PathBuf};
 use bytes::Bytes;
 
 use super::snapshot::{self, RootfsDirs};
-use super::state::{self, ContainerRecord};
+use super::state::{self, ContainerRecord, MountRecord};
 use super::unpack::{resolve_in_root, unpack_layer, UnpackOptions};
 use crate::runtime::{ObjectKind, Result, RuntimeError};
 
@@ -92,19 +92,23 @@ fn components(path: &str) -> Vec<String> {
     parts
 }
 
-/// The host directory serving container path `parts` and the rest of the path below it.
-fn root_for(record: &ContainerRecord, merged: &Path, parts: &[String]) -> (PathBuf, Vec<String>) {
-    let best = record
+/// The mount serving container path `parts`, if a volume or bind mount does.
+fn mount_for<'a>(record: &'a ContainerRecord, parts: &[String]) -> Option<&'a MountRecord> {
+    record
         .mounts
         .iter()
         .filter(|m| m.kind != "tmpfs" && !m.source.is_empty())
-        .filter_map(|m| {
-            let dest = components(&m.destination);
-            parts.starts_with(&dest).then_some((dest.len(), m))
-        })
-        .max_by_key(|(len, _)| *len);
-    match best {
-        Some((len, m)) => (PathBuf::from(&m.source), parts[len..].to_vec()),
+        .filter(|m| parts.starts_with(&components(&m.destination)))
+        .max_by_key(|m| components(&m.destination).len())
+}
+
+/// The host directory serving container path `parts` and the rest of the path below it.
+fn root_for(record: &ContainerRecord, merged: &Path, parts: &[String]) -> (PathBuf, Vec<String>) {
+    match mount_for(record, parts) {
+        Some(m) => (
+            PathBuf::from(&m.source),
+            parts[components(&m.destination).len()..].to_vec(),
+        ),
         None => (merged.to_path_buf(), parts.to_vec()),
     }
 }
@@ -126,6 +130,13 @@ fn host_path(record: &ContainerRecord, merged: &Path, path: &str) -> Result<Path
 pub fn copy_to(root: &Path, record: &ContainerRecord, path: &str, tar: &Bytes) -> Result<()> {
     let rootfs = Rootfs::open(root, record)?;
     let parts = components(path);
+    if mount_for(record, &parts).is_some_and(|m| m.read_only) {
+        return Err(failed(
+            "copy into",
+            record,
+            format!("{path} is on a read-only mount: mount it read-write to copy into it"),
+        ));
+    }
     let (base, rest) = root_for(record, &rootfs.merged, &parts);
     let rest: PathBuf = rest.iter().collect();
     // The destination itself may be a symlink to a directory: followed, inside the root.
