@@ -861,6 +861,9 @@ async fn a_service_healthy_dependency_gates_up_and_health_is_inspectable() {
             .expect("inspect app");
     assert!(app.state.running, "app starts once db is healthy");
     assert!(app.state.health.is_none());
+    let ps = n.hoist_ok(project.path(), &args(&["ps", "db"]));
+    let ps = String::from_utf8_lossy(&ps.stdout);
+    assert!(ps.contains("(healthy)"), "{ps}");
     n.hoist_ok(project.path(), &args(&["down"]));
 }
 

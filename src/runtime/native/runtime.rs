@@ -27,10 +27,10 @@ use super::store::{self, ImageStore};
 use crate::runtime::{
     AttachOptions, AttachedIo, BoxStream, BuildSpec, ContainerInfo, ContainerListOptions,
     ContainerSpec, ContainerState, ContainerStatus, ContainerSummary, EventFilter, ExecSession,
-    ExecSpec, ImageConfig, ImageInfo, ImageSummary, LabelFilter, LogOptions, MountInfo,
-    NetworkAttachment, NetworkEndpoint, NetworkInfo, NetworkSpec, ObjectKind, OutputChunk,
-    ProcessList, ProgressSink, RegistryAuth, Result, RuntimeError, RuntimeEvent, RuntimeInfo,
-    StdinWriter, TtySize, VolumeInfo, VolumeSpec,
+    ExecSpec, HealthStatus, ImageConfig, ImageInfo, ImageSummary, LabelFilter, LogOptions,
+    MountInfo, NetworkAttachment, NetworkEndpoint, NetworkInfo, NetworkSpec, ObjectKind,
+    OutputChunk, ProcessList, ProgressSink, RegistryAuth, Result, RuntimeError, RuntimeEvent,
+    RuntimeInfo, StdinWriter, TtySize, VolumeInfo, VolumeSpec,
 };
 
 /// The bundled runtime over one data root.
@@ -79,6 +79,19 @@ fn observed_state(root: &Path, id: &str) -> RunState {
     run
 }
 
+/// `docker ps`'s health suffix on a running container's STATUS: `Up 3 seconds (healthy)`.
+fn with_health(text: String, run: &RunState, root: &Path, id: &str) -> String {
+    if run.status != "running" {
+        return text;
+    }
+    match super::health::read(root, id).map(|h| h.status) {
+        Some(HealthStatus::Healthy) => format!("{text} (healthy)"),
+        Some(HealthStatus::Unhealthy) => format!("{text} (unhealthy)"),
+        Some(HealthStatus::Starting) => format!("{text} (health: starting)"),
+        None => text,
+    }
+}
+
 /// `docker ps`'s STATUS text.
 fn status_text(run: &RunState) -> String {
     match run.status.as_str() {
@@ -117,7 +130,7 @@ fn summary(root: &Path, r: &ContainerRecord) -> ContainerSummary {
         command: command_line(r),
         labels: r.labels.clone(),
         status: status_of(&run),
-        status_text: status_text(&run),
+        status_text: with_health(status_text(&run), &run, root, &r.id),
         created: r.created_unix,
         ports: Vec::new(),
     }
