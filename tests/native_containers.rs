@@ -13,8 +13,8 @@ use futures_util::StreamExt;
 use hoist::runtime::native::oci::ContainerDefaults;
 use hoist::runtime::native::NativeRuntime;
 use hoist::runtime::{
-    ContainerListOptions, ContainerSpec, ContainerStatus, LabelFilter, LogOptions, Mount,
-    MountSource, OutputStream, RestartPolicy, Runtime,
+    ContainerListOptions, ContainerSpec, ContainerStatus, ExecSpec, HealthStatus, LabelFilter,
+    LogOptions, Mount, MountSource, OutputStream, RestartPolicy, Runtime, TtySize,
 };
 
 const IMAGE: &str = "hoist-test/busybox:latest";
@@ -740,4 +740,380 @@ async fn a_container_whose_monitor_was_killed_can_still_be_stopped_and_removed_c
     let cgroup = format!("/sys/fs/cgroup/memory/hoist/{}", &id[..16]);
     assert!(!Path::new(&cgroup).exists(), "{cgroup} left");
     assert!(!n.root().join("lc").join(&id[..16]).exists());
+}
+
+const EXEC_STACK: &str = r#"
+services:
+  app:
+    image: hoist-test/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1 & wait; done"]
+    environment:
+      FROM_SERVICE: service
+"#;
+
+#[tokio::test]
+async fn exec_returns_output_exit_code_env_user_workdir_and_refuses_a_stopped_service() {
+    let n = Native::new().await;
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(project.path().join("compose.yaml"), EXEC_STACK).unwrap();
+    let p = ["-p", "nativeexec"];
+    let args = |more: &[&'static str]| -> Vec<&str> {
+        p.iter().copied().chain(more.iter().copied()).collect()
+    };
+    n.hoist_ok(project.path(), &args(&["up", "-d"]));
+
+    let out = n.hoist(
+        project.path(),
+        &args(&[
+            "exec",
+            "-T",
+            "-e",
+            "EXTRA=given",
+            "-u",
+            "65534:65534",
+            "-w",
+            "/tmp",
+            "app",
+            "sh",
+            "-c",
+            "echo \"$FROM_SERVICE $EXTRA $(id -u):$(id -g) $(pwd)\"; echo oops >&2; exit 3",
+        ]),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "service given 65534:65534 /tmp\n"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("oops"));
+
+    // A command that does not exist: 127 and a message naming it, as Docker reports.
+    let out = n.hoist(
+        project.path(),
+        &args(&["exec", "-T", "app", "no-such-command"]),
+    );
+    assert_eq!(out.status.code(), Some(127));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no-such-command"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The command sees the container's processes: it is in its pid namespace.
+    let out = n.hoist_ok(
+        project.path(),
+        &args(&["exec", "-T", "app", "cat", "/proc/1/cmdline"]),
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("sh"));
+
+    n.hoist_ok(project.path(), &args(&["stop", "app"]));
+    let out = n.hoist(project.path(), &args(&["exec", "-T", "app", "true"]));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not running"), "{stderr}");
+    n.hoist_ok(project.path(), &args(&["down"]));
+}
+
+const HEALTH_STACK: &str = r#"
+services:
+  db:
+    image: hoist-test/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1; touch /tmp/ready; while :; do sleep 1 & wait; done"]
+    healthcheck:
+      test: ["CMD-SHELL", "test -f /tmp/ready && echo ready"]
+      interval: 1s
+      timeout: 5s
+      retries: 30
+  app:
+    image: hoist-test/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1 & wait; done"]
+    depends_on:
+      db:
+        condition: service_healthy
+"#;
+
+#[tokio::test]
+async fn a_service_healthy_dependency_gates_up_and_health_is_inspectable() {
+    let n = Native::new().await;
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(project.path().join("compose.yaml"), HEALTH_STACK).unwrap();
+    let p = ["-p", "nativehealth"];
+    let args = |more: &[&'static str]| -> Vec<&str> {
+        p.iter().copied().chain(more.iter().copied()).collect()
+    };
+    n.hoist_ok(project.path(), &args(&["up", "-d", "--wait"]));
+    let db =
+        n.rt.inspect_container("nativehealth-db-1")
+            .await
+            .expect("inspect db");
+    let health = db.state.health.expect("db has a health record");
+    assert_eq!(health.status, HealthStatus::Healthy, "{health:?}");
+    let last = health.log.last().expect("a probe was recorded");
+    assert_eq!(last.exit_code, 0);
+    assert_eq!(last.output, "ready\n");
+    let app =
+        n.rt.inspect_container("nativehealth-app-1")
+            .await
+            .expect("inspect app");
+    assert!(app.state.running, "app starts once db is healthy");
+    assert!(app.state.health.is_none());
+    let ps = n.hoist_ok(project.path(), &args(&["ps", "db"]));
+    let ps = String::from_utf8_lossy(&ps.stdout);
+    assert!(ps.contains("(healthy)"), "{ps}");
+    n.hoist_ok(project.path(), &args(&["down"]));
+}
+
+const UNHEALTHY_STACK: &str = r#"
+services:
+  db:
+    image: hoist-test/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1 & wait; done"]
+    healthcheck:
+      test: ["CMD", "sh", "-c", "echo not yet; exit 1"]
+      interval: 200ms
+      retries: 2
+  app:
+    image: hoist-test/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1 & wait; done"]
+    depends_on:
+      db:
+        condition: service_healthy
+"#;
+
+#[tokio::test]
+async fn an_unhealthy_dependency_fails_up_clearly() {
+    let n = Native::new().await;
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(project.path().join("compose.yaml"), UNHEALTHY_STACK).unwrap();
+    let p = ["-p", "nativesick"];
+    let args = |more: &[&'static str]| -> Vec<&str> {
+        p.iter().copied().chain(more.iter().copied()).collect()
+    };
+    let out = n.hoist(project.path(), &args(&["up", "-d"]));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unhealthy"), "{stderr}");
+    let db =
+        n.rt.inspect_container("nativesick-db-1")
+            .await
+            .expect("inspect db");
+    let health = db.state.health.expect("db has a health record");
+    assert_eq!(health.status, HealthStatus::Unhealthy);
+    assert!(health.failing_streak >= 2, "{health:?}");
+    assert_eq!(
+        health.log.last().map(|p| p.output.as_str()),
+        Some("not yet\n")
+    );
+    let app = n.rt.inspect_container("nativesick-app-1").await;
+    assert!(
+        app.map(|a| !a.state.running).unwrap_or(true),
+        "app must not start"
+    );
+    n.hoist_ok(project.path(), &args(&["down"]));
+}
+
+const COUNTER_STACK: &str = r#"
+services:
+  app:
+    image: hoist-test/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; i=0; while :; do i=$$((i+1)); echo $$i >> /tmp/count; sleep 0.1; done"]
+    volumes:
+      - data:/data
+      - ./ro:/ro:ro
+volumes:
+  data: {}
+"#;
+
+/// The counter the container writes, read with `hoist cp` (it works on a paused container).
+fn read_counter(n: &Native, project: &Path) -> u64 {
+    let out = n.hoist_ok(project, &["-p", "nativeops", "cp", "app:/tmp/count", "-"]);
+    let mut archive = tar::Archive::new(&out.stdout[..]);
+    let mut entry = archive
+        .entries()
+        .expect("tar of /tmp/count")
+        .next()
+        .expect("one entry")
+        .expect("entry");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut entry, &mut text).expect("read the counter");
+    // Appended lines: a freeze between an open and its write cannot leave it empty.
+    text.lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("a counter in {text:?}"))
+}
+
+#[tokio::test]
+async fn cp_both_ways_top_and_pause_unpause_on_native() {
+    let n = Native::new().await;
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(project.path().join("compose.yaml"), COUNTER_STACK).unwrap();
+    std::fs::create_dir(project.path().join("ro")).unwrap();
+    let p = ["-p", "nativeops"];
+    let args = |more: &[&'static str]| -> Vec<&str> {
+        p.iter().copied().chain(more.iter().copied()).collect()
+    };
+    n.hoist_ok(project.path(), &args(&["up", "-d"]));
+
+    // cp in: a file to the rootfs and a directory into the volume; read back with exec.
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("hello.txt"), "hello native\n").unwrap();
+    std::fs::create_dir(host.path().join("tree")).unwrap();
+    std::fs::write(host.path().join("tree/leaf"), "leaf\n").unwrap();
+    let file = host.path().join("hello.txt");
+    let tree = host.path().join("tree");
+    let file_arg = file.to_str().unwrap();
+    let tree_arg = tree.to_str().unwrap();
+    n.hoist_ok(
+        project.path(),
+        &["-p", "nativeops", "cp", file_arg, "app:/etc/hello.txt"],
+    );
+    n.hoist_ok(
+        project.path(),
+        &["-p", "nativeops", "cp", tree_arg, "app:/data/"],
+    );
+    let out = n.hoist_ok(
+        project.path(),
+        &args(&[
+            "exec",
+            "-T",
+            "app",
+            "cat",
+            "/etc/hello.txt",
+            "/data/tree/leaf",
+        ]),
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello native\nleaf\n");
+
+    // A read-only mount refuses, and says so.
+    let out = n.hoist(
+        project.path(),
+        &["-p", "nativeops", "cp", file_arg, "app:/ro/"],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("read-only"), "{stderr}");
+    assert!(!project.path().join("ro/hello.txt").exists());
+
+    // cp out: a file the container wrote, and a directory.
+    n.hoist_ok(
+        project.path(),
+        &args(&[
+            "exec",
+            "-T",
+            "app",
+            "sh",
+            "-c",
+            "mkdir -p /srv/out && echo made > /srv/out/f",
+        ]),
+    );
+    let back = host.path().join("back");
+    n.hoist_ok(
+        project.path(),
+        &[
+            "-p",
+            "nativeops",
+            "cp",
+            "app:/srv/out",
+            back.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(std::fs::read_to_string(back.join("f")).unwrap(), "made\n");
+    // A container symlink pointing at the host's root stays inside the container.
+    n.hoist_ok(
+        project.path(),
+        &args(&["exec", "-T", "app", "ln", "-s", "/", "/escape"]),
+    );
+    n.hoist_ok(
+        project.path(),
+        &["-p", "nativeops", "cp", file_arg, "app:/escape/tmp/"],
+    );
+    let out = n.hoist_ok(
+        project.path(),
+        &args(&["exec", "-T", "app", "cat", "/tmp/hello.txt"]),
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello native\n");
+
+    // top lists the container's processes, Docker's `ps -ef` columns.
+    let top = n.hoist_ok(project.path(), &args(&["top"]));
+    let top = String::from_utf8_lossy(&top.stdout);
+    assert!(top.contains("PID") && top.contains("CMD"), "{top}");
+    assert!(top.contains("while :"), "{top}");
+
+    // pause freezes: the counter stops; unpause resumes it.
+    n.hoist_ok(project.path(), &args(&["pause", "app"]));
+    let info = n.rt.inspect_container("nativeops-app-1").await.unwrap();
+    assert_eq!(info.state.status, ContainerStatus::Paused);
+    assert!(info.state.paused && info.state.running);
+    let frozen = read_counter(&n, project.path());
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        read_counter(&n, project.path()),
+        frozen,
+        "paused, the counter must not move"
+    );
+    n.hoist_ok(project.path(), &args(&["unpause", "app"]));
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(
+        read_counter(&n, project.path()) > frozen,
+        "unpaused, the counter moves again"
+    );
+
+    // A paused container still stops.
+    n.hoist_ok(project.path(), &args(&["pause", "app"]));
+    n.hoist_ok(project.path(), &args(&["down", "-v"]));
+}
+
+#[tokio::test]
+async fn exec_with_a_tty_gets_a_terminal_that_resizes() {
+    let n = Native::new().await;
+    let id =
+        n.rt.create_container(&sh("trap 'exit 0' TERM; while :; do sleep 1 & wait; done"))
+            .await
+            .expect("create");
+    n.rt.start_container(&id).await.expect("start");
+    let spec = ExecSpec {
+        cmd: [
+            "sh",
+            "-c",
+            "test -t 0 && echo is-a-tty; sleep 0.5; stty size",
+        ]
+        .map(String::from)
+        .to_vec(),
+        tty: true,
+        ..Default::default()
+    };
+    let mut session = n.rt.exec(&id, &spec).await.expect("exec with a tty");
+    n.rt.resize_exec(
+        &session.id,
+        TtySize {
+            rows: 40,
+            cols: 100,
+        },
+    )
+    .await
+    .expect("resize");
+    let mut output = String::new();
+    while let Some(chunk) = session.io.output.next().await {
+        let chunk = chunk.expect("output");
+        assert_eq!(chunk.stream, OutputStream::Console);
+        output.push_str(&String::from_utf8_lossy(&chunk.bytes));
+    }
+    assert_eq!(output.replace('\r', ""), "is-a-tty\n40 100\n");
+    let mut code = None;
+    for _ in 0..100 {
+        code = n.rt.exec_exit_code(&session.id).await.expect("exit code");
+        if code.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(code, Some(0));
+    n.rt.remove_container(&id, true, true)
+        .await
+        .expect("remove");
 }

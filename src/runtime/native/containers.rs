@@ -520,6 +520,12 @@ fn create_inner(root: &Path, spec: &ContainerSpec, id: &str, undo: &mut Undo) ->
         restart: restart_of(spec.restart),
         stdin,
         auto_remove: spec.auto_remove,
+        healthcheck: super::health::effective(
+            spec.healthcheck.as_ref(),
+            image.healthcheck.as_ref(),
+        ),
+        working_dir: cwd.clone(),
+        user: spec.user.clone().or_else(|| image.user.clone()),
     };
     let monitor_path = dir.join("monitor.json");
     let bytes = serde_json::to_vec(&monitor).map_err(|e| other("create container", e))?;
@@ -742,6 +748,11 @@ pub fn stop(root: &Path, record: &ContainerRecord, timeout: Option<Duration>) ->
         .map_err(|e| io_err("stop container", &dir.join(STOP_MARKER), e))?;
     let grace = timeout.unwrap_or(Duration::from_secs(record.stop_timeout_secs));
     signal_pid(current.pid, parse_signal(&record.stop_signal)?)?;
+    // A paused container gets its signal once thawed, as Docker stops it.
+    if super::cgroup::is_frozen(&record.id) {
+        super::cgroup::set_frozen(&record.id, false)
+            .map_err(|e| other("unpause the container to stop it", e))?;
+    }
     if wait_inactive(root, &record.id, Instant::now() + grace) {
         return Ok(());
     }

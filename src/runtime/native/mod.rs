@@ -12,9 +12,13 @@
 //! Not for: compose files (nothing here knows about them), nor bridges and addresses (the
 //! networking module configures the namespaces made here).
 
+pub mod cgroup;
 pub mod containers;
+pub mod copy;
 pub mod digest;
 pub mod events;
+pub mod exec;
+pub mod health;
 pub mod import;
 pub mod logs;
 pub mod monitor;

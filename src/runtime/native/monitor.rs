@@ -51,7 +51,23 @@ pub const LOG_FILE: &str = "container.log";
 /// its exit code. Call first thing in `main`, before any thread exists.
 pub fn dispatch() -> Option<i32> {
     let mut args = std::env::args_os().skip(1);
-    if args.next()?.to_str()? != MONITOR_COMMAND {
+    let command = args.next()?;
+    if command.to_str()? == super::exec::EXEC_COMMAND {
+        let (Some(root), Some(id), Some(request)) = (args.next(), args.next(), args.next()) else {
+            eprintln!(
+                "usage: hoist {} <root> <container id> <request>",
+                super::exec::EXEC_COMMAND
+            );
+            return Some(2);
+        };
+        state::keep_stores_closed();
+        return Some(super::exec::run_helper(
+            &PathBuf::from(root),
+            &id.to_string_lossy(),
+            &request.to_string_lossy(),
+        ));
+    }
+    if command.to_str()? != MONITOR_COMMAND {
         return None;
     }
     let (Some(root), Some(id)) = (args.next(), args.next()) else {
@@ -312,6 +328,9 @@ fn run_once(
     if let Err(e) = state::write_run_state(root, id, status) {
         eprintln!("container {id}: cannot record its state: {e}");
     }
+    // The health record exists before anyone hears the container runs: a health wait
+    // must never see a container with a healthcheck but no health.
+    let prober = start_prober(root, id, config);
     ready.send(Ok(()));
     let code = pump(
         Pid::from_raw(pid),
@@ -319,9 +338,30 @@ fn run_once(
         File::from(err_r),
         log,
     );
+    if let Some(prober) = prober {
+        // It may have been reaped by `pump` already (it only ends on its own on a bad
+        // test); then the kill finds nothing.
+        let _ = nix::sys::signal::kill(prober, nix::sys::signal::Signal::SIGKILL);
+        let _ = waitpid(prober, None);
+    }
     // libcontainer's state and cgroups go after the exit is recorded (see `run`): a
     // waiter learns the exit code without waiting for the cgroup teardown.
     RunOutcome::Exited(code)
+}
+
+/// Forks the healthcheck prober of a running container, if it has a healthcheck.
+fn start_prober(root: &Path, id: &str, config: &MonitorConfig) -> Option<Pid> {
+    config.healthcheck.as_ref()?;
+    super::health::record_starting(root, id);
+    // SAFETY: this process is single-threaded, so the child may run arbitrary code.
+    match unsafe { fork() } {
+        Ok(ForkResult::Child) => super::health::probe_forever(root, id, config),
+        Ok(ForkResult::Parent { child }) => Some(child),
+        Err(e) => {
+            eprintln!("container {id}: cannot start its healthcheck: {e}");
+            None
+        }
+    }
 }
 
 /// libcontainer's part of a start, in the forked child. Returns the container's pid.

@@ -27,10 +27,10 @@ use super::store::{self, ImageStore};
 use crate::runtime::{
     AttachOptions, AttachedIo, BoxStream, BuildSpec, ContainerInfo, ContainerListOptions,
     ContainerSpec, ContainerState, ContainerStatus, ContainerSummary, EventFilter, ExecSession,
-    ExecSpec, ImageConfig, ImageInfo, ImageSummary, LabelFilter, LogOptions, MountInfo,
-    NetworkAttachment, NetworkEndpoint, NetworkInfo, NetworkSpec, ObjectKind, OutputChunk,
-    ProcessList, ProgressSink, RegistryAuth, Result, RuntimeError, RuntimeEvent, RuntimeInfo,
-    StdinWriter, TtySize, VolumeInfo, VolumeSpec,
+    ExecSpec, HealthStatus, ImageConfig, ImageInfo, ImageSummary, LabelFilter, LogOptions,
+    MountInfo, NetworkAttachment, NetworkEndpoint, NetworkInfo, NetworkSpec, ObjectKind,
+    OutputChunk, ProcessList, ProgressSink, RegistryAuth, Result, RuntimeError, RuntimeEvent,
+    RuntimeInfo, StdinWriter, TtySize, VolumeInfo, VolumeSpec,
 };
 
 /// The bundled runtime over one data root.
@@ -69,10 +69,34 @@ fn ago(rfc3339: Option<&str>) -> String {
     }
 }
 
+/// The container's state as reported to callers: the monitor's, and `paused` while its
+/// cgroup is frozen (the freezer's state, not the monitor's: nothing to keep in sync).
+fn observed_state(root: &Path, id: &str) -> RunState {
+    let mut run = state::read_run_state(root, id);
+    if run.status == "running" && super::cgroup::is_frozen(id) {
+        run.status = "paused".to_string();
+    }
+    run
+}
+
+/// `docker ps`'s health suffix on a running container's STATUS: `Up 3 seconds (healthy)`.
+fn with_health(text: String, run: &RunState, root: &Path, id: &str) -> String {
+    if run.status != "running" {
+        return text;
+    }
+    match super::health::read(root, id).map(|h| h.status) {
+        Some(HealthStatus::Healthy) => format!("{text} (healthy)"),
+        Some(HealthStatus::Unhealthy) => format!("{text} (unhealthy)"),
+        Some(HealthStatus::Starting) => format!("{text} (health: starting)"),
+        None => text,
+    }
+}
+
 /// `docker ps`'s STATUS text.
 fn status_text(run: &RunState) -> String {
     match run.status.as_str() {
         "running" => format!("Up {}", ago(run.started_at.as_deref())),
+        "paused" => format!("Up {} (Paused)", ago(run.started_at.as_deref())),
         "restarting" => format!(
             "Restarting ({}) {} ago",
             run.exit_code.unwrap_or(0),
@@ -97,7 +121,7 @@ fn command_line(r: &ContainerRecord) -> String {
 }
 
 fn summary(root: &Path, r: &ContainerRecord) -> ContainerSummary {
-    let run = state::read_run_state(root, &r.id);
+    let run = observed_state(root, &r.id);
     ContainerSummary {
         id: r.id.clone(),
         name: r.name.clone(),
@@ -106,14 +130,14 @@ fn summary(root: &Path, r: &ContainerRecord) -> ContainerSummary {
         command: command_line(r),
         labels: r.labels.clone(),
         status: status_of(&run),
-        status_text: status_text(&run),
+        status_text: with_health(status_text(&run), &run, root, &r.id),
         created: r.created_unix,
         ports: Vec::new(),
     }
 }
 
 fn info_of(root: &Path, r: &ContainerRecord) -> ContainerInfo {
-    let run = state::read_run_state(root, &r.id);
+    let run = observed_state(root, &r.id);
     let status = status_of(&run);
     ContainerInfo {
         id: r.id.clone(),
@@ -123,17 +147,18 @@ fn info_of(root: &Path, r: &ContainerRecord) -> ContainerInfo {
         created: Some(r.created.clone()),
         labels: r.labels.clone(),
         state: ContainerState {
-            running: status == ContainerStatus::Running,
+            // A paused container still runs, as Docker reports it.
+            running: matches!(status, ContainerStatus::Running | ContainerStatus::Paused),
             restarting: status == ContainerStatus::Restarting,
+            paused: status == ContainerStatus::Paused,
             status,
-            paused: false,
             oom_killed: false,
             pid: run.pid.map(i64::from),
             exit_code: Some(run.exit_code.unwrap_or(0)),
             error: run.error.clone(),
             started_at: run.started_at.clone(),
             finished_at: run.finished_at.clone(),
-            health: None,
+            health: super::health::read(root, &r.id),
         },
         restart_count: run.restart_count,
         ports: Vec::new(),
@@ -259,12 +284,101 @@ fn image_info(store: &ImageStore, reference: &str) -> Result<ImageInfo> {
                 .unwrap_or_default(),
             labels: d.labels.clone().unwrap_or_default(),
             stop_signal: d.stop_signal.clone(),
-            healthcheck: None,
+            healthcheck: d.healthcheck.as_ref().map(|h| {
+                let duration = |ns: Option<i64>| {
+                    ns.filter(|&n| n > 0)
+                        .map(|n| Duration::from_nanos(n as u64))
+                };
+                crate::runtime::Healthcheck {
+                    test: h.test.clone(),
+                    interval: duration(h.interval),
+                    timeout: duration(h.timeout),
+                    retries: h.retries.and_then(|r| u32::try_from(r).ok()),
+                    start_period: duration(h.start_period),
+                    start_interval: duration(h.start_interval),
+                }
+            }),
         },
     })
 }
 
+fn not_running(record: &ContainerRecord) -> RuntimeError {
+    RuntimeError::Conflict {
+        kind: ObjectKind::Container,
+        name: record.name.clone(),
+        message: "is not running".to_string(),
+    }
+}
+
+/// The rows of `ps` output whose PID is one of `pids`; the last column (the command) keeps
+/// its spaces, as Docker splits it.
+fn parse_ps(output: &str, pids: &[i32]) -> Result<ProcessList> {
+    let mut lines = output.lines();
+    let titles: Vec<String> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let Some(pid_column) = titles.iter().position(|t| t == "PID") else {
+        return Err(RuntimeError::Other {
+            operation: "top".to_string(),
+            message: "ps printed no PID column: keep the pid in its output format".to_string(),
+        });
+    };
+    let mut processes = Vec::new();
+    for line in lines {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() < titles.len() {
+            continue;
+        }
+        if !fields[pid_column]
+            .parse::<i32>()
+            .is_ok_and(|p| pids.contains(&p))
+        {
+            continue;
+        }
+        let mut row: Vec<String> = fields[..titles.len() - 1]
+            .iter()
+            .map(|f| f.to_string())
+            .collect();
+        row.push(fields[titles.len() - 1..].join(" "));
+        processes.push(row);
+    }
+    Ok(ProcessList { titles, processes })
+}
+
 impl NativeRuntime {
+    /// Freezes or thaws a running container's processes.
+    async fn set_paused(&self, name: &str, paused: bool) -> Result<()> {
+        let record = self.record(name).await?;
+        let run = observed_state(&self.root, &record.id);
+        let expected = if paused { "running" } else { "paused" };
+        if run.status != expected {
+            return Err(RuntimeError::Conflict {
+                kind: ObjectKind::Container,
+                name: record.name.clone(),
+                message: if paused {
+                    format!("is {}, only a running container can be paused", run.status)
+                } else {
+                    "is not paused".to_string()
+                },
+            });
+        }
+        let id = record.id.clone();
+        blocking(move || {
+            super::cgroup::set_frozen(&id, paused).map_err(|e| RuntimeError::Other {
+                operation: format!(
+                    "{} container {}",
+                    if paused { "pause" } else { "unpause" },
+                    record.name
+                ),
+                message: e.to_string(),
+            })
+        })
+        .await
+    }
+
     /// The runtime over data root `root` (created when missing).
     pub fn open(root: &Path) -> Result<NativeRuntime> {
         state::with_store(root, |_| Ok(()))?;
@@ -733,12 +847,12 @@ impl crate::runtime::Runtime for NativeRuntime {
         }
     }
 
-    async fn pause_container(&self, _name: &str) -> Result<()> {
-        Err(unsupported("pause"))
+    async fn pause_container(&self, name: &str) -> Result<()> {
+        self.set_paused(name, true).await
     }
 
-    async fn unpause_container(&self, _name: &str) -> Result<()> {
-        Err(unsupported("unpause"))
+    async fn unpause_container(&self, name: &str) -> Result<()> {
+        self.set_paused(name, false).await
     }
 
     async fn inspect_container(&self, name: &str) -> Result<ContainerInfo> {
@@ -785,8 +899,35 @@ impl crate::runtime::Runtime for NativeRuntime {
         ))
     }
 
-    async fn top(&self, _name: &str, _ps_args: Option<&str>) -> Result<ProcessList> {
-        Err(unsupported("top"))
+    async fn top(&self, name: &str, ps_args: Option<&str>) -> Result<ProcessList> {
+        let record = self.record(name).await?;
+        let run = observed_state(&self.root, &record.id);
+        if !matches!(run.status.as_str(), "running" | "paused") {
+            return Err(not_running(&record));
+        }
+        let pids = super::cgroup::pids(&record.id).map_err(|e| RuntimeError::Other {
+            operation: format!("list the processes of container {}", record.name),
+            message: e.to_string(),
+        })?;
+        // Docker's way: the host's `ps` with the caller's arguments, keeping the rows of
+        // the container's processes.
+        let args: Vec<&str> = ps_args.unwrap_or("-ef").split_whitespace().collect();
+        let out = tokio::process::Command::new("ps")
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .map_err(|e| RuntimeError::Other {
+                operation: "top".to_string(),
+                message: format!("cannot run ps: {e}; install procps"),
+            })?;
+        if !out.status.success() {
+            return Err(RuntimeError::Other {
+                operation: format!("top {}", args.join(" ")),
+                message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        parse_ps(&String::from_utf8_lossy(&out.stdout), &pids)
     }
 
     async fn events(
@@ -838,23 +979,30 @@ impl crate::runtime::Runtime for NativeRuntime {
         Err(unsupported("TTY resize"))
     }
 
-    async fn exec(&self, _container: &str, _spec: &ExecSpec) -> Result<ExecSession> {
-        Err(unsupported("exec"))
+    async fn exec(&self, container: &str, spec: &ExecSpec) -> Result<ExecSession> {
+        let record = self.record(container).await?;
+        super::exec::start(&self.root, &record, spec).await
     }
 
-    async fn exec_exit_code(&self, _exec_id: &str) -> Result<Option<i64>> {
-        Err(unsupported("exec"))
+    async fn exec_exit_code(&self, exec_id: &str) -> Result<Option<i64>> {
+        super::exec::exit_code(exec_id)
     }
 
-    async fn resize_exec(&self, _exec_id: &str, _size: TtySize) -> Result<()> {
-        Err(unsupported("exec"))
+    async fn resize_exec(&self, exec_id: &str, size: TtySize) -> Result<()> {
+        super::exec::resize(exec_id, size)
     }
 
-    async fn copy_to_container(&self, _name: &str, _path: &str, _tar: Bytes) -> Result<()> {
-        Err(unsupported("cp"))
+    async fn copy_to_container(&self, name: &str, path: &str, tar: Bytes) -> Result<()> {
+        let record = self.record(name).await?;
+        let root = self.root.clone();
+        let path = path.to_string();
+        blocking(move || super::copy::copy_to(&root, &record, &path, &tar)).await
     }
 
-    async fn copy_from_container(&self, _name: &str, _path: &str) -> Result<Bytes> {
-        Err(unsupported("cp"))
+    async fn copy_from_container(&self, name: &str, path: &str) -> Result<Bytes> {
+        let record = self.record(name).await?;
+        let root = self.root.clone();
+        let path = path.to_string();
+        blocking(move || super::copy::copy_from(&root, &record, &path)).await
     }
 }

@@ -304,6 +304,14 @@ pub struct MonitorConfig {
     pub restart: Restart,
     pub stdin: StdinMode,
     pub auto_remove: bool,
+    /// The effective healthcheck (see [`super::health::effective`]).
+    #[serde(default)]
+    pub healthcheck: Option<super::oci::HealthConfig>,
+    /// The container's working directory and user, for healthcheck probes.
+    #[serde(default)]
+    pub working_dir: String,
+    #[serde(default)]
+    pub user: Option<String>,
 }
 
 /// A volume, as recorded.
