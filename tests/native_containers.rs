@@ -760,6 +760,7 @@ services:
     image: hoist-test/busybox:latest
     command: ["sh", "-c", "mkdir -p /www && echo hello-db > /www/index.html && exec httpd -f -p 80 -h /www"]
     networks: [back]
+    extra_hosts: ["ext.example:10.1.2.3"]
   backend:
     image: hoist-test/busybox:latest
     command: ["sh", "-c", "mkdir -p /www && echo hello-backend > /www/index.html && exec httpd -f -p 8080 -h /www"]
@@ -911,6 +912,7 @@ async fn a_stack_reaches_peers_by_name_publishes_ports_isolates_networks_and_dow
         .find(|l| l.ends_with("host.docker.internal"))
         .unwrap_or_else(|| panic!("no host.docker.internal in {hosts}"));
     assert!(gateway_line.starts_with("10."), "{hosts}");
+    assert!(hosts.contains("10.1.2.3\text.example\n"), "{hosts}");
 
     // A recreated database gets a new address (its old one is taken meanwhile); the
     // running backend's /etc/hosts follows.

@@ -123,6 +123,7 @@ pub async fn attach_container(
             ipv4_address: a.ipv4_address.clone(),
             mac_address: a.mac_address.clone(),
             hosts_file: Some(dir.join("hosts")),
+            extra_hosts: spec.extra_hosts.clone(),
         };
         let endpoint = net
             .attach(db, &req)
@@ -154,11 +155,16 @@ pub async fn connect(
         ));
     };
     let dir = state::container_dir(root, &record.id);
-    let count = net
+    let own: Vec<_> = net
         .endpoints(db)?
-        .iter()
+        .into_iter()
         .filter(|e| e.container_id == record.id)
-        .count();
+        .collect();
+    let count = own.len();
+    let extra_hosts = own
+        .first()
+        .map(|e| e.extra_hosts.clone())
+        .unwrap_or_default();
     let hostname = fs::read_to_string(dir.join("hostname"))
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| record.id[..12].to_string());
@@ -173,6 +179,7 @@ pub async fn connect(
         ipv4_address: attachment.ipv4_address.clone(),
         mac_address: attachment.mac_address.clone(),
         hosts_file: Some(dir.join("hosts")),
+        extra_hosts,
     };
     net.attach(db, &req)
         .await
