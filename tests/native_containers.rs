@@ -186,9 +186,10 @@ impl Native {
 }
 
 impl Drop for Native {
-    /// A failed test still leaves no running container, mount or namespace file behind.
+    /// A failed test still leaves no running container, mount, namespace file or network
+    /// behind.
     fn drop(&mut self) {
-        let rt = self.rt.clone();
+        let root = self.root().to_path_buf();
         let _ = std::thread::spawn(move || {
             let Ok(tokio_rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -197,12 +198,21 @@ impl Drop for Native {
                 return;
             };
             tokio_rt.block_on(async {
+                // A runtime of this thread's own: the test's one holds its kernel connection
+                // on the test's tokio runtime, which is blocked here.
+                let Ok(rt) = NativeRuntime::open(&root) else {
+                    return;
+                };
                 let all = ContainerListOptions {
                     all: true,
                     labels: vec![],
                 };
                 for c in rt.list_containers(&all).await.unwrap_or_default() {
                     let _ = rt.remove_container(&c.id, true, true).await;
+                }
+                // Then the networks: no bridge, veth or iptables rule outlives a test.
+                for net in rt.list_networks(&[]).await.unwrap_or_default() {
+                    let _ = rt.remove_network(&net.id).await;
                 }
             });
         })
@@ -740,6 +750,272 @@ async fn a_container_whose_monitor_was_killed_can_still_be_stopped_and_removed_c
     let cgroup = format!("/sys/fs/cgroup/memory/hoist/{}", &id[..16]);
     assert!(!Path::new(&cgroup).exists(), "{cgroup} left");
     assert!(!n.root().join("lc").join(&id[..16]).exists());
+}
+
+/// USER-STORIES story 1 with busybox stand-ins: "database" serves on the back network,
+/// "backend" on back and front publishes a port, "other" is alone on its own network.
+const NET_STACK: &str = r#"
+services:
+  database:
+    image: hoist-test/busybox:latest
+    command: ["sh", "-c", "mkdir -p /www && echo hello-db > /www/index.html && exec httpd -f -p 80 -h /www"]
+    networks: [back]
+    extra_hosts: ["ext.example:10.1.2.3"]
+  backend:
+    image: hoist-test/busybox:latest
+    command: ["sh", "-c", "mkdir -p /www && echo hello-backend > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    ports: ["127.0.0.1:${HOST_PORT}:8080"]
+    networks: [back, front]
+  other:
+    image: hoist-test/busybox:latest
+    command: ["sh", "-c", "mkdir -p /www && echo hello-other > /www/index.html && exec httpd -f -p 80 -h /www"]
+    networks: [isolated]
+networks:
+  back: {}
+  front: {}
+  isolated: {}
+"#;
+
+/// A TCP port nothing listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a free port")
+        .port()
+}
+
+/// `GET /` from the host, retried while the server inside comes up.
+fn http_get(addr: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let attempt = std::net::TcpStream::connect(addr).and_then(|mut s| {
+            s.set_read_timeout(Some(Duration::from_secs(5)))?;
+            s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+            let mut body = String::new();
+            s.read_to_string(&mut body)?;
+            Ok(body)
+        });
+        match attempt {
+            Ok(body) if !body.is_empty() => return body,
+            _ if std::time::Instant::now() > deadline => {
+                panic!("no HTTP answer on {addr}: {attempt:?}")
+            }
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// Lines of `ip -o link` / `iptables -S` output, to compare before and after.
+fn command_lines(program: &str, args: &[&str]) -> Vec<String> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    assert!(out.status.success(), "{program} {args:?} failed");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Names of the host's network links starting with `prefix`.
+fn links_with_prefix(prefix: &str) -> Vec<String> {
+    command_lines("ip", &["-o", "link"])
+        .iter()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|name| name.split('@').next().unwrap_or(name).to_string())
+        .filter(|name| name.starts_with(prefix))
+        .collect()
+}
+
+impl Native {
+    /// The IPv4 address of container `name` on network `network`.
+    async fn address(&self, name: &str, network: &str) -> String {
+        let info = self.rt.inspect_container(name).await.expect("inspect");
+        info.networks
+            .get(network)
+            .and_then(|e| e.ip_address.clone())
+            .unwrap_or_else(|| panic!("{name} has no address on {network}: {:?}", info.networks))
+    }
+
+    /// stdout of `hoist run --rm SERVICE sh -c SCRIPT`.
+    fn run_in(&self, project: &Path, p: &str, service: &str, script: &str) -> String {
+        let out = self.hoist_ok(
+            project,
+            &["-p", p, "run", "--rm", service, "sh", "-c", script],
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn a_stack_reaches_peers_by_name_publishes_ports_isolates_networks_and_down_cleans_all() {
+    let n = Native::new().await;
+    let project = tempfile::tempdir().unwrap();
+    let port = free_port();
+    std::fs::write(project.path().join("compose.yaml"), NET_STACK).unwrap();
+    std::fs::write(project.path().join(".env"), format!("HOST_PORT={port}\n")).unwrap();
+    let p = "nativenet";
+    let veths_before = links_with_prefix("hoistv");
+
+    n.hoist_ok(project.path(), &["-p", p, "up", "-d"]);
+
+    // The published port answers on 127.0.0.1, and `port` / `ps` show it.
+    assert!(http_get(&format!("127.0.0.1:{port}")).contains("hello-backend"));
+    let shown = n.hoist_ok(project.path(), &["-p", p, "port", "backend", "8080"]);
+    assert_eq!(
+        String::from_utf8_lossy(&shown.stdout).trim(),
+        format!("127.0.0.1:{port}")
+    );
+    let ps = n.hoist_ok(project.path(), &["-p", p, "ps"]);
+    assert!(
+        String::from_utf8_lossy(&ps.stdout).contains(&format!("127.0.0.1:{port}->8080/tcp")),
+        "{}",
+        String::from_utf8_lossy(&ps.stdout)
+    );
+
+    // The backend reaches the database by service name; nothing reaches "other" across
+    // networks, even by address.
+    let fetch = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 nc";
+    let got = n.run_in(
+        project.path(),
+        p,
+        "backend",
+        &format!("{fetch} database 80"),
+    );
+    assert!(got.contains("hello-db"), "{got}");
+    let other_ip = n.address("nativenet-other-1", "nativenet_isolated").await;
+    let got = n.run_in(
+        project.path(),
+        p,
+        "backend",
+        &format!("{fetch} {other_ip} 80; echo done"),
+    );
+    assert!(
+        !got.contains("hello-other") && got.contains("done"),
+        "{got}"
+    );
+    let got = n.run_in(
+        project.path(),
+        p,
+        "other",
+        &format!("{fetch} {other_ip} 80; {fetch} database 80; echo done"),
+    );
+    assert!(
+        got.contains("hello-other") && !got.contains("hello-db"),
+        "{got}"
+    );
+    let hosts = n.run_in(project.path(), p, "database", "cat /etc/hosts");
+    let gateway_line = hosts
+        .lines()
+        .find(|l| l.ends_with("host.docker.internal"))
+        .unwrap_or_else(|| panic!("no host.docker.internal in {hosts}"));
+    assert!(gateway_line.starts_with("10."), "{hosts}");
+    assert!(hosts.contains("10.1.2.3\text.example\n"), "{hosts}");
+
+    // A recreated database gets a new address (its old one is taken meanwhile); the
+    // running backend's /etc/hosts follows.
+    let backend = n.rt.inspect_container("nativenet-backend-1").await.unwrap();
+    let old_ip = n.address("nativenet-database-1", "nativenet_back").await;
+    n.hoist_ok(project.path(), &["-p", p, "rm", "-s", "-f", "database"]);
+    let taken =
+        n.rt.create_container(&ContainerSpec {
+            name: "placeholder".to_string(),
+            networks: vec![hoist::runtime::NetworkAttachment {
+                network: "nativenet_back".to_string(),
+                ..Default::default()
+            }],
+            ..sh("sleep 100")
+        })
+        .await
+        .expect("create a container holding an address");
+    n.hoist_ok(project.path(), &["-p", p, "up", "-d", "database"]);
+    let new_ip = n.address("nativenet-database-1", "nativenet_back").await;
+    n.rt.remove_container(&taken, true, true).await.unwrap();
+    assert_ne!(old_ip, new_ip, "the recreated database kept its address");
+    let backend_hosts =
+        std::fs::read_to_string(n.root().join("containers").join(&backend.id).join("hosts"))
+            .unwrap();
+    assert!(
+        backend_hosts
+            .lines()
+            .any(|l| l.starts_with(&format!("{new_ip}\t")) && l.contains("database")),
+        "{backend_hosts}"
+    );
+    assert!(
+        !backend_hosts.contains(&format!("{old_ip}\t")),
+        "{backend_hosts}"
+    );
+    let got = n.run_in(
+        project.path(),
+        p,
+        "backend",
+        &format!("{fetch} database 80"),
+    );
+    assert!(got.contains("hello-db"), "{got}");
+
+    // down -v: no bridge, veth, iptables rule or state row of the project is left.
+    let mut bridges = Vec::new();
+    let mut subnets = Vec::new();
+    for net in ["back", "front", "isolated"] {
+        let info = n.rt.inspect_network(&format!("{p}_{net}")).await.unwrap();
+        bridges.push(format!("hoist-{}", &info.id[..9]));
+        subnets.extend(info.subnets);
+    }
+    let veths: Vec<String> = links_with_prefix("hoistv")
+        .into_iter()
+        .filter(|v| !veths_before.contains(v))
+        .collect();
+    assert!(veths.len() >= 4, "{veths:?}");
+    n.hoist_ok(project.path(), &["-p", p, "down", "-v"]);
+    let links = links_with_prefix("hoist");
+    for link in bridges.iter().chain(&veths) {
+        assert!(!links.contains(link), "{link} left: {links:?}");
+    }
+    let mut rules = command_lines("iptables", &["-S"]);
+    rules.extend(command_lines("iptables", &["-t", "nat", "-S"]));
+    for needle in bridges.iter().chain(&subnets) {
+        assert!(
+            !rules.iter().any(|r| r.contains(needle.as_str())),
+            "iptables rule for {needle} left: {rules:?}"
+        );
+    }
+    assert!(n.rt.list_networks(&[]).await.unwrap().is_empty());
+    assert!(n
+        .rt
+        .list_containers(&ContainerListOptions {
+            all: true,
+            labels: vec![]
+        })
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+#[tokio::test]
+async fn a_taken_host_port_fails_the_start_naming_the_container_and_port() {
+    let n = Native::new().await;
+    let project = tempfile::tempdir().unwrap();
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = holder.local_addr().unwrap().port();
+    std::fs::write(project.path().join("compose.yaml"), NET_STACK).unwrap();
+    std::fs::write(project.path().join(".env"), format!("HOST_PORT={port}\n")).unwrap();
+    let out = n.hoist(
+        project.path(),
+        &["-p", "nativetaken", "up", "-d", "backend"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("already in use")
+            && stderr.contains(&port.to_string())
+            && stderr.contains("backend"),
+        "{stderr}"
+    );
+    n.hoist_ok(project.path(), &["-p", "nativetaken", "down", "-v"]);
+    assert!(n.rt.list_networks(&[]).await.unwrap().is_empty());
 }
 
 const EXEC_STACK: &str = r#"

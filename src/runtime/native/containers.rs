@@ -224,15 +224,19 @@ fn hosts_file(hostname: &str, extra_hosts: &[String]) -> String {
     out
 }
 
-/// The host's resolv.conf minus loopback nameservers (unreachable from a container's own
-/// namespace), with the container's dns settings on top, as Docker does.
-fn resolv_conf(spec: &ContainerSpec) -> String {
-    let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+/// The container's resolv.conf: the net module's (the host's minus loopback nameservers,
+/// with Docker's fallbacks) with the container's dns settings on top, as Docker does.
+fn resolv_conf(spec: &ContainerSpec) -> Result<String> {
+    let base = super::net::hosts::container_resolv_conf().map_err(|e| {
+        other(
+            "create container",
+            format!("cannot read /etc/resolv.conf: {e}"),
+        )
+    })?;
     let mut lines: Vec<String> = Vec::new();
-    for line in host.lines() {
+    for line in base.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
-            ["nameserver", addr, ..] if addr.starts_with("127.") || *addr == "::1" => {}
             ["nameserver", ..] if !spec.dns.is_empty() => {}
             ["search", ..] | ["domain", ..] if !spec.dns_search.is_empty() => {}
             ["options", ..] if !spec.dns_opt.is_empty() => {}
@@ -248,11 +252,7 @@ fn resolv_conf(spec: &ContainerSpec) -> String {
     if !spec.dns_opt.is_empty() {
         lines.push(format!("options {}", spec.dns_opt.join(" ")));
     }
-    if !lines.iter().any(|l| l.starts_with("nameserver")) {
-        lines.push("nameserver 8.8.8.8".to_string());
-        lines.push("nameserver 8.8.4.4".to_string());
-    }
-    lines.join("\n") + "\n"
+    Ok(lines.join("\n") + "\n")
 }
 
 /// What a failed create must undo.
@@ -450,7 +450,7 @@ fn create_inner(root: &Path, spec: &ContainerSpec, id: &str, undo: &mut Undo) ->
             hosts_file(&hostname, &spec.extra_hosts),
         ),
         ("hostname", "/etc/hostname", format!("{hostname}\n")),
-        ("resolv.conf", "/etc/resolv.conf", resolv_conf(spec)),
+        ("resolv.conf", "/etc/resolv.conf", resolv_conf(spec)?),
     ];
     for (file, target, content) in etc_files {
         let path = dir.join(file);
@@ -474,8 +474,21 @@ fn create_inner(root: &Path, spec: &ContainerSpec, id: &str, undo: &mut Undo) ->
 
     let network = match spec.network_mode.as_deref() {
         Some("host") => NetworkNamespace::Host,
-        Some(mode) if mode.starts_with("container:") || mode.starts_with("service:") => {
-            return Err(unsupported(&format!("network_mode {mode}")));
+        Some(mode) if mode.starts_with("container:") => {
+            // Joins the other container's namespace; the namespace stays the other's to
+            // delete (this record holds no netns of its own).
+            let other_name = &mode["container:".len()..];
+            let other_record =
+                state::with_store(root, |store| state::find_container(store, other_name))?;
+            match other_record.netns {
+                Some(path) => NetworkNamespace::Path(path),
+                None => NetworkNamespace::Host,
+            }
+        }
+        Some(mode) if mode.starts_with("service:") => {
+            return Err(unsupported(&format!(
+                "network_mode {mode} (the engine gives container:)"
+            )));
         }
         _ => {
             let path = netns::netns_path(id);
@@ -569,8 +582,8 @@ fn create_inner(root: &Path, spec: &ContainerSpec, id: &str, undo: &mut Undo) ->
             .map(|n| (n.network.clone(), n.aliases.clone()))
             .collect(),
         netns: match network {
-            NetworkNamespace::Host => None,
-            NetworkNamespace::Path(p) => Some(p),
+            NetworkNamespace::Path(p) if undo.netns.is_some() => Some(p),
+            _ => None,
         },
         stop_signal: spec
             .stop_signal

@@ -33,6 +33,7 @@ pub mod spec;
 pub mod state;
 pub mod store;
 pub mod unpack;
+pub mod wiring;
 
 pub use runtime::NativeRuntime;
 

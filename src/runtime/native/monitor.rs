@@ -161,6 +161,21 @@ fn run(root: &Path, id: &str) -> i32 {
             .ok(),
         _ => None,
     };
+    // Published ports are bound before the container starts: a taken one fails the start.
+    let forwarder = match super::wiring::start_forwarder(&dir) {
+        Ok(f) => f,
+        Err(message) => {
+            eprintln!("container {id}: {message}");
+            status.status = "exited".to_string();
+            status.exit_code = Some(128);
+            status.finished_at = Some(now());
+            status.error = Some(message.clone());
+            let _ = state::write_run_state(root, id, &status);
+            ready.send(Err(&message));
+            let _ = snapshot::unmount(&RootfsDirs::under(&dir).merged);
+            return 1;
+        }
+    };
     let mut backoff = Duration::from_millis(100);
     loop {
         let started = Instant::now();
@@ -205,10 +220,16 @@ fn run(root: &Path, id: &str) -> i32 {
             }
         }
     }
+    if let Some(f) = forwarder {
+        f.stop(&dir);
+    }
     if let Err(e) = snapshot::unmount(&RootfsDirs::under(&dir).merged) {
         eprintln!("container {id}: {e}");
     }
     if config.auto_remove {
+        if let Err(e) = super::wiring::detach_all_blocking(root, id) {
+            eprintln!("container {id}: detaching from its networks failed: {e}");
+        }
         if let Err(e) = super::containers::remove(root, id, true, true) {
             eprintln!("container {id}: auto-remove failed: {e}");
             return 1;

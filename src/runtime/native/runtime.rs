@@ -2,7 +2,8 @@
 //! database, mounts, files) runs on tokio's blocking threads through [`blocking`]; container
 //! processes belong to their monitors (see [`super::monitor`]).
 //!
-//! Not for: networking (networks are recorded only; the `net` module wires them), nor the
+//! Networks, endpoints and published ports go through [`super::net`] (its tables are the only
+//! record of networks) via [`super::wiring`]. Not for: the
 //! operations not built yet (attach with a TTY, exec, cp, top, pause, past events, build,
 //! push),
 //! which answer [`RuntimeError::Unsupported`] rather than pretending.
@@ -17,13 +18,13 @@ use bytes::Bytes;
 
 use super::containers::{self, familiar, find_image, unsupported};
 use super::logs::{self, From};
+use super::net::HostNetwork;
 use super::oci::Platform;
 use super::reference::Reference;
 use super::registry::{RegistryClient, RegistryConfig};
-use super::state::{
-    self, ContainerRecord, NetworkRecord, RunState, VolumeRecord, CONTAINERS, NETWORKS, VOLUMES,
-};
+use super::state::{self, ContainerRecord, RunState, VolumeRecord, CONTAINERS, VOLUMES};
 use super::store::{self, ImageStore};
+use super::wiring::{self, block_on};
 use crate::runtime::{
     AttachOptions, AttachedIo, BoxStream, BuildSpec, ContainerInfo, ContainerListOptions,
     ContainerSpec, ContainerState, ContainerStatus, ContainerSummary, EventFilter, ExecSession,
@@ -34,9 +35,19 @@ use crate::runtime::{
 };
 
 /// The bundled runtime over one data root.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NativeRuntime {
     root: Arc<PathBuf>,
+    /// Opened (and repaired) on first use: commands that touch no network pay nothing.
+    net: Arc<tokio::sync::OnceCell<HostNetwork>>,
+}
+
+impl std::fmt::Debug for NativeRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeRuntime")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Runs blocking `f` off the async threads.
@@ -132,7 +143,7 @@ fn summary(root: &Path, r: &ContainerRecord) -> ContainerSummary {
         status: status_of(&run),
         status_text: with_health(status_text(&run), &run, root, &r.id),
         created: r.created_unix,
-        ports: Vec::new(),
+        ports: wiring::published_ports(root, &r.id, &run),
     }
 }
 
@@ -161,7 +172,7 @@ fn info_of(root: &Path, r: &ContainerRecord) -> ContainerInfo {
             health: super::health::read(root, &r.id),
         },
         restart_count: run.restart_count,
-        ports: Vec::new(),
+        ports: wiring::published_ports(root, &r.id, &run),
         mounts: r
             .mounts
             .iter()
@@ -211,33 +222,6 @@ fn volume_info(root: &Path, v: &VolumeRecord) -> VolumeInfo {
         options: v.options.clone(),
         created_at: Some(v.created_at.clone()),
     }
-}
-
-fn network_info(n: &NetworkRecord, containers: Vec<String>) -> NetworkInfo {
-    NetworkInfo {
-        id: n.id.clone(),
-        name: n.name.clone(),
-        driver: n.driver.clone(),
-        labels: n.labels.clone(),
-        internal: n.internal,
-        enable_ipv6: n.enable_ipv6,
-        subnets: Vec::new(),
-        containers,
-    }
-}
-
-fn find_network(store: &ImageStore, name: &str) -> Result<NetworkRecord> {
-    if let Some(n) = state::get::<NetworkRecord>(store, NETWORKS, name)? {
-        return Ok(n);
-    }
-    state::all::<NetworkRecord>(store, NETWORKS)?
-        .into_iter()
-        .map(|(_, n)| n)
-        .find(|n| n.id == name || (name.len() >= 4 && n.id.starts_with(name)))
-        .ok_or_else(|| RuntimeError::NotFound {
-            kind: ObjectKind::Network,
-            name: name.to_string(),
-        })
 }
 
 fn image_info(store: &ImageStore, reference: &str) -> Result<ImageInfo> {
@@ -385,6 +369,7 @@ impl NativeRuntime {
         containers::sweep_half_created(root)?;
         Ok(NativeRuntime {
             root: Arc::new(root.to_path_buf()),
+            net: Arc::new(tokio::sync::OnceCell::new()),
         })
     }
 
@@ -416,6 +401,28 @@ impl NativeRuntime {
         .await
     }
 
+    /// Runs `f` with the host network and the state database on a blocking thread (`f`
+    /// drives the net module's futures with [`block_on`]).
+    async fn with_net<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&HostNetwork, &redb::Database) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let root = self.root.clone();
+        let net = self
+            .net
+            .get_or_try_init(|| {
+                let root = root.clone();
+                blocking(move || {
+                    state::with_store(&root, |store| {
+                        Ok(block_on(HostNetwork::open(store.database()))?)
+                    })
+                })
+            })
+            .await?
+            .clone();
+        blocking(move || state::with_store(&root, |store| f(&net, store.database()))).await
+    }
+
     async fn record(&self, name: &str) -> Result<ContainerRecord> {
         let root = self.root.clone();
         let name = name.to_string();
@@ -443,117 +450,73 @@ impl crate::runtime::Runtime for NativeRuntime {
         })
     }
 
-    // -- networks: recorded only, until the net module wires them --
+    // -- networks: the net module's --
 
     async fn create_network(&self, spec: &NetworkSpec) -> Result<String> {
-        let root = self.root.clone();
+        if let Some(driver) = spec.driver.as_deref().filter(|d| *d != "bridge") {
+            return Err(unsupported(&format!(
+                "network driver \"{driver}\" (only bridge)"
+            )));
+        }
         let spec = spec.clone();
-        blocking(move || {
-            let id = containers::random_id()?;
-            let record = NetworkRecord {
-                id: id.clone(),
-                name: spec.name.clone(),
-                driver: spec.driver.clone().unwrap_or_else(|| "bridge".to_string()),
-                labels: spec.labels.clone(),
-                internal: spec.internal,
-                enable_ipv6: spec.enable_ipv6,
-            };
-            state::with_store(&root, |store| {
-                state::put_checked(store, NETWORKS, &spec.name, &record, |rows| {
-                    if rows
-                        .iter()
-                        .any(|(k, _): &(String, NetworkRecord)| *k == spec.name)
-                    {
-                        Err(RuntimeError::Conflict {
-                            kind: ObjectKind::Network,
-                            name: spec.name.clone(),
-                            message: "a network with this name exists already".to_string(),
-                        })
-                    } else {
-                        Ok(())
-                    }
-                })
-            })?;
-            Ok(id)
-        })
-        .await
+        self.with_net(move |net, db| Ok(block_on(net.create_network(db, &spec))?.id))
+            .await
     }
 
     async fn inspect_network(&self, name: &str) -> Result<NetworkInfo> {
-        let root = self.root.clone();
         let name = name.to_string();
-        blocking(move || {
-            state::with_store(&root, |store| {
-                let n = find_network(store, &name)?;
-                let members = state::all::<ContainerRecord>(store, CONTAINERS)?
-                    .into_iter()
-                    .filter(|(_, c)| c.networks.contains_key(&n.name))
-                    .map(|(id, _)| id)
-                    .collect();
-                Ok(network_info(&n, members))
-            })
+        self.with_net(move |net, db| {
+            let (n, endpoints) = net.inspect_network(db, &name)?;
+            Ok(n.info(endpoints.into_iter().map(|e| e.container_id).collect()))
         })
         .await
     }
 
     async fn list_networks(&self, labels: &[LabelFilter]) -> Result<Vec<NetworkInfo>> {
-        let root = self.root.clone();
         let labels = labels.to_vec();
-        blocking(move || {
-            state::with_store(&root, |store| {
-                Ok(state::all::<NetworkRecord>(store, NETWORKS)?
-                    .into_iter()
-                    .map(|(_, n)| n)
-                    .filter(|n| labels.iter().all(|l| l.matches(&n.labels)))
-                    .map(|n| network_info(&n, Vec::new()))
-                    .collect())
-            })
+        self.with_net(move |net, db| {
+            let endpoints = net.endpoints(db)?;
+            Ok(net
+                .list_networks(db)?
+                .into_iter()
+                .filter(|n| labels.iter().all(|l| l.matches(&n.labels)))
+                .map(|n| {
+                    let members = endpoints
+                        .iter()
+                        .filter(|e| e.network_id == n.id)
+                        .map(|e| e.container_id.clone())
+                        .collect();
+                    n.info(members)
+                })
+                .collect())
         })
         .await
     }
 
     async fn remove_network(&self, name: &str) -> Result<()> {
-        let root = self.root.clone();
         let name = name.to_string();
-        blocking(move || {
-            state::with_store(&root, |store| {
-                let n = find_network(store, &name)?;
-                let users: Vec<String> = state::all::<ContainerRecord>(store, CONTAINERS)?
-                    .into_iter()
-                    .filter(|(_, c)| c.networks.contains_key(&n.name))
-                    .map(|(_, c)| c.name)
-                    .collect();
-                if !users.is_empty() {
-                    return Err(RuntimeError::Conflict {
-                        kind: ObjectKind::Network,
-                        name: n.name.clone(),
-                        message: format!("has active endpoints ({})", users.join(", ")),
-                    });
-                }
-                state::remove(store, NETWORKS, &n.name)?;
-                Ok(())
-            })
+        self.with_net(move |net, db| Ok(block_on(net.remove_network(db, &name))?))
+            .await
+    }
+
+    async fn connect_network(&self, container: &str, attachment: &NetworkAttachment) -> Result<()> {
+        let record = self.record(container).await?;
+        let root = self.root.clone();
+        let attachment = attachment.clone();
+        self.with_net(move |net, db| {
+            block_on(wiring::connect(net, db, &root, &record, &attachment))
         })
         .await
     }
 
-    async fn connect_network(
-        &self,
-        _container: &str,
-        _attachment: &NetworkAttachment,
-    ) -> Result<()> {
-        Err(unsupported(
-            "connecting a container to a network after create",
-        ))
-    }
-
-    async fn disconnect_network(
-        &self,
-        _container: &str,
-        _network: &str,
-        _force: bool,
-    ) -> Result<()> {
-        Err(unsupported("disconnecting a container from a network"))
+    async fn disconnect_network(&self, container: &str, network: &str, _force: bool) -> Result<()> {
+        let record = self.record(container).await?;
+        let network = network.to_string();
+        self.with_net(move |net, db| {
+            block_on(net.detach(db, &network, &record.id))
+                .map_err(|e| e.for_container(&record.name))
+        })
+        .await
     }
 
     // -- volumes --
@@ -794,13 +757,45 @@ impl crate::runtime::Runtime for NativeRuntime {
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
         let root = self.root.clone();
         let spec = spec.clone();
-        blocking(move || containers::create(&root, &spec)).await
+        let id = {
+            let (root, spec) = (root.clone(), spec.clone());
+            blocking(move || containers::create(&root, &spec)).await?
+        };
+        let record = self.record(&id).await?;
+        let attached = {
+            let (root, record) = (root.clone(), record.clone());
+            self.with_net(move |net, db| {
+                block_on(wiring::attach_container(net, db, &root, &record, &spec))
+            })
+            .await
+        };
+        if let Err(e) = attached {
+            // Half-attached is not created: undo it all (endpoints first, then the rest).
+            let _ = self
+                .with_net(move |net, db| Ok(block_on(net.detach_all(db, &id))?))
+                .await;
+            let _ = blocking(move || containers::remove(&root, &record.id, true, true)).await;
+            return Err(e);
+        }
+        Ok(record.id)
     }
 
     async fn start_container(&self, name: &str) -> Result<()> {
         let record = self.record(name).await?;
         let root = self.root.clone();
-        blocking(move || containers::start(&root, &record.id)).await
+        let name = record.name.clone();
+        blocking(move || containers::start(&root, &record.id))
+            .await
+            .map_err(|e| match e {
+                // The monitor's forwarder could not bind a published port.
+                RuntimeError::Other { message, .. } if message.contains("is already in use") => {
+                    RuntimeError::PortInUse {
+                        container: name,
+                        message,
+                    }
+                }
+                other => other,
+            })
     }
 
     async fn stop_container(&self, name: &str, timeout: Option<Duration>) -> Result<()> {
@@ -827,9 +822,16 @@ impl crate::runtime::Runtime for NativeRuntime {
     }
 
     async fn remove_container(&self, name: &str, force: bool, volumes: bool) -> Result<()> {
+        let record = self.record(name).await?;
+        let run = state::read_run_state(&self.root, &record.id);
+        let active = matches!(run.status.as_str(), "running" | "restarting");
+        if force || !active {
+            let id = record.id.clone();
+            self.with_net(move |net, db| Ok(block_on(net.detach_all(db, &id))?))
+                .await?;
+        }
         let root = self.root.clone();
-        let name = name.to_string();
-        blocking(move || containers::remove(&root, &name, force, volumes)).await
+        blocking(move || containers::remove(&root, &record.id, force, volumes)).await
     }
 
     async fn wait_container(&self, name: &str) -> Result<i64> {
@@ -857,7 +859,31 @@ impl crate::runtime::Runtime for NativeRuntime {
 
     async fn inspect_container(&self, name: &str) -> Result<ContainerInfo> {
         let record = self.record(name).await?;
-        Ok(info_of(&self.root, &record))
+        let mut info = info_of(&self.root, &record);
+        if record.netns.is_some() {
+            let id = record.id.clone();
+            let endpoints = self
+                .with_net(move |net, db| {
+                    Ok(net
+                        .endpoints(db)?
+                        .into_iter()
+                        .filter(|e| e.container_id == id)
+                        .collect::<Vec<_>>())
+                })
+                .await?;
+            info.networks = endpoints
+                .into_iter()
+                .map(|e| {
+                    let endpoint = NetworkEndpoint {
+                        network_id: e.network_id,
+                        ip_address: Some(e.ip.to_string()),
+                        aliases: e.aliases,
+                    };
+                    (e.network_name, endpoint)
+                })
+                .collect();
+        }
+        Ok(info)
     }
 
     async fn list_containers(

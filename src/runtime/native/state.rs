@@ -1,7 +1,8 @@
 //! What the native runtime remembers about containers, volumes and networks, and how two
 //! hoist processes share it.
 //!
-//! Records (a container's configuration, labels, mounts; volumes; networks) live in tables of
+//! Records (a container's configuration, labels, mounts; volumes; networks are the net
+//! module's own tables) live in tables of
 //! the state database (redb, next to the image records). redb locks its file while it is
 //! open, so no process keeps it open for long: operations go through [`with_store`], which
 //! opens the store, runs one or a few transactions, and closes it once the process has not
@@ -33,7 +34,6 @@ use crate::runtime::{ObjectKind, RuntimeError};
 
 pub const CONTAINERS: TableDefinition<&str, &[u8]> = TableDefinition::new("containers");
 pub const VOLUMES: TableDefinition<&str, &[u8]> = TableDefinition::new("volumes");
-pub const NETWORKS: TableDefinition<&str, &[u8]> = TableDefinition::new("networks");
 
 /// How long a process keeps the store open after its last operation: a burst of calls (an
 /// `up` issues dozens) pays for one open, whose fsyncs dominate small operations, while
@@ -321,17 +321,6 @@ pub struct VolumeRecord {
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
     pub created_at: String,
-}
-
-/// A network, as recorded (the net module will give it a bridge and a subnet).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NetworkRecord {
-    pub id: String,
-    pub name: String,
-    pub driver: String,
-    pub labels: BTreeMap<String, String>,
-    pub internal: bool,
-    pub enable_ipv6: bool,
 }
 
 // ---------------------------------------------------------------------------------------

@@ -45,6 +45,17 @@ pub fn hosts_content(container_id: &str, endpoints: &[Endpoint]) -> String {
         names.extend(e.aliases.iter().map(String::as_str));
         push_line(&mut out, e.ip, &names);
     }
+    // extra_hosts come right after the container's own lines, as with Docker.
+    if let Some(e) = own.first() {
+        for entry in &e.extra_hosts {
+            // The address may itself contain colons (IPv6): split at the first separator.
+            if let Some((host, ip)) = entry.split_once(['=', ':']) {
+                if let Ok(ip) = ip.trim().parse::<IpAddr>() {
+                    push_line(&mut out, ip, &[host.trim()]);
+                }
+            }
+        }
+    }
     let shared: BTreeSet<&str> = own.iter().map(|e| e.network_id.as_str()).collect();
     let mut peers: Vec<&Endpoint> = endpoints
         .iter()
@@ -155,6 +166,7 @@ mod tests {
             gateway: Some(Ipv4Addr::new(ip[0], ip[1], ip[2], 1)),
             mac: "02:42:00:00:00:00".to_string(),
             hosts_file: None,
+            extra_hosts: Vec::new(),
         }
     }
 

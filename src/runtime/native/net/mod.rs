@@ -187,6 +187,8 @@ pub struct AttachRequest {
     /// The container's `/etc/hosts` on the host (bind-mounted into it): written now and
     /// rewritten in place whenever a peer attaches or detaches.
     pub hosts_file: Option<PathBuf>,
+    /// `extra_hosts` of the container (`host:ip` or `host=ip`), kept in its hosts file.
+    pub extra_hosts: Vec<String>,
 }
 
 /// The host's network plumbing for native containers. Cheap to clone.
@@ -776,6 +778,7 @@ fn plan_endpoint(
         gateway: (!network.internal).then_some(network.gateway),
         mac: ipam::format_mac(&mac),
         hosts_file: req.hosts_file.clone(),
+        extra_hosts: req.extra_hosts.clone(),
     })
 }
 

@@ -84,6 +84,9 @@ pub struct Endpoint {
     pub mac: String,
     /// The container's `/etc/hosts` on the host, rewritten in place when peers change.
     pub hosts_file: Option<PathBuf>,
+    /// The container's `extra_hosts` (`host:ip` or `host=ip`), written to its own hosts file.
+    #[serde(default)]
+    pub extra_hosts: Vec<String>,
 }
 
 pub(crate) fn endpoint_key(network_id: &str, container_id: &str) -> String {
