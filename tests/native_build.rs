@@ -152,6 +152,11 @@ fn a_source_edit_reruns_only_the_steps_after_it_and_an_unchanged_rebuild_is_all_
     let out = f.ok(&["run", "--rm", "app"]);
     assert!(out.contains("dep-1") && out.contains("source-2"), "{out}");
 
+    // `run --build` builds first, then runs what it built.
+    f.write("src.txt", "source-3\n");
+    let out = f.ok(&["run", "--build", "--rm", "app"]);
+    assert!(out.contains("source-3"), "{out}");
+
     // --no-cache runs everything again.
     let fresh = f.ok(&["build", "--no-cache"]);
     assert!(fresh.contains("dependency-step-42"), "{fresh}");

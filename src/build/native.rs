@@ -460,15 +460,15 @@ impl Builder<'_> {
             (Instruction::Run(run), _) => {
                 self.unmount(&dirs)?;
                 let argv = run_argv.clone().unwrap_or_default();
-                let upper = self
-                    .run_step(n, state, run, &argv, step)
-                    .map_err(|e| match e {
-                        RuntimeError::BuildFailed { message } => failed(format!(
-                            "{header} (Dockerfile line {}): {message}",
-                            step.line
-                        )),
-                        other => other,
-                    })?;
+                let upper =
+                    self.run_step(n, start, state, run, &argv, step)
+                        .map_err(|e| match e {
+                            RuntimeError::BuildFailed { message } => failed(format!(
+                                "{header} (Dockerfile line {}): {message}",
+                                step.line
+                            )),
+                            other => other,
+                        })?;
                 // The container's changes replace the empty upper directory.
                 let _ = fs::remove_dir_all(&dirs.upper);
                 fs::rename(&upper, &dirs.upper)
@@ -641,9 +641,11 @@ impl Builder<'_> {
 
     /// Runs a `RUN` step in a container over the current layers; returns the container's
     /// upper directory (its changes).
+    #[allow(clippy::too_many_arguments)]
     fn run_step(
         &mut self,
         n: usize,
+        started: Instant,
         state: &State,
         run: &dockerfile::Run,
         argv: &[String],
@@ -704,7 +706,7 @@ impl Builder<'_> {
             shm_size: self.spec.shm_size,
             ..Default::default()
         };
-        let outcome = self.run_container(n, &spec);
+        let outcome = self.run_container(n, started, &spec);
         let _ = state::with_store(self.root, |store| {
             let _ = store.remove_image(&Reference::parse(&tag)?.to_string());
             Ok(())
@@ -746,12 +748,16 @@ impl Builder<'_> {
     }
 
     /// Creates and starts the step's container, streams its output, waits for its exit.
-    fn run_container(&self, n: usize, spec: &ContainerSpec) -> Result<(String, i64, String)> {
+    fn run_container(
+        &self,
+        n: usize,
+        started: Instant,
+        spec: &ContainerSpec,
+    ) -> Result<(String, i64, String)> {
         let id = containers::create(self.root, spec)?;
         containers::start(self.root, &id)?;
         let dir = state::container_dir(self.root, &id);
         let log = dir.join(LOG_FILE);
-        let started = Instant::now();
         let mut offset = 0u64;
         let mut pending = String::new();
         let mut output = String::new();
