@@ -259,3 +259,39 @@ fn up_build_runs_the_built_image() {
     assert!(logs.contains("hello from the built image"), "{logs}");
     f.ok(&["down", "-t", "1"]);
 }
+
+#[test]
+fn target_builds_only_the_stages_it_needs_and_onbuild_triggers_run_first() {
+    let f = Fixture::new("target");
+    f.write(
+        "compose.yaml",
+        &compose("built/target:latest", "      target: base\n"),
+    );
+    // The last stage would fail: with `target: base` it is never built.
+    f.write(
+        "Dockerfile",
+        "FROM hoist-test/busybox AS base\n\
+         ONBUILD RUN echo trigger-$((1+1)) > /trigger\n\
+         CMD [\"echo\", \"base-stage\"]\n\
+         FROM base\n\
+         RUN exit 1\n",
+    );
+    let out = f.ok(&["build"]);
+    assert!(!out.contains("RUN exit 1"), "{out}");
+    let out = f.ok(&["run", "--rm", "app"]);
+    assert!(out.contains("base-stage"), "{out}");
+
+    // An image built FROM it runs its ONBUILD trigger before its own steps.
+    f.write("compose.yaml", &compose("built/child:latest", ""));
+    f.write(
+        "Dockerfile",
+        "FROM built/target:latest\nRUN cat /trigger\nCMD [\"cat\", \"/trigger\"]\n",
+    );
+    let out = f.ok(&["build"]);
+    assert!(
+        out.contains("[2/3] RUN echo trigger-$((1+1)) > /trigger"),
+        "{out}"
+    );
+    let out = f.ok(&["run", "--rm", "app"]);
+    assert!(out.contains("trigger-2"), "{out}");
+}
