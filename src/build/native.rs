@@ -656,6 +656,18 @@ impl Builder<'_> {
                 "cannot RUN in an empty (scratch) filesystem: there is no shell to run",
             ));
         }
+        if !run.mounts.is_empty() {
+            return Err(failed(format!(
+                "RUN --mount={} is not supported by the native builder yet; copy what the \
+                 step needs with COPY, or use the docker backend",
+                run.mounts.join(" --mount=")
+            )));
+        }
+        if run.security.as_deref().is_some_and(|s| s != "sandbox") {
+            return Err(failed(
+                "RUN --security=insecure is not supported by the native builder",
+            ));
+        }
         let network = run.network.as_deref().or(self.spec.network.as_deref());
         let network_mode = match network {
             None | Some("default") | Some("host") => Some("host".to_string()),
