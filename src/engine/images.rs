@@ -467,6 +467,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn buildkit_step_headers_reset_the_step_output() {
+        let mut s = StepOutput::default();
+        s.push("#3 [1/2] RUN echo a\n#3 0.010 a\n#3 DONE 0.1s\n");
+        s.push("#4 [2/2] RUN false\n#4 0.020 oops\n");
+        assert_eq!(s.lines, ["#4 [2/2] RUN false", "#4 0.020 oops"]);
+        assert_eq!(buildkit_text("#4 0.020 oops"), "oops");
+        assert_eq!(buildkit_text("#4 CACHED"), "CACHED");
+        assert!(!is_buildkit_header("#4 0.020 oops"));
+    }
+
+    #[test]
     fn step_output_keeps_only_the_current_step() {
         let mut s = StepOutput::default();
         s.push("Step 1/2 : FROM x\n ---> abc\n");
