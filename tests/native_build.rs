@@ -295,3 +295,21 @@ fn target_builds_only_the_stages_it_needs_and_onbuild_triggers_run_first() {
     let out = f.ok(&["run", "--rm", "app"]);
     assert!(out.contains("trigger-2"), "{out}");
 }
+
+#[test]
+fn a_scratch_stage_can_be_copied_from() {
+    let f = Fixture::new("scratch");
+    f.write("compose.yaml", &compose("built/scratch:latest", ""));
+    f.write("a.txt", "from-scratch-stage\n");
+    f.write(
+        "Dockerfile",
+        "FROM scratch AS files\n\
+         COPY a.txt /files/a.txt\n\
+         FROM hoist-test/busybox\n\
+         COPY --from=files /files/a.txt /a.txt\n\
+         CMD [\"cat\", \"/a.txt\"]\n",
+    );
+    f.ok(&["build"]);
+    let out = f.ok(&["run", "--rm", "app"]);
+    assert!(out.contains("from-scratch-stage"), "{out}");
+}
