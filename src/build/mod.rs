@@ -13,3 +13,4 @@ pub mod context;
 pub mod copy;
 pub mod dockerfile;
 pub mod layer;
+pub mod native;

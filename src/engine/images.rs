@@ -80,7 +80,7 @@ impl StepOutput {
             .filter(|l| !l.is_empty() && !l.starts_with("Removing intermediate container"));
         for line in lines {
             // The classic builder opens each step with `Step n/m : ...`; BuildKit with `#n`.
-            if line.starts_with("Step ") {
+            if line.starts_with("Step ") || is_buildkit_header(line) {
                 self.lines.clear();
             }
             self.lines.push(line.to_string());
@@ -88,6 +88,24 @@ impl StepOutput {
                 self.lines.remove(0);
             }
         }
+    }
+}
+
+/// A BuildKit plain-progress step header (`#4 [stage-1 2/5] RUN ...`).
+fn is_buildkit_header(line: &str) -> bool {
+    line.strip_prefix('#')
+        .and_then(|rest| rest.split_once(' '))
+        .is_some_and(|(n, rest)| n.parse::<u32>().is_ok() && rest.starts_with('['))
+}
+
+/// What a BuildKit plain-progress line says without its `#n` and time prefixes.
+fn buildkit_text(line: &str) -> &str {
+    let Some((_, rest)) = line.strip_prefix('#').and_then(|r| r.split_once(' ')) else {
+        return line;
+    };
+    match rest.split_once(' ') {
+        Some((time, text)) if time.parse::<f64>().is_ok() => text,
+        _ => rest,
     }
 }
 
@@ -169,7 +187,15 @@ impl Engine {
                 );
                 let output = step.lock().map(|s| s.lines.join("\n")).unwrap_or_default();
                 let mut message = format!("failed to build service {name}: {e}");
-                if matches!(e, RuntimeError::BuildFailed { .. }) && !output.is_empty() {
+                // The native builder's error carries the step's full output already.
+                let has_output = output
+                    .lines()
+                    .last()
+                    .is_some_and(|l| message.contains(buildkit_text(l)));
+                if matches!(e, RuntimeError::BuildFailed { .. })
+                    && !output.is_empty()
+                    && !has_output
+                {
                     message.push_str("\noutput of the failing step:\n");
                     message.push_str(&output);
                 }
@@ -439,6 +465,17 @@ fn join_errors(errors: Vec<EngineError>) -> Result<(), EngineError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buildkit_step_headers_reset_the_step_output() {
+        let mut s = StepOutput::default();
+        s.push("#3 [1/2] RUN echo a\n#3 0.010 a\n#3 DONE 0.1s\n");
+        s.push("#4 [2/2] RUN false\n#4 0.020 oops\n");
+        assert_eq!(s.lines, ["#4 [2/2] RUN false", "#4 0.020 oops"]);
+        assert_eq!(buildkit_text("#4 0.020 oops"), "oops");
+        assert_eq!(buildkit_text("#4 CACHED"), "CACHED");
+        assert!(!is_buildkit_header("#4 0.020 oops"));
+    }
 
     #[test]
     fn step_output_keeps_only_the_current_step() {

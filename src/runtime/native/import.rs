@@ -64,33 +64,44 @@ pub fn import_rootfs(
         path: tarball.to_path_buf(),
         message: format!("cannot encode the image configuration: {e}"),
     })?;
-    let config_desc = put_json(store, CONFIG_MEDIA_TYPE, &config_bytes)?;
     let layer_desc = Descriptor {
         media_type: LAYER_MEDIA_TYPE.to_string(),
         digest: diff_id,
         size,
         platform: None,
     };
+    let record = commit_image(store, &config_bytes, vec![layer_desc])?;
+    store.put_image(&name.to_string(), &record)?;
+    Ok(record)
+}
+
+/// Writes an image's configuration blob (`config_bytes`, JSON) and an OCI manifest over
+/// `layers` (blobs already in the store) into `store`; returns the record to name it with
+/// [`ImageStore::put_image`]. Shared by `image import` and the native builder.
+pub fn commit_image(
+    store: &ImageStore,
+    config_bytes: &[u8],
+    layers: Vec<Descriptor>,
+) -> Result<ImageRecord, ImageError> {
+    let config_desc = put_json(store, CONFIG_MEDIA_TYPE, config_bytes)?;
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "config": config_desc,
-        "layers": [layer_desc],
+        "layers": layers,
         "annotations": BTreeMap::<String, String>::new(),
     });
     let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| ImageError::Store {
-        path: tarball.to_path_buf(),
+        path: store.root().to_path_buf(),
         message: format!("cannot encode the image manifest: {e}"),
     })?;
     let manifest_desc = put_json(store, OCI_MANIFEST, &manifest_bytes)?;
-    let record = ImageRecord {
+    Ok(ImageRecord {
         manifest_digest: manifest_desc.digest,
         index_digest: None,
         config: config_desc,
-        layers: vec![layer_desc],
-    };
-    store.put_image(&name.to_string(), &record)?;
-    Ok(record)
+        layers,
+    })
 }
 
 fn put_json(store: &ImageStore, media_type: &str, data: &[u8]) -> Result<Descriptor, ImageError> {

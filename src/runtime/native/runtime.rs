@@ -332,6 +332,27 @@ fn parse_ps(output: &str, pids: &[i32]) -> Result<ProcessList> {
     Ok(ProcessList { titles, processes })
 }
 
+/// Pulls `reference` into the store under `root` from a blocking thread (the registry
+/// client's future is not `Send`, so it runs on a current-thread runtime of its own).
+pub(crate) fn pull_blocking(
+    client: &RegistryClient,
+    root: &Path,
+    reference: &Reference,
+    platform: &Platform,
+    progress: ProgressSink<'_>,
+) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| RuntimeError::Other {
+            operation: "pull".to_string(),
+            message: format!("cannot start a tokio runtime: {e}"),
+        })?;
+    let store = ImageStore::open(root)?;
+    rt.block_on(client.pull(&store, reference, platform, progress))?;
+    Ok(())
+}
+
 impl NativeRuntime {
     /// Freezes or thaws a running container's processes.
     async fn set_paused(&self, name: &str, paused: bool) -> Result<()> {
@@ -666,19 +687,10 @@ impl crate::runtime::Runtime for NativeRuntime {
         let root = self.root.clone();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let pull = tokio::task::spawn_blocking(move || -> Result<()> {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| RuntimeError::Other {
-                    operation: "pull".to_string(),
-                    message: format!("cannot start a tokio runtime: {e}"),
-                })?;
-            let store = ImageStore::open(&root)?;
             let sink = move |p| {
                 let _ = tx.send(p);
             };
-            rt.block_on(client.pull(&store, &parsed, &platform, &sink))?;
-            Ok(())
+            pull_blocking(&client, &root, &parsed, &platform, &sink)
         });
         while let Some(p) = rx.recv().await {
             progress(p);
@@ -689,8 +701,25 @@ impl crate::runtime::Runtime for NativeRuntime {
         })?
     }
 
-    async fn build_image(&self, _spec: &BuildSpec, _progress: ProgressSink<'_>) -> Result<String> {
-        Err(unsupported("image builds"))
+    async fn build_image(&self, spec: &BuildSpec, progress: ProgressSink<'_>) -> Result<String> {
+        // The builder blocks (mounts, containers, packing); its output comes back over a
+        // channel as the pull's does.
+        let root = self.root.clone();
+        let spec = spec.clone();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let build = tokio::task::spawn_blocking(move || {
+            let sink = move |p| {
+                let _ = tx.send(p);
+            };
+            crate::build::native::build(&root, &spec, &sink)
+        });
+        while let Some(p) = rx.recv().await {
+            progress(p);
+        }
+        build.await.map_err(|e| RuntimeError::Other {
+            operation: "build".to_string(),
+            message: e.to_string(),
+        })?
     }
 
     async fn tag_image(&self, source: &str, target: &str) -> Result<()> {
