@@ -9,6 +9,7 @@ set -euo pipefail
 HOIST=$(realpath "${1:-target/release/hoist}")
 IMAGE=hoist-test/busybox:latest
 RUNS=${RUNS:-5}
+SIZES=${SIZES:-1 10 30}
 OUT=${OUT:-/tmp/hoist-bench-updown}
 command -v hyperfine >/dev/null || { echo "hyperfine is required (apt-get install hyperfine)" >&2; exit 1; }
 command -v docker-compose >/dev/null || { echo "docker-compose is required" >&2; exit 1; }
@@ -23,7 +24,7 @@ if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
 fi
 
 mkdir -p "$OUT"
-for n in 1 10 30; do
+for n in $SIZES; do
     dir="$OUT/stack-$n"
     mkdir -p "$dir"
     {
