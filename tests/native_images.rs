@@ -274,6 +274,9 @@ async fn the_native_runtime_pulls_a_multi_layer_image_and_runs_it() {
     }
     assert_eq!(out, "root:x:0:0:root:/root:/bin/sh\n/tmp\n");
     rt.remove_container(&id, false, true).await.unwrap();
+    // A container given no network joins `bridge`, made on first use and kept (as Docker
+    // keeps its own): remove it, or its bridge outlives this test's data root.
+    rt.remove_network("bridge").await.unwrap();
     rt.remove_image(&pushed, false).await.unwrap();
     assert!(rt.inspect_image(&pushed).await.is_err());
 }
