@@ -29,6 +29,8 @@ use crate::build::config::clean_path;
 use crate::build::context::{segment_matches, DockerIgnore};
 use crate::build::dockerfile::CopySource;
 use crate::runtime::native::digest::Digest;
+use crate::runtime::native::exec::read_in_root;
+use crate::runtime::native::spec;
 use crate::runtime::native::unpack::{resolve_in_root, unpack_layer_file, UnpackOptions};
 
 /// Where a step's sources come from.
@@ -520,29 +522,13 @@ pub fn resolve_owner(value: &str, rootfs: &Path) -> Result<(u32, u32), CopyError
         Some((u, g)) => (u, Some(g)),
         None => (value, None),
     };
-    let lookup = |file: &str, name: &str| -> Result<u32, CopyError> {
-        if let Ok(n) = name.parse::<u32>() {
-            return Ok(n);
-        }
-        let path = resolve_in_root(rootfs, Path::new(file)).map_err(|e| err(value, e))?;
-        let text = fs::read_to_string(&path).unwrap_or_default();
-        text.lines()
-            .filter_map(|l| {
-                let mut f = l.split(':');
-                Some((f.next()?, f.nth(1)?))
-            })
-            .find(|(n, _)| *n == name)
-            .and_then(|(_, id)| id.parse().ok())
-            .ok_or_else(|| {
-                err(
-                    value,
-                    format!("invalid --chown: no \"{name}\" in the image's /{file}"),
-                )
-            })
-    };
-    let uid = lookup("etc/passwd", user)?;
+    let invalid =
+        |file: &str, e: String| err(value, format!("invalid --chown: {e} (the image's /{file})"));
+    let passwd = read_in_root(rootfs, "etc/passwd");
+    let uid = spec::resolve_uid(user, &passwd).map_err(|e| invalid("etc/passwd", e))?;
     let gid = match group {
-        Some(g) => lookup("etc/group", g)?,
+        Some(g) => spec::resolve_group(g, &read_in_root(rootfs, "etc/group"))
+            .map_err(|e| invalid("etc/group", e))?,
         None => uid,
     };
     Ok((uid, gid))

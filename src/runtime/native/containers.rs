@@ -112,15 +112,6 @@ fn io_err(operation: &str, path: &Path, e: impl std::fmt::Display) -> RuntimeErr
     other(operation, format!("{}: {e}", path.display()))
 }
 
-/// Reads a file of the image rootfs (`/etc/passwd`), refusing to follow a symlink out.
-fn read_rootfs_file(rootfs: &Path, path: &str) -> String {
-    let full = rootfs.join(path.trim_start_matches('/'));
-    match fs::symlink_metadata(&full) {
-        Ok(m) if m.is_file() => fs::read_to_string(&full).unwrap_or_default(),
-        _ => String::new(),
-    }
-}
-
 /// `target` inside `rootfs`, refusing `..` (targets are absolute container paths).
 fn inside(rootfs: &Path, target: &str) -> Result<PathBuf> {
     let rel = Path::new(target.trim_start_matches('/'));
@@ -323,8 +314,8 @@ fn create_inner(root: &Path, spec: &ContainerSpec, id: &str, undo: &mut Undo) ->
         .map_err(|e| io_err("create container", &marker, e))?;
     snapshot::mount_rootfs(&layers, &dirs)?;
     let image: &ContainerDefaults = &config.config;
-    let passwd = read_rootfs_file(&dirs.merged, "/etc/passwd");
-    let group = read_rootfs_file(&dirs.merged, "/etc/group");
+    let passwd = super::exec::read_in_root(&dirs.merged, "etc/passwd");
+    let group = super::exec::read_in_root(&dirs.merged, "etc/group");
     let hostname = spec::hostname(spec, id);
 
     // Mounts, with volumes created (and filled from the image) as needed.

@@ -145,7 +145,9 @@ fn helper(root: &Path, id: &str, request: &str) -> std::result::Result<i32, Stri
 
 /// A file of the container's root filesystem, empty when missing or unreadable; symlinks
 /// resolve inside the root.
-fn read_in_root(rootfs: &Path, rel: &str) -> String {
+/// A file of a container's root (`etc/passwd`), symlinks resolved inside it; empty when
+/// absent or unreadable.
+pub(crate) fn read_in_root(rootfs: &Path, rel: &str) -> String {
     resolve_in_root(rootfs, Path::new(rel))
         .and_then(std::fs::read_to_string)
         .unwrap_or_default()

@@ -276,7 +276,28 @@ fn group_entries(group: &str) -> impl Iterator<Item = (&str, u32, Vec<&str>)> {
     })
 }
 
-fn resolve_group(spec: &str, group: &str) -> Result<u32, String> {
+/// A user given by name or number: its uid and, when the passwd file has it, its entry.
+fn find_user<'a>(spec: &str, passwd: &'a str) -> Result<(u32, Option<PasswdEntry<'a>>), String> {
+    match spec.parse::<u32>() {
+        Ok(uid) => Ok((uid, passwd_entries(passwd).find(|e| e.uid == uid))),
+        Err(_) => {
+            let e = passwd_entries(passwd)
+                .find(|e| e.name == spec)
+                .ok_or_else(|| {
+                    format!("unable to find user {spec}: no matching entries in passwd file")
+                })?;
+            Ok((e.uid, Some(e)))
+        }
+    }
+}
+
+/// The uid of a user given by name (looked up in `passwd`) or number.
+pub fn resolve_uid(spec: &str, passwd: &str) -> Result<u32, String> {
+    find_user(spec, passwd).map(|(uid, _)| uid)
+}
+
+/// The gid of a group given by name (looked up in `group`) or number.
+pub fn resolve_group(spec: &str, group: &str) -> Result<u32, String> {
     if let Ok(gid) = spec.parse::<u32>() {
         return Ok(gid);
     }
@@ -300,17 +321,7 @@ pub fn resolve_user(
         Some((u, g)) => (u, Some(g)),
         None => (user, None),
     };
-    let (uid, entry) = match user_part.parse::<u32>() {
-        Ok(uid) => (uid, passwd_entries(passwd).find(|e| e.uid == uid)),
-        Err(_) => {
-            let e = passwd_entries(passwd)
-                .find(|e| e.name == user_part)
-                .ok_or_else(|| {
-                    format!("unable to find user {user_part}: no matching entries in passwd file")
-                })?;
-            (e.uid, Some(e))
-        }
-    };
+    let (uid, entry) = find_user(user_part, passwd)?;
     let gid = match group_part {
         Some(g) => resolve_group(g, group)?,
         None => entry.as_ref().map_or(0, |e| e.gid),
