@@ -137,6 +137,36 @@ impl<'a> BuildCache<'a> {
         Ok(out)
     }
 
+    /// Every entry with its key (hex): what `builder prune` chooses from.
+    pub fn entries(&self) -> Result<Vec<(String, CachedState)>, ImageError> {
+        let tx = self.db.begin_read().map_err(cache_err)?;
+        let table = match tx.open_table(BUILD_CACHE) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(cache_err(e)),
+        };
+        let mut out = Vec::new();
+        for row in table.iter().map_err(cache_err)? {
+            let (key, value) = row.map_err(cache_err)?;
+            if let Ok(state) = serde_json::from_slice::<CachedState>(value.value()) {
+                out.push((key.value().to_string(), state));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forgets the entries with `keys` (`builder prune`), in one transaction.
+    pub fn remove(&self, keys: &[String]) -> Result<(), ImageError> {
+        let tx = self.db.begin_write().map_err(cache_err)?;
+        {
+            let mut table = tx.open_table(BUILD_CACHE).map_err(cache_err)?;
+            for k in keys {
+                table.remove(k.as_str()).map_err(cache_err)?;
+            }
+        }
+        tx.commit().map_err(cache_err)
+    }
+
     /// Forgets every entry (`builder prune`); returns how many there were.
     pub fn clear(&self) -> Result<usize, ImageError> {
         let tx = self.db.begin_write().map_err(cache_err)?;
