@@ -396,6 +396,8 @@ pub struct ImageInfo {
     pub os: Option<String>,
     pub architecture: Option<String>,
     pub config: ImageConfig,
+    /// The layers' diff ids (`RootFS.Layers`), bottom first.
+    pub layers: Vec<String>,
 }
 
 /// An image as listed (cheaper than inspect).

@@ -246,7 +246,14 @@ fn image_info(store: &ImageStore, reference: &str) -> Result<ImageInfo> {
         }
     }
     let d = &config.config;
+    let layers = config
+        .rootfs
+        .diff_ids
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     Ok(ImageInfo {
+        layers,
         id,
         repo_tags,
         repo_digests,
@@ -848,11 +855,7 @@ impl crate::runtime::Runtime for NativeRuntime {
         let kernel = nix::sys::utsname::uname()
             .map(|u| u.release().to_string_lossy().into_owned())
             .unwrap_or_default();
-        let cgroup = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-            "2"
-        } else {
-            "1"
-        };
+        let cgroup = if super::cgroup::unified() { "2" } else { "1" };
         let os = std::fs::read_to_string("/etc/os-release")
             .ok()
             .and_then(|t| {
