@@ -240,7 +240,11 @@ fn bare_id(id: &str, no_trunc: bool) -> String {
     if no_trunc {
         id.to_string()
     } else {
-        id.strip_prefix("sha256:").unwrap_or(id).chars().take(12).collect()
+        id.strip_prefix("sha256:")
+            .unwrap_or(id)
+            .chars()
+            .take(12)
+            .collect()
     }
 }
 
@@ -336,7 +340,11 @@ fn print_progress(p: ImageProgress) {
         return;
     }
     match &p {
-        ImageProgress::Layer { id: Some(id), status, .. } => println!("{id}: {status}"),
+        ImageProgress::Layer {
+            id: Some(id),
+            status,
+            ..
+        } => println!("{id}: {status}"),
         other => println!("{}", other.text()),
     }
 }
@@ -381,17 +389,26 @@ async fn rm(rt: &dyn Runtime, args: &RmArgs) -> Result<i32, CliError> {
         let before = match rt.inspect_image(image).await {
             Ok(info) => info,
             Err(e) => {
-                eprintln!("{}", EngineError::runtime(&format!("remove image {image}"), e));
+                eprintln!(
+                    "{}",
+                    EngineError::runtime(&format!("remove image {image}"), e)
+                );
                 code = 1;
                 continue;
             }
         };
         if let Err(e) = rt.remove_image(image, args.force).await {
-            eprintln!("{}", EngineError::runtime(&format!("remove image {image}"), e));
+            eprintln!(
+                "{}",
+                EngineError::runtime(&format!("remove image {image}"), e)
+            );
             code = 1;
             continue;
         }
-        let by_id = before.id.trim_start_matches("sha256:").starts_with(image.trim_start_matches("sha256:"));
+        let by_id = before
+            .id
+            .trim_start_matches("sha256:")
+            .starts_with(image.trim_start_matches("sha256:"));
         if by_id {
             for tag in &before.repo_tags {
                 println!("Untagged: {tag}");
@@ -459,7 +476,11 @@ fn inspect_json(i: &ImageInfo) -> serde_json::Value {
         if items.is_empty() {
             serde_json::Value::Null
         } else {
-            items.iter().map(|k| (k.clone(), json!({}))).collect::<serde_json::Map<_, _>>().into()
+            items
+                .iter()
+                .map(|k| (k.clone(), json!({})))
+                .collect::<serde_json::Map<_, _>>()
+                .into()
         }
     };
     let healthcheck = c.healthcheck.as_ref().map(|h| {
@@ -531,7 +552,8 @@ async fn load(rt: &dyn Runtime, args: &LoadArgs) -> Result<i32, CliError> {
                 ));
             }
             let p = std::env::temp_dir().join(format!("hoist-load-{}.tar", std::process::id()));
-            let mut file = std::fs::File::create(&p).map_err(|e| io_failed("spool standard input", e))?;
+            let mut file =
+                std::fs::File::create(&p).map_err(|e| io_failed("spool standard input", e))?;
             std::io::copy(&mut std::io::stdin().lock(), &mut file)
                 .map_err(|e| io_failed("read standard input", e))?;
             _spooled = Some(SpoolGuard(p.clone()));
@@ -563,7 +585,9 @@ async fn save(rt: &dyn Runtime, args: &SaveArgs) -> Result<i32, CliError> {
     let what = format!("save {}", args.images.join(" "));
     match &args.output {
         Some(path) => {
-            rt.save_images(&args.images, path).await.map_err(failed(&what))?;
+            rt.save_images(&args.images, path)
+                .await
+                .map_err(failed(&what))?;
         }
         None => {
             if std::io::stdout().is_terminal() {
@@ -573,8 +597,11 @@ async fn save(rt: &dyn Runtime, args: &SaveArgs) -> Result<i32, CliError> {
             }
             let path = std::env::temp_dir().join(format!("hoist-save-{}.tar", std::process::id()));
             let _guard = SpoolGuard(path.clone());
-            rt.save_images(&args.images, &path).await.map_err(failed(&what))?;
-            let mut file = std::fs::File::open(&path).map_err(|e| io_failed("read the archive", e))?;
+            rt.save_images(&args.images, &path)
+                .await
+                .map_err(failed(&what))?;
+            let mut file =
+                std::fs::File::open(&path).map_err(|e| io_failed("read the archive", e))?;
             std::io::copy(&mut file, &mut std::io::stdout().lock())
                 .map_err(|e| io_failed("write standard output", e))?;
         }

@@ -33,8 +33,16 @@ pub async fn run(global: &GlobalArgs, args: &InfoArgs) -> Result<i32, CliError> 
     let count = |status: ContainerStatus| containers.iter().filter(|c| c.status == status).count();
     let running = count(ContainerStatus::Running);
     let paused = count(ContainerStatus::Paused);
-    let images = rt.list_images(&[]).await.map_err(fail("list images"))?.len();
-    let volumes = rt.list_volumes(&[]).await.map_err(fail("list volumes"))?.len();
+    let images = rt
+        .list_images(&[])
+        .await
+        .map_err(fail("list images"))?
+        .len();
+    let volumes = rt
+        .list_volumes(&[])
+        .await
+        .map_err(fail("list volumes"))?
+        .len();
     let networks = rt
         .list_networks(&[])
         .await

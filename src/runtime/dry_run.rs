@@ -577,7 +577,10 @@ impl Runtime for DryRunRuntime {
     }
 
     async fn prune_build_cache(&self, _all: bool) -> Result<PruneReport> {
-        Err(unavailable("prune build cache".to_string(), "builder prune"))
+        Err(unavailable(
+            "prune build cache".to_string(),
+            "builder prune",
+        ))
     }
 
     async fn system_info(&self) -> Result<SystemInfo> {

@@ -538,10 +538,8 @@ impl Runtime for DockerRuntime {
 
     async fn prune_images(&self, all: bool) -> Result<PruneReport> {
         // As `docker image prune`: dangling only, unless `-a`.
-        let filters = std::collections::HashMap::from([(
-            "dangling".to_string(),
-            vec![(!all).to_string()],
-        )]);
+        let filters =
+            std::collections::HashMap::from([("dangling".to_string(), vec![(!all).to_string()])]);
         let options = qp::PruneImagesOptions {
             filters: Some(filters),
         };

@@ -213,11 +213,20 @@ fn load_docker(
     for image in saved {
         let (config_digest, _) = contents
             .get(&image.config)
-            .ok_or_else(|| archive_err(path, format!("manifest.json names a missing {}", image.config)))?
+            .ok_or_else(|| {
+                archive_err(
+                    path,
+                    format!("manifest.json names a missing {}", image.config),
+                )
+            })?
             .clone();
         let config_bytes = store.read_blob(&config_digest)?;
-        let config: ImageConfig = serde_json::from_slice(&config_bytes)
-            .map_err(|e| archive_err(path, format!("{} is not an image config: {e}", image.config)))?;
+        let config: ImageConfig = serde_json::from_slice(&config_bytes).map_err(|e| {
+            archive_err(
+                path,
+                format!("{} is not an image config: {e}", image.config),
+            )
+        })?;
         if config.rootfs.diff_ids.len() != image.layers.len() {
             return Err(archive_err(
                 path,
@@ -319,7 +328,10 @@ fn load_oci(
             if !store.has_blob(&blob.digest) {
                 return Err(archive_err(
                     path,
-                    format!("manifest {manifest_digest} names {} which the archive lacks", blob.digest),
+                    format!(
+                        "manifest {manifest_digest} names {} which the archive lacks",
+                        blob.digest
+                    ),
                 ));
             }
         }
@@ -337,10 +349,18 @@ fn load_oci(
             Some(name) => {
                 // A bare `ref.name` is a tag only; there is no repository to give it.
                 let reference = Reference::parse(&name).map_err(|_| {
-                    archive_err(path, format!("index.json names an image \"{name}\" that is not a valid reference"))
+                    archive_err(
+                        path,
+                        format!(
+                            "index.json names an image \"{name}\" that is not a valid reference"
+                        ),
+                    )
                 })?;
                 store.put_image(&reference.to_string(), &record)?;
-                loaded.push(format!("Loaded image: {}", familiar(&reference.to_string())));
+                loaded.push(format!(
+                    "Loaded image: {}",
+                    familiar(&reference.to_string())
+                ));
             }
             None => {
                 store.put_image(&untagged_key(&record), &record)?;
@@ -357,7 +377,8 @@ fn pick_manifest(
     path: &Path,
     descriptor: &Descriptor,
 ) -> Result<Digest, ImageError> {
-    if descriptor.media_type == OCI_MANIFEST || descriptor.media_type.ends_with("manifest.v2+json") {
+    if descriptor.media_type == OCI_MANIFEST || descriptor.media_type.ends_with("manifest.v2+json")
+    {
         return Ok(descriptor.digest.clone());
     }
     let body = store.read_blob(&descriptor.digest)?;
@@ -372,12 +393,15 @@ fn pick_manifest(
     nested
         .manifests
         .iter()
-        .find(|d| {
-            d.platform.as_ref().is_some_and(|p| host.matches(p)) && store.has_blob(&d.digest)
-        })
+        .find(|d| d.platform.as_ref().is_some_and(|p| host.matches(p)) && store.has_blob(&d.digest))
         .or_else(|| nested.manifests.iter().find(|d| store.has_blob(&d.digest)))
         .map(|d| d.digest.clone())
-        .ok_or_else(|| archive_err(path, format!("index {} has no manifest for {host}", descriptor.digest)))
+        .ok_or_else(|| {
+            archive_err(
+                path,
+                format!("index {} has no manifest for {host}", descriptor.digest),
+            )
+        })
 }
 
 /// Writes `references` from `store` to `out` as one plain tar: `manifest.json` (what
@@ -460,8 +484,12 @@ fn write_archive(
             header.set_mode(0o444);
             header.set_mtime(0);
             header.set_entry_type(tar::EntryType::Regular);
-            tar.append_data(&mut header, format!("blobs/sha256/{}", digest.hex()), &mut blob)
-                .map_err(|e| archive_err(&path, format!("cannot archive: {e}")))?;
+            tar.append_data(
+                &mut header,
+                format!("blobs/sha256/{}", digest.hex()),
+                &mut blob,
+            )
+            .map_err(|e| archive_err(&path, format!("cannot archive: {e}")))?;
             written.push(digest.clone());
         }
         let manifest_size = std::fs::metadata(store.blob_path(&record.manifest_digest))
@@ -500,7 +528,10 @@ fn write_archive(
         }
     }
     let files = [
-        ("oci-layout", serde_json::json!({"imageLayoutVersion": "1.0.0"})),
+        (
+            "oci-layout",
+            serde_json::json!({"imageLayoutVersion": "1.0.0"}),
+        ),
         (
             "index.json",
             serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": index}),
@@ -533,7 +564,10 @@ mod tests {
     #[test]
     fn archive_paths_are_normalized_and_may_not_climb_out() {
         assert_eq!(normalize("./a/b/../c").as_deref(), Some("a/c"));
-        assert_eq!(normalize("/manifest.json").as_deref(), Some("manifest.json"));
+        assert_eq!(
+            normalize("/manifest.json").as_deref(),
+            Some("manifest.json")
+        );
         assert_eq!(normalize("../etc/passwd"), None);
     }
 

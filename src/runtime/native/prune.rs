@@ -81,12 +81,15 @@ pub fn prune_build_cache(store: &ImageStore, all: bool) -> Result<PruneReport> {
         }
     }
     cache.remove(&doomed)?;
-    let mut report = PruneReport {
+    // The blobs and layers this frees count in the space reclaimed; the list names the
+    // cache records, as `docker builder prune` does.
+    let mut collected = PruneReport::default();
+    collect_garbage(store, &mut collected)?;
+    Ok(PruneReport {
+        untagged: Vec::new(),
         deleted: doomed,
-        ..Default::default()
-    };
-    collect_garbage(store, &mut report)?;
-    Ok(report)
+        reclaimed_bytes: collected.reclaimed_bytes,
+    })
 }
 
 /// Deletes unreferenced blobs and layer directories, adding them to `report`.
@@ -210,12 +213,7 @@ pub fn tree_size(path: &Path) -> u64 {
         return if meta.is_file() { meta.len() } else { 0 };
     }
     fs::read_dir(path)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| tree_size(&e.path()))
-                .sum::<u64>()
-        })
+        .map(|entries| entries.flatten().map(|e| tree_size(&e.path())).sum::<u64>())
         .unwrap_or(0)
 }
 
@@ -250,7 +248,9 @@ mod tests {
             }],
         )
         .unwrap();
-        store.put_image("docker.io/library/kept:1", &record).unwrap();
+        store
+            .put_image("docker.io/library/kept:1", &record)
+            .unwrap();
         let orphan = Digest::of(b"orphan");
         store.write_blob(&orphan, b"orphan").unwrap();
         fs::create_dir_all(dir.path().join("layers/abc")).unwrap();

@@ -195,7 +195,9 @@ impl Credentials {
     pub fn from_docker_config(domain: &str) -> Option<Credentials> {
         let dir = std::env::var_os("DOCKER_CONFIG")
             .map(std::path::PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker")))?;
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker"))
+            })?;
         let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
         let config: serde_json::Value = serde_json::from_str(&text).ok()?;
         let auths = config.get("auths")?.as_object()?;
@@ -868,7 +870,10 @@ impl RegistryClient {
                 )),
             };
         }
-        Ok(format!("Bearer {}", self.fetch_token(repo, challenge).await?))
+        Ok(format!(
+            "Bearer {}",
+            self.fetch_token(repo, challenge).await?
+        ))
     }
 
     /// Answers a `WWW-Authenticate: Bearer realm=…,service=…,scope=…` challenge, with the
@@ -1053,7 +1058,10 @@ async fn refusal(
     } else {
         format!(": {body}")
     };
-    registry_err(repo, format!("{method} {url} returned {status}{hint}{detail}"))
+    registry_err(
+        repo,
+        format!("{method} {url} returned {status}{hint}{detail}"),
+    )
 }
 
 /// Re-hashes a stored blob before it leaves the machine.

@@ -15,13 +15,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use super::archive::{self, is_untagged_key};
 use super::containers::{self, familiar, find_image, unsupported};
 use super::logs::{self, From};
 use super::net::HostNetwork;
 use super::oci::Platform;
-use super::reference::Reference;
-use super::archive::{self, is_untagged_key};
 use super::prune::{self, BUILD_STEP_DOMAIN};
+use super::reference::Reference;
 use super::registry::{Credentials, RegistryClient, RegistryConfig};
 use super::state::{self, ContainerRecord, RunState, VolumeRecord, CONTAINERS, VOLUMES};
 use super::store::{self, ImageStore};
@@ -786,8 +786,7 @@ impl crate::runtime::Runtime for NativeRuntime {
             }),
             _ => Credentials::from_docker_config(target.domain()),
         };
-        let client =
-            RegistryClient::new(RegistryConfig::from_env()?).with_credentials(credentials);
+        let client = RegistryClient::new(RegistryConfig::from_env()?).with_credentials(credentials);
         let root = self.root.clone();
         let record = {
             let (root, reference) = (root.clone(), reference.to_string());
@@ -844,10 +843,8 @@ impl crate::runtime::Runtime for NativeRuntime {
 
     async fn prune_build_cache(&self, all: bool) -> Result<PruneReport> {
         let root = self.root.clone();
-        blocking(move || {
-            state::with_store(&root, |store| prune::prune_build_cache(store, all))
-        })
-        .await
+        blocking(move || state::with_store(&root, |store| prune::prune_build_cache(store, all)))
+            .await
     }
 
     async fn system_info(&self) -> Result<SystemInfo> {

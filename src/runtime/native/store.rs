@@ -262,9 +262,8 @@ impl ImageStore {
                 .map_err(|e| store_err(&tmp, format!("cannot fsync blob: {e}")))?;
             let digest = Digest::from_hasher(hasher);
             let target = self.blob_path(&digest);
-            fs::rename(&tmp, &target).map_err(|e| {
-                store_err(&target, format!("cannot move blob into place: {e}"))
-            })?;
+            fs::rename(&tmp, &target)
+                .map_err(|e| store_err(&target, format!("cannot move blob into place: {e}")))?;
             Ok((digest, size))
         })();
         if outcome.is_err() {
