@@ -1,10 +1,14 @@
 //! `hoist version` and `hoist info` on both backends, through the binary: which backend is
-//! in use and why, its version or data root, and what it holds.
+//! in use and why, its version or data root, and what it holds; and the `hoist image`
+//! commands on the docker backend, checked against the engine. (The native backend's image
+//! commands are in `native_images.rs`, next to its registry.)
 //!
 //! Never skipped: the docker-backend tests need the engine on this machine; the native
 //! ones a data root of their own (`HOIST_ROOT`) and root.
 
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::{Command, Output, Stdio};
 
 fn hoist(envs: &[(&str, &str)], args: &[&str]) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_hoist"))
@@ -177,4 +181,88 @@ fn info_on_docker_reports_the_engine_s_storage_and_counts() {
         i["Networks"].as_u64().unwrap() >= 3,
         "bridge, host, none: {i}"
     );
+}
+
+fn hoist_docker(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .args(["--backend", "docker", "image"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run hoist")
+}
+
+fn engine_has(image: &str) -> bool {
+    Command::new("docker")
+        .args(["image", "inspect", image])
+        .output()
+        .expect("docker")
+        .status
+        .success()
+}
+
+#[test]
+fn image_commands_on_the_docker_backend_tag_list_save_remove_and_load() {
+    let base = common::ensure_busybox_image();
+    let name = format!(
+        "{}:1",
+        common::unique_name("dkimg")
+            .to_lowercase()
+            .replace("hoist-test-", "hoist-test/")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("saved.tar");
+    struct Untag(String);
+    impl Drop for Untag {
+        fn drop(&mut self) {
+            let _ = Command::new("docker").args(["rmi", &self.0]).output();
+        }
+    }
+    let _cleanup = Untag(name.clone());
+
+    assert!(hoist_docker(&["tag", base, &name]).status.success());
+    assert!(engine_has(&name));
+    let listed = String::from_utf8_lossy(&hoist_docker(&["ls"]).stdout).into_owned();
+    let (repo, tag) = name.split_once(':').unwrap();
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with(repo) && l.contains(tag)),
+        "{listed}"
+    );
+    let inspected = hoist_docker(&["inspect", &name]);
+    let v: serde_json::Value = serde_json::from_slice(&inspected.stdout).unwrap();
+    let id = Command::new("docker")
+        .args(["image", "inspect", "-f", "{{.Id}}", &name])
+        .output()
+        .unwrap();
+    assert_eq!(v[0]["Id"], String::from_utf8_lossy(&id.stdout).trim());
+    assert!(
+        v[0]["RootFS"]["Layers"].as_array().unwrap().len() >= 2,
+        "{v}"
+    );
+
+    let saved = hoist_docker(&["save", "-o", &archive.to_string_lossy(), &name]);
+    assert!(
+        saved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&saved.stderr)
+    );
+    let removed = hoist_docker(&["rm", &name]);
+    assert_eq!(
+        String::from_utf8_lossy(&removed.stdout).trim(),
+        format!("Untagged: {name}")
+    );
+    assert!(!engine_has(&name));
+    let loaded = hoist_docker(&["load", "-i", &archive.to_string_lossy()]);
+    assert_eq!(
+        String::from_utf8_lossy(&loaded.stdout).trim(),
+        format!("Loaded image: {name}")
+    );
+    assert!(engine_has(&name));
+
+    let missing = hoist_docker(&["inspect", "hoist-test/never-built:0"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr)
+        .contains("No such image: hoist-test/never-built:0"));
 }
