@@ -114,16 +114,7 @@ impl Drop for LocalRegistry {
 }
 
 fn docker(args: &[&str]) {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("run the docker CLI");
-    assert!(
-        out.status.success(),
-        "docker {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    docker_output(args);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,16 +290,16 @@ struct NativeRoot {
 
 impl NativeRoot {
     fn new(project: &str) -> NativeRoot {
-        assert!(
-            nix::unistd::Uid::effective().is_root(),
-            "the native image tests mount overlays and run containers: run them as root"
-        );
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::create_dir_all(dir.path().join("project")).expect("project dir");
-        NativeRoot {
-            dir,
+        let root = NativeRoot {
+            dir: tempfile::tempdir().expect("temp dir"),
             project: common::unique_name(project).to_lowercase(),
-        }
+        };
+        std::fs::create_dir(root.project_dir()).expect("project dir");
+        root
+    }
+
+    fn project_dir(&self) -> PathBuf {
+        self.dir.path().join("project")
     }
 
     fn root(&self) -> PathBuf {
@@ -320,20 +311,20 @@ impl NativeRoot {
     }
 
     fn write(&self, rel: &str, content: &str) {
-        std::fs::write(self.dir.path().join("project").join(rel), content).expect("write");
+        std::fs::write(self.project_dir().join(rel), content).expect("write");
     }
 
     fn hoist(&self, args: &[&str]) -> Output {
+        // Overlays and containers: nothing here works but as root.
+        assert_eq!(
+            nix::unistd::geteuid().as_raw(),
+            0,
+            "the native image tests mount overlays and run containers: run them as root"
+        );
         Command::new(env!("CARGO_BIN_EXE_hoist"))
-            .current_dir(self.dir.path().join("project"))
-            .args([
-                "-p",
-                &self.project,
-                "--backend",
-                "native",
-                "--progress",
-                "plain",
-            ])
+            .current_dir(self.project_dir())
+            .arg(format!("--project-name={}", self.project))
+            .args(["--backend=native", "--progress=plain"])
             .args(args)
             .env("HOIST_ROOT", self.root())
             .env("HOIST_BINARY", env!("CARGO_BIN_EXE_hoist"))
@@ -398,6 +389,7 @@ fn tree_bytes(path: &Path) -> u64 {
         .sum()
 }
 
+/// Runs the docker CLI, failing the test unless it exits 0; returns its stdout.
 fn docker_output(args: &[&str]) -> String {
     let out = Command::new("docker")
         .args(args)
@@ -405,7 +397,8 @@ fn docker_output(args: &[&str]) -> String {
         .expect("run the docker CLI");
     assert!(
         out.status.success(),
-        "docker {args:?} failed: {}",
+        "docker {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()

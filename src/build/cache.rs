@@ -119,19 +119,11 @@ impl<'a> BuildCache<'a> {
 
     /// Every layer digest an entry still needs (what a prune must keep).
     pub fn layers_in_use(&self) -> Result<Vec<Digest>, ImageError> {
-        let tx = self.db.begin_read().map_err(cache_err)?;
-        let table = match tx.open_table(BUILD_CACHE) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(cache_err(e)),
-        };
-        let mut out = Vec::new();
-        for row in table.iter().map_err(cache_err)? {
-            let (_, value) = row.map_err(cache_err)?;
-            if let Ok(state) = serde_json::from_slice::<CachedState>(value.value()) {
-                out.extend(state.layers.into_iter().map(|d| d.digest));
-            }
-        }
+        let mut out: Vec<Digest> = self
+            .entries()?
+            .into_iter()
+            .flat_map(|(_, state)| state.layers.into_iter().map(|d| d.digest))
+            .collect();
         out.sort_by_key(|d| d.to_string());
         out.dedup();
         Ok(out)

@@ -1,7 +1,7 @@
 //! `hoist builder prune`: reclaims the build cache, the native builder's cached steps (or
 //! the engine's build cache on the docker backend), as `docker builder prune`.
 
-use super::image::{confirm, print_prune};
+use super::image::{confirmed, print_prune, PruneArgs};
 use super::{engine_for, CliError, GlobalArgs};
 use crate::engine::EngineError;
 
@@ -14,17 +14,8 @@ pub struct BuilderArgs {
 #[derive(clap::Subcommand, Debug, Clone)]
 pub enum BuilderCommand {
     /// Remove build cache (the steps no tagged image is built on, or with -a all of it)
+    #[command(mut_arg("all", |a| a.help("Remove all build cache, not just the dangling steps")))]
     Prune(PruneArgs),
-}
-
-#[derive(clap::Args, Debug, Clone)]
-pub struct PruneArgs {
-    /// Remove all build cache, not just the steps no image is built on
-    #[arg(short, long)]
-    pub all: bool,
-    /// Do not prompt for confirmation
-    #[arg(short, long)]
-    pub force: bool,
 }
 
 pub async fn run(global: &GlobalArgs, args: &BuilderArgs) -> Result<i32, CliError> {
@@ -34,7 +25,7 @@ pub async fn run(global: &GlobalArgs, args: &BuilderArgs) -> Result<i32, CliErro
     } else {
         "WARNING! This will remove all dangling build cache."
     };
-    if !prune.force && !confirm(&format!("{warning}\nAre you sure you want to continue?")) {
+    if !confirmed(prune.force, warning)? {
         return Ok(0);
     }
     let engine = engine_for(global).await?;

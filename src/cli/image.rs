@@ -5,7 +5,7 @@
 //!
 //! Not for: the images of a compose project (`hoist images`, `hoist pull`, `hoist push`).
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -423,15 +423,9 @@ async fn rm(rt: &dyn Runtime, args: &RmArgs) -> Result<i32, CliError> {
     Ok(code)
 }
 
-/// Asks `question` on the terminal as docker does; only `y`/`yes` goes on.
-pub fn confirm(question: &str) -> bool {
-    print!("{question} [y/N] ");
-    let _ = std::io::stdout().flush();
-    let mut answer = String::new();
-    if std::io::stdin().lock().read_line(&mut answer).is_err() {
-        return false;
-    }
-    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+/// `force`, or a yes to `warning` on the terminal (off a terminal a prune needs `-f`).
+pub fn confirmed(force: bool, warning: &str) -> Result<bool, CliError> {
+    Ok(force || super::rm::confirm(warning)?)
 }
 
 /// Prints a prune's outcome: the `heading` list, then the reclaimed space.
@@ -458,7 +452,7 @@ async fn prune(rt: &dyn Runtime, args: &PruneArgs) -> Result<i32, CliError> {
     } else {
         "WARNING! This will remove all dangling images."
     };
-    if !args.force && !confirm(&format!("{warning}\nAre you sure you want to continue?")) {
+    if !confirmed(args.force, warning)? {
         return Ok(0);
     }
     let report = rt

@@ -392,17 +392,7 @@ impl RegistryClient {
         is_layer: bool,
         progress: ProgressSink<'_>,
     ) -> Result<Option<u64>, ImageError> {
-        let id = descriptor.digest.hex().chars().take(12).collect::<String>();
-        let report = |status: &str, current: Option<u64>| {
-            if is_layer {
-                progress(ImageProgress::Layer {
-                    id: Some(id.clone()),
-                    status: status.to_string(),
-                    current,
-                    total: current.map(|_| descriptor.size),
-                });
-            }
-        };
+        let report = layer_reporter(descriptor, is_layer, progress);
         let path = store.blob_path(&descriptor.digest);
         let size = std::fs::metadata(&path)
             .map_err(|e| registry_err(repo, format!("blob {}: {e}", path.display())))?
@@ -684,17 +674,7 @@ impl RegistryClient {
         is_layer: bool,
         progress: ProgressSink<'_>,
     ) -> Result<Option<u64>, ImageError> {
-        let id = descriptor.digest.hex().chars().take(12).collect::<String>();
-        let report = |status: &str, current: Option<u64>| {
-            if is_layer {
-                progress(ImageProgress::Layer {
-                    id: Some(id.clone()),
-                    status: status.to_string(),
-                    current,
-                    total: current.map(|_| descriptor.size),
-                });
-            }
-        };
+        let report = layer_reporter(descriptor, is_layer, progress);
         if store.has_blob(&descriptor.digest) {
             report("Already exists", None);
             return Ok(None);
@@ -944,6 +924,26 @@ impl RegistryClient {
             .token
             .or(parsed.access_token)
             .ok_or_else(|| registry_err(repo, "the token service returned no token"))
+    }
+}
+
+/// Reports `status` (and bytes done) of one layer's transfer as Docker does, under the
+/// short id of its digest; configs transfer silently.
+fn layer_reporter<'a>(
+    descriptor: &'a Descriptor,
+    is_layer: bool,
+    progress: ProgressSink<'a>,
+) -> impl Fn(&str, Option<u64>) + 'a {
+    let id = descriptor.digest.hex().chars().take(12).collect::<String>();
+    move |status, current| {
+        if is_layer {
+            progress(ImageProgress::Layer {
+                id: Some(id.clone()),
+                status: status.to_string(),
+                current,
+                total: current.map(|_| descriptor.size),
+            });
+        }
     }
 }
 

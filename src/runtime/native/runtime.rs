@@ -352,16 +352,44 @@ pub(crate) fn pull_blocking(
     platform: &Platform,
     progress: ProgressSink<'_>,
 ) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| RuntimeError::Other {
-            operation: "pull".to_string(),
-            message: format!("cannot start a tokio runtime: {e}"),
-        })?;
+    let rt = current_thread("pull")?;
     let store = ImageStore::open(root)?;
     rt.block_on(client.pull(&store, reference, platform, progress))?;
     Ok(())
+}
+
+/// A current-thread tokio runtime for a blocking thread to drive the registry client on.
+fn current_thread(operation: &str) -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| RuntimeError::Other {
+            operation: operation.to_string(),
+            message: format!("cannot start a tokio runtime: {e}"),
+        })
+}
+
+/// Runs blocking `f` on a thread of its own, forwarding the progress it reports to
+/// `progress` as it comes (over a channel: `f` outlives no borrow of the caller's).
+async fn with_progress<T: Send + 'static>(
+    operation: &str,
+    progress: ProgressSink<'_>,
+    f: impl FnOnce(ProgressSink<'_>) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::task::spawn_blocking(move || {
+        let sink = move |p| {
+            let _ = tx.send(p);
+        };
+        f(&sink)
+    });
+    while let Some(p) = rx.recv().await {
+        progress(p);
+    }
+    task.await.map_err(|e| RuntimeError::Other {
+        operation: operation.to_string(),
+        message: e.to_string(),
+    })?
 }
 
 impl NativeRuntime {
@@ -710,20 +738,10 @@ impl crate::runtime::Runtime for NativeRuntime {
         // over a channel. The pull keeps the store open while it downloads: other hoist
         // processes wait for it.
         let root = self.root.clone();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let pull = tokio::task::spawn_blocking(move || -> Result<()> {
-            let sink = move |p| {
-                let _ = tx.send(p);
-            };
-            pull_blocking(&client, &root, &parsed, &platform, &sink)
-        });
-        while let Some(p) = rx.recv().await {
-            progress(p);
-        }
-        pull.await.map_err(|e| RuntimeError::Other {
-            operation: "pull".to_string(),
-            message: e.to_string(),
-        })?
+        with_progress("pull", progress, move |sink| {
+            pull_blocking(&client, &root, &parsed, &platform, sink)
+        })
+        .await
     }
 
     async fn build_image(&self, spec: &BuildSpec, progress: ProgressSink<'_>) -> Result<String> {
@@ -731,20 +749,10 @@ impl crate::runtime::Runtime for NativeRuntime {
         // channel as the pull's does.
         let root = self.root.clone();
         let spec = spec.clone();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let build = tokio::task::spawn_blocking(move || {
-            let sink = move |p| {
-                let _ = tx.send(p);
-            };
-            crate::build::native::build(&root, &spec, &sink)
-        });
-        while let Some(p) = rx.recv().await {
-            progress(p);
-        }
-        build.await.map_err(|e| RuntimeError::Other {
-            operation: "build".to_string(),
-            message: e.to_string(),
-        })?
+        with_progress("build", progress, move |sink| {
+            crate::build::native::build(&root, &spec, sink)
+        })
+        .await
     }
 
     async fn tag_image(&self, source: &str, target: &str) -> Result<()> {
@@ -795,29 +803,13 @@ impl crate::runtime::Runtime for NativeRuntime {
         };
         // As the pull: the client's future runs on a thread of its own; the store is only
         // read, and opened once for the whole push.
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let push = tokio::task::spawn_blocking(move || -> Result<()> {
-            let sink = move |p| {
-                let _ = tx.send(p);
-            };
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| RuntimeError::Other {
-                    operation: "push".to_string(),
-                    message: format!("cannot start a tokio runtime: {e}"),
-                })?;
+        with_progress("push", progress, move |sink| {
+            let rt = current_thread("push")?;
             let store = ImageStore::open(&root)?;
-            rt.block_on(client.push(&store, &record, &target, &sink))?;
+            rt.block_on(client.push(&store, &record, &target, sink))?;
             Ok(())
-        });
-        while let Some(p) = rx.recv().await {
-            progress(p);
-        }
-        push.await.map_err(|e| RuntimeError::Other {
-            operation: "push".to_string(),
-            message: e.to_string(),
-        })?
+        })
+        .await
     }
 
     async fn prune_images(&self, all: bool) -> Result<PruneReport> {
