@@ -44,6 +44,18 @@ struct LocalRegistry {
 
 impl LocalRegistry {
     fn start() -> LocalRegistry {
+        LocalRegistry::start_with(None)
+    }
+
+    /// A registry asking for `hoist` / `secret` (HTTP basic auth, an htpasswd file).
+    fn start_with_password() -> LocalRegistry {
+        // bcrypt of "secret".
+        LocalRegistry::start_with(Some(
+            "hoist:$2b$12$TTh9oq8r9NEBqqEIh/x2TOdrLDapGfetogd7/Er60d19IZ2IbTQ8K\n",
+        ))
+    }
+
+    fn start_with(htpasswd: Option<&str>) -> LocalRegistry {
         assert!(
             Path::new(REGISTRY_BINARY).exists(),
             "{REGISTRY_BINARY} is missing: install it with `apt-get install -y docker-registry`"
@@ -61,6 +73,16 @@ impl LocalRegistry {
             ),
         )
         .expect("write registry config");
+        if let Some(users) = htpasswd {
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, users).expect("write htpasswd");
+            let mut text = std::fs::read_to_string(&config).unwrap();
+            text.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: hoist-test\n    path: {}\n",
+                file.display()
+            ));
+            std::fs::write(&config, text).expect("write registry config");
+        }
         let child = Command::new(REGISTRY_BINARY)
             .arg("serve")
             .arg(&config)
@@ -286,6 +308,8 @@ async fn the_native_runtime_pulls_a_multi_layer_image_and_runs_it() {
 struct NativeRoot {
     dir: tempfile::TempDir,
     project: String,
+    /// Extra environment for every hoist run (`DOCKER_CONFIG`).
+    env: std::cell::RefCell<Vec<(String, String)>>,
 }
 
 impl NativeRoot {
@@ -293,6 +317,7 @@ impl NativeRoot {
         let root = NativeRoot {
             dir: tempfile::tempdir().expect("temp dir"),
             project: common::unique_name(project).to_lowercase(),
+            env: Default::default(),
         };
         std::fs::create_dir(root.project_dir()).expect("project dir");
         root
@@ -328,6 +353,12 @@ impl NativeRoot {
             .args(args)
             .env("HOIST_ROOT", self.root())
             .env("HOIST_BINARY", env!("CARGO_BIN_EXE_hoist"))
+            .envs(
+                self.env
+                    .borrow()
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            )
             .stdin(Stdio::null())
             .output()
             .expect("run hoist")
@@ -757,4 +788,47 @@ fn a_loaded_archive_with_a_traversing_layer_writes_nothing_outside_the_rootfs() 
     ] {
         assert!(!place.exists(), "a layer wrote {}", place.display());
     }
+}
+
+#[test]
+fn a_registry_asking_for_a_password_gets_the_docker_login_and_a_clear_error_without() {
+    use base64::Engine as _;
+    let registry = LocalRegistry::start_with_password();
+    let target = format!("127.0.0.1:{}/hoist/private:1", registry.port);
+    let root = NativeRoot::new("auth");
+    root.load_busybox();
+    root.ok(&["image", "tag", "hoist-test/busybox", &target]);
+
+    // No login stored: refused, saying how to log in.
+    let config = root.file("docker-config");
+    std::fs::create_dir(&config).unwrap();
+    root.env.borrow_mut().push((
+        "DOCKER_CONFIG".to_string(),
+        config.to_string_lossy().into_owned(),
+    ));
+    let out = root.hoist(&["image", "push", &target]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("docker login"), "{err}");
+
+    // `docker login` stores `auths` in config.json: hoist uses it to push and to pull.
+    let auth = base64::engine::general_purpose::STANDARD.encode("hoist:secret");
+    std::fs::write(
+        config.join("config.json"),
+        format!(
+            r#"{{"auths":{{"127.0.0.1:{}":{{"auth":"{auth}"}}}}}}"#,
+            registry.port
+        ),
+    )
+    .unwrap();
+    let pushed = root.ok(&["image", "push", &target]);
+    assert!(pushed.contains(": Pushed"), "{pushed}");
+
+    let fresh = NativeRoot::new("authpull");
+    fresh
+        .env
+        .borrow_mut()
+        .extend(root.env.borrow().iter().cloned());
+    let pulled = fresh.ok(&["image", "pull", &target]);
+    assert!(pulled.contains("Downloaded newer image"), "{pulled}");
 }

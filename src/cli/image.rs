@@ -53,7 +53,7 @@ pub enum ImageCommand {
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct LsArgs {
-    /// Show all images (the default hides intermediate images; hoist keeps none)
+    /// Show all images (tagged and dangling ones are always listed; build steps never are)
     #[arg(short, long)]
     pub all: bool,
     /// Only show image IDs

@@ -1,7 +1,7 @@
 //! An OCI distribution (Docker registry v2) client that pulls images into the
-//! [`ImageStore`]: manifests (OCI index, Docker manifest list, OCI and Docker v2 manifests),
-//! the host platform picked from an index, anonymous bearer-token auth, digest-verified
-//! blobs, layers fetched concurrently with progress.
+//! [`ImageStore`] and pushes them from it: manifests (OCI index, Docker manifest list, OCI
+//! and Docker v2 manifests), the host platform picked from an index, bearer-token and basic
+//! auth, digest-verified blobs, layers fetched concurrently with progress.
 //!
 //! Where a registry lives: `docker.io` is served by `registry-1.docker.io`; registries on
 //! `localhost`, `127.0.0.0/8` or `::1`, and those listed in `HOIST_REGISTRY_INSECURE`

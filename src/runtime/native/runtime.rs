@@ -358,6 +358,29 @@ pub(crate) fn pull_blocking(
     Ok(())
 }
 
+/// The credentials for `domain`: the caller's, else the Docker CLI's stored login.
+fn credentials_for(auth: Option<&RegistryAuth>, domain: &str) -> Option<Credentials> {
+    match auth {
+        Some(RegistryAuth {
+            username: Some(username),
+            password: Some(password),
+            ..
+        }) => Some(Credentials {
+            username: username.clone(),
+            password: password.clone(),
+        }),
+        // Docker's identity tokens go to the token service as the password of `<token>`.
+        Some(RegistryAuth {
+            identity_token: Some(token),
+            ..
+        }) => Some(Credentials {
+            username: "<token>".to_string(),
+            password: token.clone(),
+        }),
+        _ => Credentials::from_docker_config(domain),
+    }
+}
+
 /// A current-thread tokio runtime for a blocking thread to drive the registry client on.
 fn current_thread(operation: &str) -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
@@ -724,7 +747,7 @@ impl crate::runtime::Runtime for NativeRuntime {
         &self,
         reference: &str,
         platform: Option<&str>,
-        _auth: Option<&RegistryAuth>,
+        auth: Option<&RegistryAuth>,
         progress: ProgressSink<'_>,
     ) -> Result<()> {
         let parsed = Reference::parse(reference)?;
@@ -732,7 +755,8 @@ impl crate::runtime::Runtime for NativeRuntime {
             Some(p) => Platform::parse(p)?,
             None => Platform::host(),
         };
-        let client = RegistryClient::new(RegistryConfig::from_env()?);
+        let client = RegistryClient::new(RegistryConfig::from_env()?)
+            .with_credentials(credentials_for(auth, parsed.domain()));
         // The registry client's future is not `Send` (higher-ranked closures inside), so it
         // runs on a thread of its own with a current-thread runtime; progress comes back
         // over a channel. The pull keeps the store open while it downloads: other hoist
@@ -776,24 +800,7 @@ impl crate::runtime::Runtime for NativeRuntime {
         progress: ProgressSink<'_>,
     ) -> Result<()> {
         let target = Reference::parse(reference)?;
-        let credentials = match auth {
-            Some(RegistryAuth {
-                username: Some(username),
-                password: Some(password),
-                ..
-            }) => Some(Credentials {
-                username: username.clone(),
-                password: password.clone(),
-            }),
-            Some(RegistryAuth {
-                identity_token: Some(token),
-                ..
-            }) => Some(Credentials {
-                username: "<token>".to_string(),
-                password: token.clone(),
-            }),
-            _ => Credentials::from_docker_config(target.domain()),
-        };
+        let credentials = credentials_for(auth, target.domain());
         let client = RegistryClient::new(RegistryConfig::from_env()?).with_credentials(credentials);
         let root = self.root.clone();
         let record = {
