@@ -427,12 +427,7 @@ impl RegistryClient {
             .get(http::header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| registry_err(repo, "the upload session came without a Location"))?;
-        let mut put_url = resolve_location(&uploads, location);
-        put_url.push(if put_url.contains('?') { '&' } else { '?' });
-        put_url.push_str(&format!(
-            "digest={}",
-            percent_encode(&descriptor.digest.to_string())
-        ));
+        let put_url = upload_url(&uploads, location, &descriptor.digest);
         // Verify before sending: the registry would refuse a mismatch, but this names the
         // local blob that went bad.
         verify_file(&path, &descriptor.digest)?;
@@ -1130,6 +1125,15 @@ fn file_body(path: std::path::PathBuf, sent: std::sync::Arc<std::sync::atomic::A
     BodyExt::boxed(StreamBody::new(chunks))
 }
 
+/// Where a monolithic upload's `PUT` goes: the session's `Location` (absolute, or relative
+/// to the uploads URL) with the blob's digest added to its query.
+fn upload_url(uploads: &str, location: &str, digest: &Digest) -> String {
+    let mut url = resolve_location(uploads, location);
+    url.push(if url.contains('?') { '&' } else { '?' });
+    url.push_str(&format!("digest={}", percent_encode(&digest.to_string())));
+    url
+}
+
 /// A redirect target, absolute or relative to `base`.
 fn resolve_location(base: &str, location: &str) -> String {
     if location.starts_with("http://") || location.starts_with("https://") {
@@ -1225,6 +1229,25 @@ mod tests {
         assert_eq!(
             resolve_location(base, "y"),
             "http://127.0.0.1:5000/v2/a/blobs/y"
+        );
+    }
+
+    #[test]
+    fn upload_locations_keep_their_query_and_get_the_digest() {
+        let uploads = "http://127.0.0.1:5000/v2/a/b/blobs/uploads/";
+        let digest = Digest::of(b"x");
+        let encoded = percent_encode(&digest.to_string());
+        assert_eq!(
+            upload_url(uploads, "/v2/a/b/blobs/uploads/u1?_state=s", &digest),
+            format!("http://127.0.0.1:5000/v2/a/b/blobs/uploads/u1?_state=s&digest={encoded}")
+        );
+        assert_eq!(
+            upload_url(uploads, "https://store.example/up/u2", &digest),
+            format!("https://store.example/up/u2?digest={encoded}")
+        );
+        assert_eq!(
+            upload_url(uploads, "u3", &digest),
+            format!("http://127.0.0.1:5000/v2/a/b/blobs/uploads/u3?digest={encoded}")
         );
     }
 
