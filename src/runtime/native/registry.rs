@@ -325,10 +325,8 @@ impl RegistryClient {
             .map(|l| (l, true))
             .chain(std::iter::once((&manifest.config, false)))
         {
-            if let Some(bytes) = self
-                .push_blob(store, &repo, descriptor, is_layer, progress)
-                .await?
-            {
+            let report = layer_reporter(descriptor, is_layer, progress);
+            if let Some(bytes) = self.push_blob(store, &repo, descriptor, report).await? {
                 uploaded_blobs += 1;
                 uploaded_bytes += bytes;
             }
@@ -383,16 +381,15 @@ impl RegistryClient {
         })
     }
 
-    /// Uploads one blob unless the registry has it; returns the bytes uploaded.
+    /// Uploads one blob unless the registry has it, telling `report` how it goes; returns
+    /// the bytes uploaded.
     async fn push_blob(
         &self,
         store: &ImageStore,
         repo: &Repo<'_>,
         descriptor: &Descriptor,
-        is_layer: bool,
-        progress: ProgressSink<'_>,
+        report: impl Fn(&str, Option<u64>),
     ) -> Result<Option<u64>, ImageError> {
-        let report = layer_reporter(descriptor, is_layer, progress);
         let path = store.blob_path(&descriptor.digest);
         let size = std::fs::metadata(&path)
             .map_err(|e| registry_err(repo, format!("blob {}: {e}", path.display())))?
