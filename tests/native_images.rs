@@ -5,7 +5,8 @@
 //! The `hoist image ...` and `builder prune` commands on the native backend, driven through
 //! the binary with a data root of their own: push (compose `push` and `image push`) and a
 //! pull back into a fresh root, `docker save` archives loaded and run, `image save` read
-//! by `docker load`, OCI layouts, prune reclaiming disk around a running container.
+//! by `docker load`, OCI layouts, prune reclaiming disk around a running container; and
+//! `image push`/`pull` on the docker backend against the same kind of registry.
 //!
 //! Never skipped: a missing `/usr/bin/docker-registry` fails the tests
 //! (`apt-get install -y docker-registry`); they run as root and need the Docker engine
@@ -520,6 +521,10 @@ fn a_docker_save_archive_loads_into_the_native_store_and_runs() {
     let listed = root.ok(&["image", "ls"]);
     assert!(listed.starts_with("REPOSITORY"), "{listed}");
     assert!(listed.contains("hoist-test/busybox"), "{listed}");
+    let matching = root.ok(&["image", "ls", "--filter", "reference=hoist-test/*"]);
+    assert!(matching.contains("hoist-test/busybox"), "{matching}");
+    let dangling = root.ok(&["image", "ls", "--filter", "dangling=true"]);
+    assert_eq!(dangling.lines().count(), 1, "only the header: {dangling}");
     let docker_id = docker_output(&[
         "image",
         "inspect",
@@ -833,4 +838,33 @@ fn a_registry_asking_for_a_password_gets_the_docker_login_and_a_clear_error_with
         .extend(root.env.borrow().iter().cloned());
     let pulled = fresh.ok(&["image", "pull", &target]);
     assert!(pulled.contains("Downloaded newer image"), "{pulled}");
+}
+
+#[test]
+fn image_push_and_pull_on_the_docker_backend_go_through_the_engine() {
+    let registry = LocalRegistry::start();
+    let target = format!("127.0.0.1:{}/hoist/through-engine:1", registry.port);
+    let _cleanup = DockerImages(vec![target.clone()]);
+    let hoist = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_hoist"))
+            .args(["--backend", "docker", "image"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run hoist");
+        assert!(
+            out.status.success(),
+            "hoist image {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    hoist(&["tag", common::ensure_busybox_image(), &target]);
+    let pushed = hoist(&["push", &target]);
+    assert!(pushed.contains("digest: sha256:"), "{pushed}");
+    hoist(&["rm", &target]);
+    let pulled = hoist(&["pull", &target]);
+    assert!(pulled.trim_end().ends_with(&target), "{pulled}");
+    let out = docker_output(&["run", "--rm", &target, "echo", "pulled-through-the-engine"]);
+    assert_eq!(out.trim(), "pulled-through-the-engine");
 }

@@ -12,11 +12,14 @@ use std::time::SystemTime;
 use serde_json::json;
 
 use super::{engine_for, CliError, GlobalArgs};
+use crate::build::context::segment_matches;
 use crate::engine::observe::{ago, human_size};
 use crate::engine::EngineError;
 use crate::runtime::native::oci::ContainerDefaults;
 use crate::runtime::native::NativeRuntime;
-use crate::runtime::{ImageInfo, ImageProgress, PruneReport, Runtime, RuntimeError};
+use crate::runtime::{
+    ImageInfo, ImageProgress, ImageSummary, LabelFilter, PruneReport, Runtime, RuntimeError,
+};
 use crate::ui::table::render;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -62,9 +65,80 @@ pub struct LsArgs {
     /// Don't truncate output
     #[arg(long)]
     pub no_trunc: bool,
+    /// Filter the output: `dangling=true|false`, `reference=PATTERN` (`*` within a path
+    /// segment, as docker), `label=KEY` or `label=KEY=VALUE` (repeatable; all must match)
+    #[arg(long = "filter", value_name = "FILTER")]
+    pub filters: Vec<String>,
     /// Format the output. Values: [table | json]
     #[arg(long, default_value = "table", value_parser = ["table", "json"])]
     pub format: String,
+}
+
+/// The `--filter`s of `image ls`.
+#[derive(Debug, Default)]
+struct ListFilter {
+    dangling: Option<bool>,
+    references: Vec<String>,
+    labels: Vec<LabelFilter>,
+}
+
+impl ListFilter {
+    fn parse(filters: &[String]) -> Result<ListFilter, CliError> {
+        let mut out = ListFilter::default();
+        for filter in filters {
+            let Some((key, value)) = filter.split_once('=') else {
+                return Err(CliError::usage(format!(
+                    "bad filter \"{filter}\": write KEY=VALUE (dangling, reference, label)"
+                )));
+            };
+            match key {
+                "dangling" => match value {
+                    "true" | "1" => out.dangling = Some(true),
+                    "false" | "0" => out.dangling = Some(false),
+                    _ => {
+                        return Err(CliError::usage(format!(
+                            "invalid filter \"{filter}\": dangling is true or false"
+                        )))
+                    }
+                },
+                "reference" => out.references.push(value.to_string()),
+                "label" => out.labels.push(match value.split_once('=') {
+                    Some((k, v)) => LabelFilter::equals(k, v),
+                    None => LabelFilter::has(value),
+                }),
+                other => {
+                    return Err(CliError::usage(format!(
+                    "invalid filter \"{other}\": image ls filters by dangling, reference or label"
+                )))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn keeps_image(&self, image: &ImageSummary) -> bool {
+        self.dangling
+            .is_none_or(|d| d == image.repo_tags.is_empty())
+            && self.labels.iter().all(|l| l.matches(&image.labels))
+    }
+
+    /// Whether the name `repo:tag` matches every `reference=` pattern, as docker's
+    /// `FamiliarMatch`: the whole name, or the name without its tag.
+    fn keeps_name(&self, name: &str) -> bool {
+        let (repo, _) = split_repo_tag(name);
+        self.references
+            .iter()
+            .all(|p| path_matches(p, name) || path_matches(p, &repo))
+    }
+}
+
+/// Go's `path.Match`: `pattern` against `name`, segment by segment (`*` never crosses `/`).
+fn path_matches(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<&str>, Vec<&str>) = (pattern.split('/').collect(), name.split('/').collect());
+    p.len() == n.len()
+        && p.iter()
+            .zip(&n)
+            .all(|(p, n)| segment_matches(p, n).unwrap_or(false))
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -257,7 +331,16 @@ fn split_repo_tag(name: &str) -> (String, String) {
 }
 
 async fn ls(rt: &dyn Runtime, args: &LsArgs) -> Result<i32, CliError> {
+    let filter = ListFilter::parse(&args.filters)?;
     let mut images = rt.list_images(&[]).await.map_err(failed("list images"))?;
+    images.retain(|i| filter.keeps_image(i));
+    for image in &mut images {
+        image.repo_tags.retain(|t| filter.keeps_name(t));
+    }
+    if !filter.references.is_empty() {
+        // A reference filter lists only images with a matching name.
+        images.retain(|i| !i.repo_tags.is_empty());
+    }
     images.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
     if args.quiet {
         let mut seen = Vec::new();
@@ -606,6 +689,32 @@ async fn save(rt: &dyn Runtime, args: &SaveArgs) -> Result<i32, CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ls_filters_follow_docker() {
+        let f = ListFilter::parse(&[
+            "reference=hoist-test/*".to_string(),
+            "dangling=false".to_string(),
+            "label=a=1".to_string(),
+        ])
+        .unwrap();
+        assert!(f.keeps_name("hoist-test/busybox:latest"));
+        assert!(!f.keeps_name("other/busybox:latest"));
+        assert!(
+            !f.keeps_name("hoist-test/a/b:1"),
+            "* stays within a segment"
+        );
+        let image = ImageSummary {
+            repo_tags: vec!["x:1".to_string()],
+            labels: [("a".to_string(), "1".to_string())].into(),
+            ..Default::default()
+        };
+        assert!(f.keeps_image(&image));
+        assert!(!f.keeps_image(&ImageSummary::default()));
+        assert!(ListFilter::parse(&["dangling=maybe".to_string()]).is_err());
+        assert!(ListFilter::parse(&["since=x".to_string()]).is_err());
+        assert!(ListFilter::parse(&["nonsense".to_string()]).is_err());
+    }
 
     #[test]
     fn tags_split_at_the_last_colon_unless_it_is_a_port() {
