@@ -241,6 +241,11 @@ fn image_commands_on_the_docker_backend_tag_list_save_remove_and_load() {
         v[0]["RootFS"]["Layers"].as_array().unwrap().len() >= 2,
         "{v}"
     );
+    let formatted = hoist_docker(&["inspect", "-f", "{{.Id}} {{.Config.Cmd}}", &name]);
+    assert_eq!(
+        String::from_utf8_lossy(&formatted.stdout).trim(),
+        format!("{} [/bin/sh]", String::from_utf8_lossy(&id.stdout).trim())
+    );
 
     let saved = hoist_docker(&["save", "-o", &archive.to_string_lossy(), &name]);
     assert!(
