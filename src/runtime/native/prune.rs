@@ -8,10 +8,10 @@
 //! `lowerdir=` in the mount table: a build step's container, a `cp` mount). The collection
 //! runs inside one open of the state database, which other hoist processes wait for, so no
 //! record can appear half-way. A layer directory is renamed into `layers/tmp/` before it is
-//! deleted, so a crash never leaves a partial layer under its chain id. Known gap: a build
-//! in another process stores a step's layer a moment before its cache entry; a prune
-//! landing in between deletes that layer, and the build then fails naming the missing blob
-//! (a re-run succeeds).
+//! deleted, so a crash never leaves a partial layer under its chain id. A build stores a
+//! step's layer a moment before the cache entry naming it, in separate transactions: builds
+//! hold [`BuildLock`] shared for their whole run and a prune holds it exclusively, so a
+//! prune waits for running builds (and they for it) instead of deleting their fresh layers.
 //!
 //! Not for: deciding what `rm` untags (see the runtime), nor the build cache's keys.
 
@@ -26,6 +26,33 @@ use super::state::{self, ContainerRecord, CONTAINERS};
 use super::store::{written_by_live_process, ImageStore};
 use crate::build::cache::BuildCache;
 use crate::runtime::{PruneReport, Result, RuntimeError};
+
+/// `build.lock` under the data root: shared by each build, exclusive for a prune.
+pub struct BuildLock {
+    _lock: nix::fcntl::Flock<fs::File>,
+}
+
+impl BuildLock {
+    /// Waits for the lock: `exclusive` for a prune, shared for a build.
+    pub fn acquire(root: &Path, exclusive: bool) -> Result<BuildLock> {
+        fs::create_dir_all(root).map_err(|e| io_err(root, e))?;
+        let path = root.join("build.lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| io_err(&path, e))?;
+        let mode = if exclusive {
+            nix::fcntl::FlockArg::LockExclusive
+        } else {
+            nix::fcntl::FlockArg::LockShared
+        };
+        nix::fcntl::Flock::lock(file, mode)
+            .map(|lock| BuildLock { _lock: lock })
+            .map_err(|(_, e)| io_err(&path, format!("cannot lock: {e}")))
+    }
+}
 
 /// Names the native builder gives the images of its RUN steps while they run.
 pub const BUILD_STEP_DOMAIN: &str = "hoist-build.invalid/";
@@ -220,6 +247,33 @@ pub fn tree_size(path: &Path) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prune_s_lock_keeps_builds_out_until_it_is_released() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let prune = BuildLock::acquire(dir.path(), true).unwrap();
+        let built = Arc::new(AtomicBool::new(false));
+        let build = {
+            let (root, built) = (dir.path().to_path_buf(), built.clone());
+            std::thread::spawn(move || {
+                let _shared = BuildLock::acquire(&root, false).unwrap();
+                built.store(true, Ordering::SeqCst);
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(
+            !built.load(Ordering::SeqCst),
+            "the build waited for the prune"
+        );
+        drop(prune);
+        build.join().unwrap();
+        assert!(built.load(Ordering::SeqCst));
+        // Builds share it.
+        let _a = BuildLock::acquire(dir.path(), false).unwrap();
+        let _b = BuildLock::acquire(dir.path(), false).unwrap();
+    }
 
     #[test]
     fn tree_size_counts_regular_files_only() {

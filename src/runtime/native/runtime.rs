@@ -774,6 +774,8 @@ impl crate::runtime::Runtime for NativeRuntime {
         let root = self.root.clone();
         let spec = spec.clone();
         with_progress("build", progress, move |sink| {
+            // A prune waits until the build has recorded what it stored.
+            let _lock = prune::BuildLock::acquire(&root, false)?;
             crate::build::native::build(&root, &spec, sink)
         })
         .await
@@ -821,7 +823,11 @@ impl crate::runtime::Runtime for NativeRuntime {
 
     async fn prune_images(&self, all: bool) -> Result<PruneReport> {
         let root = self.root.clone();
-        blocking(move || state::with_store(&root, |store| prune::prune_images(store, all))).await
+        blocking(move || {
+            let _lock = prune::BuildLock::acquire(&root, true)?;
+            state::with_store(&root, |store| prune::prune_images(store, all))
+        })
+        .await
     }
 
     async fn save_images(&self, references: &[String], path: &Path) -> Result<()> {
@@ -842,8 +848,11 @@ impl crate::runtime::Runtime for NativeRuntime {
 
     async fn prune_build_cache(&self, all: bool) -> Result<PruneReport> {
         let root = self.root.clone();
-        blocking(move || state::with_store(&root, |store| prune::prune_build_cache(store, all)))
-            .await
+        blocking(move || {
+            let _lock = prune::BuildLock::acquire(&root, true)?;
+            state::with_store(&root, |store| prune::prune_build_cache(store, all))
+        })
+        .await
     }
 
     async fn system_info(&self) -> Result<SystemInfo> {
