@@ -183,6 +183,7 @@ async fn pull_from_a_local_registry_unpacks_busybox_and_a_second_pull_downloads_
             &store.blob_path(&layer.digest),
             &rootfs,
             UnpackOptions::default(),
+            None,
         )
         .unwrap();
         assert!(report.refused.is_empty(), "{report:?}");

@@ -453,7 +453,8 @@ fn write_entry(e: &PlannedEntry, path: &Path) -> io::Result<()> {
                 _ => fs::create_dir_all(path)?,
             }
             // The layer unpacker refuses traversal and links out of the directory.
-            unpack_layer_file(src, path, UnpackOptions::default()).map_err(io::Error::other)?;
+            unpack_layer_file(src, path, UnpackOptions::default(), None)
+                .map_err(io::Error::other)?;
             return Ok(());
         }
         EntryKind::File(_) | EntryKind::Inline(_) | EntryKind::Symlink(_) => {

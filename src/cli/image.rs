@@ -696,7 +696,7 @@ fn go_text(v: &serde_json::Value) -> String {
 
 async fn load(rt: &dyn Runtime, args: &LoadArgs) -> Result<i32, CliError> {
     // Standard input is spooled to a file first: archives are read by path.
-    let mut _spooled: Option<SpoolGuard> = None;
+    let mut _spooled: Option<tempfile::TempDir> = None;
     let path = match &args.input {
         Some(p) => p.clone(),
         None => {
@@ -705,12 +705,13 @@ async fn load(rt: &dyn Runtime, args: &LoadArgs) -> Result<i32, CliError> {
                     "requested load from stdin, but stdin is empty; use -i FILE or pipe an archive",
                 ));
             }
-            let p = std::env::temp_dir().join(format!("hoist-load-{}.tar", std::process::id()));
+            let dir = spool_dir()?;
+            let p = dir.path().join("load.tar");
             let mut file =
                 std::fs::File::create(&p).map_err(|e| io_failed("spool standard input", e))?;
             std::io::copy(&mut std::io::stdin().lock(), &mut file)
                 .map_err(|e| io_failed("read standard input", e))?;
-            _spooled = Some(SpoolGuard(p.clone()));
+            _spooled = Some(dir);
             p
         }
     };
@@ -726,13 +727,14 @@ async fn load(rt: &dyn Runtime, args: &LoadArgs) -> Result<i32, CliError> {
     Ok(0)
 }
 
-/// Removes a spooled file when the command ends.
-struct SpoolGuard(PathBuf);
-
-impl Drop for SpoolGuard {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+/// A private (0700, random name) directory for an archive spooled from stdin or to stdout,
+/// removed when the command ends: a predictable name in a shared /tmp could be a planted
+/// symlink.
+fn spool_dir() -> Result<tempfile::TempDir, CliError> {
+    tempfile::Builder::new()
+        .prefix("hoist-image-")
+        .tempdir()
+        .map_err(|e| io_failed("create a temporary directory", e))
 }
 
 async fn save(rt: &dyn Runtime, args: &SaveArgs) -> Result<i32, CliError> {
@@ -749,8 +751,8 @@ async fn save(rt: &dyn Runtime, args: &SaveArgs) -> Result<i32, CliError> {
                     "cowardly refusing to save to a terminal; use the -o flag or redirect",
                 ));
             }
-            let path = std::env::temp_dir().join(format!("hoist-save-{}.tar", std::process::id()));
-            let _guard = SpoolGuard(path.clone());
+            let dir = spool_dir()?;
+            let path = dir.path().join("save.tar");
             rt.save_images(&args.images, &path)
                 .await
                 .map_err(failed(&what))?;

@@ -50,7 +50,8 @@ pub async fn run(global: &GlobalArgs, args: &VersionArgs) -> Result<i32, CliErro
     if args.format == "json" {
         println!(
             "{}",
-            json!({ "Client": { "Version": version }, "Backend": backend_json })
+            // `version` as `docker compose version --format json` prints it, for scripts.
+            json!({ "version": version, "Client": { "Version": version }, "Backend": backend_json })
         );
     } else {
         println!("hoist version {version}");

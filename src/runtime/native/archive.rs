@@ -186,6 +186,40 @@ fn diff_id(store: &ImageStore, digest: &Digest) -> Result<(Digest, bool), ImageE
     Ok((Digest::from_hasher(hasher), true))
 }
 
+/// Checks that each layer of `manifest` uncompresses to the diff id its config claims:
+/// unpacked layers are shared by the chain ids computed from those claims.
+fn verify_diff_ids(store: &ImageStore, path: &Path, manifest: &Manifest) -> Result<(), ImageError> {
+    let config: ImageConfig = serde_json::from_slice(&store.read_blob(&manifest.config.digest)?)
+        .map_err(|e| {
+            archive_err(
+                path,
+                format!("{} is not an image config: {e}", manifest.config.digest),
+            )
+        })?;
+    if config.rootfs.diff_ids.len() != manifest.layers.len() {
+        return Err(archive_err(
+            path,
+            format!(
+                "config {} lists {} diff ids for {} layers",
+                manifest.config.digest,
+                config.rootfs.diff_ids.len(),
+                manifest.layers.len()
+            ),
+        ));
+    }
+    for (layer, expected) in manifest.layers.iter().zip(&config.rootfs.diff_ids) {
+        let (actual, _) = diff_id(store, &layer.digest)?;
+        if &actual != expected {
+            return Err(ImageError::DigestMismatch {
+                what: format!("layer {} of {}", layer.digest, path.display()),
+                expected: expected.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Loads the archive at `path` into `store`; returns one `Loaded image: ...` line per
 /// image, as `docker load` prints them.
 pub fn load(store: &ImageStore, path: &Path) -> Result<Vec<String>, ImageError> {
@@ -335,6 +369,7 @@ fn load_oci(
                 ));
             }
         }
+        verify_diff_ids(store, path, &manifest)?;
         let record = ImageRecord {
             manifest_digest: manifest_digest.clone(),
             index_digest: (manifest_digest != descriptor.digest).then(|| descriptor.digest.clone()),
@@ -394,7 +429,14 @@ fn pick_manifest(
         .manifests
         .iter()
         .find(|d| d.platform.as_ref().is_some_and(|p| host.matches(p)) && store.has_blob(&d.digest))
-        .or_else(|| nested.manifests.iter().find(|d| store.has_blob(&d.digest)))
+        // A manifest without a platform is for any; another platform's (or an attestation,
+        // `unknown/unknown`) would give a broken image.
+        .or_else(|| {
+            nested
+                .manifests
+                .iter()
+                .find(|d| d.platform.is_none() && store.has_blob(&d.digest))
+        })
         .map(|d| d.digest.clone())
         .ok_or_else(|| {
             archive_err(

@@ -261,6 +261,9 @@ pub fn create(root: &Path, spec: &ContainerSpec) -> Result<String> {
     }
     let id = random_id()?;
     let mut undo = Undo::default();
+    // Between finding the image and committing the record, no container names the image
+    // yet: a prune in another process must wait, or it could delete the image under us.
+    let _gc = super::prune::BuildLock::acquire(root, false)?;
     match create_inner(root, spec, &id, &mut undo) {
         Ok(()) => Ok(id),
         Err(e) => {

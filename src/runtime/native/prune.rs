@@ -9,9 +9,11 @@
 //! runs inside one open of the state database, which other hoist processes wait for, so no
 //! record can appear half-way. A layer directory is renamed into `layers/tmp/` before it is
 //! deleted, so a crash never leaves a partial layer under its chain id. A build stores a
-//! step's layer a moment before the cache entry naming it, in separate transactions: builds
-//! hold [`BuildLock`] shared for their whole run and a prune holds it exclusively, so a
-//! prune waits for running builds (and they for it) instead of deleting their fresh layers.
+//! step's layer a moment before the cache entry naming it, in separate transactions, and a
+//! container create finds its image a while before its record names it: builds hold
+//! [`BuildLock`] shared for their whole run, creates from finding the image to committing
+//! the record, and a prune holds it exclusively, so a prune waits for them (and they for
+//! it) instead of deleting what they are about to reference.
 //!
 //! Not for: deciding what `rm` untags (see the runtime), nor the build cache's keys.
 
@@ -19,6 +21,7 @@ use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use super::archive::is_untagged_key;
 use super::containers::familiar;
 use super::digest::Digest;
 use super::snapshot::layer_chain;
@@ -27,7 +30,8 @@ use super::store::{written_by_live_process, ImageStore};
 use crate::build::cache::BuildCache;
 use crate::runtime::{PruneReport, Result, RuntimeError};
 
-/// `build.lock` under the data root: shared by each build, exclusive for a prune.
+/// `build.lock` under the data root: shared by each build and container create, exclusive
+/// for a prune.
 pub struct BuildLock {
     _lock: nix::fcntl::Flock<fs::File>,
 }
@@ -72,17 +76,17 @@ fn images_in_use(store: &ImageStore) -> Result<HashSet<String>> {
         .collect())
 }
 
-/// `image prune`: with `all`, every image no container uses is untagged first (a build
-/// step's image too); then the content nothing references is deleted.
+/// `image prune`: dangling images (no name) no container uses are removed, with `all` every
+/// image no container uses; then the content nothing references is deleted.
 pub fn prune_images(store: &ImageStore, all: bool) -> Result<PruneReport> {
     let mut report = PruneReport::default();
-    if all {
-        let in_use = images_in_use(store)?;
-        for (name, record) in store.images()? {
-            if !in_use.contains(&record.config.digest.to_string()) {
-                store.remove_image(&name)?;
-                report.untagged.push(familiar(&name));
-            }
+    let in_use = images_in_use(store)?;
+    for (name, record) in store.images()? {
+        // Dangling: loaded without a name, or a build step's image a crashed build left.
+        let dangling = is_untagged_key(&name) || name.starts_with(BUILD_STEP_DOMAIN);
+        if (all || dangling) && !in_use.contains(&record.config.digest.to_string()) {
+            store.remove_image(&name)?;
+            report.untagged.push(familiar(&name));
         }
     }
     collect_garbage(store, &mut report)?;
@@ -124,6 +128,7 @@ pub fn collect_garbage(store: &ImageStore, report: &mut PruneReport) -> Result<(
     let root = store.root().to_path_buf();
     let mut blobs: HashSet<Digest> = HashSet::new();
     let mut layers: HashSet<String> = HashSet::new();
+    let mut keep_every_layer = false;
     for (_, record) in store.images()? {
         blobs.insert(record.manifest_digest.clone());
         blobs.extend(record.index_digest.clone());
@@ -151,8 +156,10 @@ pub fn collect_garbage(store: &ImageStore, report: &mut PruneReport) -> Result<(
         if let Ok(id) = container.image_id.parse::<Digest>() {
             blobs.insert(id);
         }
-        if let Ok(config) = state::read_monitor_config(&root, &container.id) {
-            layers.extend(config.layers.iter().filter_map(|p| dir_name(p)));
+        match state::read_monitor_config(&root, &container.id) {
+            Ok(config) => layers.extend(config.layers.iter().filter_map(|p| dir_name(p))),
+            // Which layers it mounts cannot be told: delete no layer directory this time.
+            Err(_) => keep_every_layer = true,
         }
     }
     layers.extend(mounted_lowers());
@@ -167,7 +174,12 @@ pub fn collect_garbage(store: &ImageStore, report: &mut PruneReport) -> Result<(
     }
     let layers_dir = root.join("layers");
     let tmp = layers_dir.join("tmp");
-    if let Ok(entries) = fs::read_dir(&layers_dir) {
+    let listed = if keep_every_layer {
+        None
+    } else {
+        fs::read_dir(&layers_dir).ok()
+    };
+    if let Some(entries) = listed {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name == "tmp" || layers.contains(&name) {

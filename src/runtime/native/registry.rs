@@ -739,7 +739,9 @@ impl RegistryClient {
     ) -> Result<Response<Incoming>, ImageError> {
         let token_key = format!("{}|{}", repo.base, repo.path);
         let mut url = url.to_string();
-        let mut send_token = true;
+        // Credentials go only to the registry that asked for them, never to another host an
+        // upload's Location names (as the Docker daemon does).
+        let mut send_token = same_origin(&url, repo.base);
         let mut challenged = false;
         let follows = method == http::Method::GET || method == http::Method::HEAD;
         for _ in 0..=MAX_REDIRECTS {
@@ -875,7 +877,8 @@ impl RegistryClient {
             .get("scope")
             .cloned()
             .unwrap_or_else(|| format!("repository:{}:pull", repo.path));
-        let mut url = format!("{realm}?scope={}", percent_encode(&scope));
+        let join = if realm.contains('?') { '&' } else { '?' };
+        let mut url = format!("{realm}{join}scope={}", percent_encode(&scope));
         if let Some(service) = params.get("service") {
             url.push_str(&format!("&service={}", percent_encode(service)));
         }
@@ -1132,6 +1135,16 @@ fn upload_url(uploads: &str, location: &str, digest: &Digest) -> String {
 }
 
 /// A redirect target, absolute or relative to `base`.
+/// Whether `url` has the scheme, host and port of `base`.
+fn same_origin(url: &str, base: &str) -> bool {
+    let origin = |u: &str| {
+        u.parse::<http::Uri>()
+            .ok()
+            .map(|u| (u.scheme_str().map(str::to_string), u.authority().cloned()))
+    };
+    matches!((origin(url), origin(base)), (Some(a), Some(b)) if a == b)
+}
+
 fn resolve_location(base: &str, location: &str) -> String {
     if location.starts_with("http://") || location.starts_with("https://") {
         return location.to_string();
@@ -1213,6 +1226,21 @@ mod tests {
             percent_encode("repository:a/b:pull"),
             "repository%3Aa%2Fb%3Apull"
         );
+    }
+
+    #[test]
+    fn credentials_go_only_to_the_registrys_own_origin() {
+        let base = "http://127.0.0.1:5000";
+        assert!(same_origin(
+            "http://127.0.0.1:5000/v2/a/blobs/uploads/x?_state=1",
+            base
+        ));
+        assert!(!same_origin(
+            "http://127.0.0.1:5001/v2/a/blobs/uploads/x",
+            base
+        ));
+        assert!(!same_origin("https://127.0.0.1:5000/v2/", base));
+        assert!(!same_origin("http://storage.example/upload", base));
     }
 
     #[test]

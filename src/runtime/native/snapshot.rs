@@ -75,17 +75,26 @@ pub fn ensure_layers(
     fs::create_dir_all(&tmp_dir)
         .map_err(|e| snap_err(&tmp_dir, format!("cannot create directory: {e}")))?;
     let mut dirs = Vec::with_capacity(chain.len());
-    for (chain, layer) in chain.iter().zip(&record.layers) {
+    // Hand-made configs without diff ids key layers by blob digest, which the store verified.
+    let diff_ids = &config.rootfs.diff_ids;
+    let verified = diff_ids.len() == record.layers.len();
+    for (i, (chain, layer)) in chain.iter().zip(&record.layers).enumerate() {
         let dir = layers_dir.join(chain.hex());
         if !dir.is_dir() {
-            unpack_atomically(&store.blob_path(&layer.digest), &tmp_dir, &dir)?;
+            let diff_id = verified.then(|| &diff_ids[i]);
+            unpack_atomically(&store.blob_path(&layer.digest), diff_id, &tmp_dir, &dir)?;
         }
         dirs.push(dir);
     }
     Ok(dirs)
 }
 
-fn unpack_atomically(blob: &Path, tmp_dir: &Path, target: &Path) -> Result<(), ImageError> {
+fn unpack_atomically(
+    blob: &Path,
+    diff_id: Option<&Digest>,
+    tmp_dir: &Path,
+    target: &Path,
+) -> Result<(), ImageError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let name = target
         .file_name()
@@ -101,7 +110,7 @@ fn unpack_atomically(blob: &Path, tmp_dir: &Path, target: &Path) -> Result<(), I
         overlay: true,
         allow_devices: false,
     };
-    let outcome = unpack_layer_file(blob, &tmp, options);
+    let outcome = unpack_layer_file(blob, &tmp, options, diff_id);
     if let Err(e) = outcome {
         let _ = fs::remove_dir_all(&tmp);
         return Err(e);

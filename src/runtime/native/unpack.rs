@@ -25,6 +25,9 @@ use std::path::{Component, Path, PathBuf};
 use flate2::bufread::GzDecoder;
 use tar::EntryType;
 
+use sha2::{Digest as _, Sha256};
+
+use super::digest::Digest;
 use super::ImageError;
 
 /// How a layer is applied.
@@ -63,6 +66,11 @@ pub fn unpack_layer(
     target: &Path,
     options: UnpackOptions,
 ) -> Result<UnpackReport, ImageError> {
+    apply(decoded(reader, target)?, target, options)
+}
+
+/// The uncompressed tar stream of a layer.
+fn decoded<'a>(reader: impl Read + 'a, target: &Path) -> Result<Box<dyn Read + 'a>, ImageError> {
     let mut reader = BufReader::new(reader);
     let head = reader
         .fill_buf()
@@ -74,17 +82,35 @@ pub fn unpack_layer(
         ));
     }
     if head.starts_with(&[0x1f, 0x8b]) {
-        apply(GzDecoder::new(reader), target, options)
+        Ok(Box::new(GzDecoder::new(reader)))
     } else {
-        apply(reader, target, options)
+        Ok(Box::new(reader))
     }
 }
 
-/// [`unpack_layer`] on a file (a blob of the store).
+/// A reader that hashes what passes through it.
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// [`unpack_layer`] on a file (a blob of the store). With `diff_id`, the uncompressed
+/// stream must hash to it: unpacked layers are shared by chain id, which is computed from
+/// the diff ids an image's config claims, so a layer whose content is not what its config
+/// says would otherwise land under another image's chain id and be reused by it.
 pub fn unpack_layer_file(
     layer: &Path,
     target: &Path,
     options: UnpackOptions,
+    diff_id: Option<&Digest>,
 ) -> Result<UnpackReport, ImageError> {
     let file = File::open(layer).map_err(|e| {
         unpack_err(
@@ -92,7 +118,26 @@ pub fn unpack_layer_file(
             format!("cannot open layer {}: {e}", layer.display()),
         )
     })?;
-    unpack_layer(file, target, options)
+    let Some(expected) = diff_id else {
+        return unpack_layer(file, target, options);
+    };
+    let mut stream = Hashing {
+        inner: decoded(file, target)?,
+        hasher: Sha256::new(),
+    };
+    let report = apply(&mut stream, target, options)?;
+    // The tar reader stops at the end-of-archive blocks; the diff id covers the padding too.
+    io::copy(&mut stream, &mut io::sink())
+        .map_err(|e| unpack_err(target, format!("cannot read the layer: {e}")))?;
+    let actual = Digest::from_hasher(stream.hasher);
+    if &actual != expected {
+        return Err(ImageError::DigestMismatch {
+            what: format!("the content of layer {}", layer.display()),
+            expected: expected.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    Ok(report)
 }
 
 fn unpack_err(path: &Path, message: impl std::fmt::Display) -> ImageError {
@@ -567,6 +612,27 @@ mod tests {
                 .into_inner()
                 .unwrap()
         }
+    }
+
+    #[test]
+    fn a_layer_is_unpacked_only_when_it_hashes_to_its_diff_id() {
+        let (dir, root, _) = sandbox();
+        let tar = Layer::new().file("a.txt", "real").bytes();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &tar).unwrap();
+        let blob = dir.path().join("blob");
+        fs::write(&blob, gz.finish().unwrap()).unwrap();
+        let mut hasher = Sha256::new();
+        hasher.update(&tar);
+        let diff_id = Digest::from_hasher(hasher);
+        let claimed = Digest::from_hasher(Sha256::new());
+        let err =
+            unpack_layer_file(&blob, &root, UnpackOptions::default(), Some(&claimed)).unwrap_err();
+        assert!(matches!(err, ImageError::DigestMismatch { .. }), "{err}");
+        let other = dir.path().join("other");
+        fs::create_dir(&other).unwrap();
+        unpack_layer_file(&blob, &other, UnpackOptions::default(), Some(&diff_id)).unwrap();
+        assert_eq!(fs::read_to_string(other.join("a.txt")).unwrap(), "real");
     }
 
     /// A sandbox: `outside/` is what must never change, `root/` the unpack target.
