@@ -251,4 +251,6 @@ pub fn test_label_filter(name: &str) -> LabelFilter {
     LabelFilter::equals(TEST_LABEL, name)
 }
 pub mod background;
+pub mod busybox;
+pub mod host;
 pub mod stack;
