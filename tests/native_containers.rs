@@ -22,10 +22,13 @@ const IMAGE: &str = "hoist-test/busybox:latest";
 mod busybox;
 #[path = "common/host.rs"]
 mod host;
+#[path = "common/ps.rs"]
+mod ps;
 use busybox::busybox_rootfs;
 use host::{
     command_lines, is_root as nix_is_root, links_with_prefix, mounts_under, processes_mentioning,
 };
+use ps::service_states;
 
 /// The hoist binary is the monitor the library re-executes.
 fn use_hoist_binary() {
@@ -474,19 +477,7 @@ async fn up_ps_logs_down_of_a_stack_leaves_nothing_behind() {
     let ps = n.hoist_ok(project.path(), &args(&["ps", "--format", "json"]));
     let ps = String::from_utf8_lossy(&ps.stdout);
     // One JSON object per line, as docker compose prints them.
-    let mut rows: Vec<String> = ps
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("ps json line");
-            format!(
-                "{} {}",
-                v["Service"].as_str().unwrap_or("?"),
-                v["State"].as_str().unwrap_or("?")
-            )
-        })
-        .collect();
-    rows.sort();
+    let rows = service_states(&ps);
     assert_eq!(
         rows,
         ["cache running", "web running", "worker running"],

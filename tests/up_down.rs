@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::background::Background;
 use common::host::{iptables_rules, links_with_prefix, mounts_under, processes_mentioning};
+use common::ps::service_states;
 use common::stack::{free_port, http_get, stderr, Backend, Stack};
 use common::BUSYBOX_IMAGE;
 use hoist::runtime::{ContainerListOptions, LabelFilter};
@@ -354,7 +355,8 @@ fn kill_up_midway(stack: &Stack, containers: usize) {
             "hoist up ended before it could be killed\n{}",
             up.output()
         );
-        std::thread::sleep(Duration::from_millis(20));
+        // Not faster: each look opens the native state database, which `up` needs too.
+        std::thread::sleep(Duration::from_millis(100));
     }
     up.signal(libc::SIGKILL);
     up.wait(Duration::from_secs(10));
@@ -363,20 +365,7 @@ fn kill_up_midway(stack: &Stack, containers: usize) {
 /// `service state` of every container `hoist ps -a --format json` lists, sorted.
 fn ps_rows(stack: &Stack) -> Vec<String> {
     let out = stack.ok(&["ps", "-a", "--format", "json"]);
-    let mut rows: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("ps json line");
-            format!(
-                "{} {}",
-                v["Service"].as_str().unwrap_or("?"),
-                v["State"].as_str().unwrap_or("?")
-            )
-        })
-        .collect();
-    rows.sort();
-    rows
+    service_states(&String::from_utf8_lossy(&out.stdout))
 }
 
 fn up_killed_half_way_converges_on_the_next_up(backend: Backend) {

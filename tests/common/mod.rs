@@ -253,4 +253,5 @@ pub fn test_label_filter(name: &str) -> LabelFilter {
 pub mod background;
 pub mod busybox;
 pub mod host;
+pub mod ps;
 pub mod stack;
