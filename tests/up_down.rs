@@ -405,6 +405,20 @@ fn up_killed_half_way_converges_on_the_next_up(backend: Backend) {
         .map(|c| stack.container_id(c))
         .collect();
     assert_eq!(ids, again, "a converged project was recreated");
+    // No endpoint (address lease) is left of a container the killed `up` half-made.
+    let rt = stack.runtime();
+    for net in [format!("{n}_default"), format!("{n}_back")] {
+        let info = stack
+            .block_on(rt.inspect_network(&net))
+            .unwrap_or_else(|e| panic!("inspect {net}: {e}"));
+        assert!(!info.containers.is_empty(), "{net} lists no endpoint");
+        for endpoint in &info.containers {
+            assert!(
+                ids.iter().any(|id| id == endpoint),
+                "{net} holds an endpoint of {endpoint}, not one of {ids:?}"
+            );
+        }
+    }
 }
 on_both_backends!(up_killed_half_way_converges_on_the_next_up);
 
