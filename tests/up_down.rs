@@ -289,6 +289,9 @@ fn down_by_project_name_needs_no_compose_file(backend: Backend) {
 }
 on_both_backends!(down_by_project_name_needs_no_compose_file);
 
+/// A shell loop that exits 0 on SIGTERM (busybox `sleep` as PID 1 would ignore it).
+const IDLE: &str = "trap 'exit 0' TERM; while true; do sleep 1 & wait; done";
+
 /// Several services in dependency order, one slow to turn healthy, on two networks, with a
 /// named volume and a published port: a `hoist up -d` of it takes long enough to be killed
 /// half-way.
@@ -301,7 +304,7 @@ fn crash_stack(stack: &Stack) {
 services:
   db:
     image: {BUSYBOX_IMAGE}
-    command: ["sh", "-c", "sleep 2; touch /tmp/ready; trap 'exit 0' TERM; while true; do sleep 1 & wait; done"]
+    command: ["sh", "-c", "sleep 2; touch /tmp/ready; {IDLE}"]
     volumes: [data:/data]
     networks: [back]
     healthcheck:
@@ -310,18 +313,18 @@ services:
       retries: 30
   cache:
     image: {BUSYBOX_IMAGE}
-    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1 & wait; done"]
+    command: ["sh", "-c", "{IDLE}"]
     networks: [back]
   api:
     image: {BUSYBOX_IMAGE}
-    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1 & wait; done"]
+    command: ["sh", "-c", "{IDLE}"]
     networks: [back, default]
     depends_on:
       db: {{condition: service_healthy}}
       cache: {{condition: service_started}}
   worker:
     image: {BUSYBOX_IMAGE}
-    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1 & wait; done"]
+    command: ["sh", "-c", "{IDLE}"]
     networks: [back]
     depends_on:
       db: {{condition: service_healthy}}
