@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -1138,18 +1138,18 @@ impl crate::runtime::Runtime for NativeRuntime {
         if record.tty {
             return Err(unsupported("attach with a TTY"));
         }
-        // "From now" is the time of this call, not of the reader's first look at the log:
-        // the reader starts on another task, and a container started right after the
-        // attach returns (`run`, attached `up`) may have written, even exited, by then.
-        let since = (!options.logs).then(SystemTime::now);
         let log_options = LogOptions {
             follow: true,
             stdout: options.stdout,
             stderr: options.stderr,
-            since,
             ..LogOptions::default()
         };
-        let output = logs::stream_logs(&self.root, &record.id, &log_options, From::Beginning, true);
+        let from = if options.logs {
+            From::Beginning
+        } else {
+            From::Now
+        };
+        let output = logs::stream_logs(&self.root, &record.id, &log_options, from, true);
         let input: StdinWriter = if options.stdin && record.stdin_open {
             let fifo = state::container_dir(&self.root, &record.id).join("stdin");
             // Read-write: opening never waits for the container's end to exist, and our
