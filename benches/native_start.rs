@@ -51,8 +51,13 @@ fn bench(c: &mut Criterion) {
     let rt = tokio.block_on(open(dir.path()));
 
     let mut group = c.benchmark_group("native container");
-    group.sample_size(30).measurement_time(Duration::from_secs(10));
-    for (name, mode) in [("start (no network)", Some("none")), ("start (bridge)", None)] {
+    group
+        .sample_size(30)
+        .measurement_time(Duration::from_secs(10));
+    for (name, mode) in [
+        ("start (no network)", Some("none")),
+        ("start (bridge)", None),
+    ] {
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 tokio.block_on(async {

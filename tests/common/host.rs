@@ -74,6 +74,15 @@ pub fn links_with_prefix(prefix: &str) -> Vec<String> {
         .collect()
 }
 
+/// Names of the links enslaved to bridge `bridge` (the host ends of its veths).
+pub fn ports_of(bridge: &str) -> Vec<String> {
+    command_lines("ip", &["-o", "link", "show", "master", bridge])
+        .iter()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|name| name.split('@').next().unwrap_or(name).to_string())
+        .collect()
+}
+
 /// The filter and nat tables' rules (`iptables -S`), one per line.
 pub fn iptables_rules() -> Vec<String> {
     let mut rules = command_lines("iptables", &["-S"]);
