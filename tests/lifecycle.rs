@@ -450,11 +450,7 @@ impl Drop for Registry {
     }
 }
 
-// Docker only for now: the native backend's registry push is another change in progress
-// (it answers "does not support image push yet").
-#[test]
-fn push_sends_built_images_to_a_registry() {
-    let backend = Backend::Docker;
+fn push_sends_built_images_to_a_registry(backend: Backend) {
     let registry = Registry::start();
     let stack = Stack::on(backend, "lc-push");
     let reference = format!("127.0.0.1:{}/hoist-test/app:1", registry.port);
@@ -478,12 +474,9 @@ fn push_sends_built_images_to_a_registry() {
     let tags = http_get(registry.port, "/v2/hoist-test/app/tags/list").unwrap_or_default();
     assert!(tags.contains("\"1\""), "registry tags: {tags}");
 }
+on_both_backends!(push_sends_built_images_to_a_registry);
 
-// Docker only for now: the native backend's registry push is another change in progress
-// (it answers "does not support image push yet").
-#[test]
-fn build_push_pushes_every_tag_after_building() {
-    let backend = Backend::Docker;
+fn build_push_pushes_every_tag_after_building(backend: Backend) {
     let registry = Registry::start();
     let stack = Stack::on(backend, "lc-buildpush");
     let base = format!("127.0.0.1:{}/hoist-test/built", registry.port);
@@ -506,6 +499,7 @@ fn build_push_pushes_every_tag_after_building() {
         "registry tags: {tags}"
     );
 }
+on_both_backends!(build_push_pushes_every_tag_after_building);
 
 fn build_builds_every_image_and_a_failure_does_not_stop_the_others(backend: Backend) {
     let stack = Stack::on(backend, "lc-buildmany");
