@@ -1,12 +1,12 @@
-//! Lifecycle and image commands against the real Docker engine: `start`, `stop`, `restart`,
-//! `kill`, `rm`, `pause`, `unpause`, `build`, `pull`, `push`.
+//! Lifecycle and image commands on both backends: `start`, `stop`, `restart`, `kill`, `rm`,
+//! `pause`, `unpause`, `build`, `pull`, `push`.
 
 mod common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use common::stack::{free_port, http_get, stderr, stdout, Stack};
+use common::stack::{free_port, http_get, stderr, stdout, Backend, Stack};
 use common::BUSYBOX_IMAGE;
 
 /// A service whose PID 1 exits promptly on SIGTERM (a plain `sleep` would ignore it and make
@@ -17,8 +17,14 @@ fn looping_service(name: &str, extra: &str) -> String {
     )
 }
 
-fn inspect(stack: &Stack, container: &str, format: &str) -> String {
-    stack.docker(&["inspect", "--format", format, container])
+/// Whether container `name` runs, as the runtime inspects it.
+fn running(stack: &Stack, name: &str) -> bool {
+    stack.inspect(name).is_some_and(|c| c.state.running)
+}
+
+/// When container `name` last started, as the runtime inspects it.
+fn started_at(stack: &Stack, name: &str) -> Option<String> {
+    stack.inspect(name).and_then(|c| c.state.started_at)
 }
 
 /// Index of the first line of `text` that contains `needle`; fails the test when none does.
@@ -28,9 +34,8 @@ fn line_of(text: &str, needle: &str) -> usize {
         .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
 }
 
-#[test]
-fn stop_then_start_keeps_the_container_and_its_data() {
-    let stack = Stack::new("lc-stopstart");
+fn stop_then_start_keeps_the_container_and_its_data(backend: Backend) {
+    let stack = Stack::on(backend, "lc-stopstart");
     stack.write(
         "compose.yaml",
         &format!("services:\n{}", looping_service("app", "")),
@@ -38,7 +43,7 @@ fn stop_then_start_keeps_the_container_and_its_data() {
     stack.ok(&["up", "-d"]);
     let container = format!("{}-app-1", stack.name);
     let id = stack.container_id(&container);
-    stack.docker(&["exec", &container, "sh", "-c", "echo kept > /data.txt"]);
+    stack.exec(&container, &["sh", "-c", "echo kept > /data.txt"]);
 
     let out = stack.ok(&["stop", "app"]);
     let text = stderr(&out);
@@ -50,7 +55,7 @@ fn stop_then_start_keeps_the_container_and_its_data() {
         text.contains(&format!("Container {container}  Stopped")),
         "{text}"
     );
-    assert_eq!(inspect(&stack, &container, "{{.State.Running}}"), "false");
+    assert!(!running(&stack, &container));
 
     let out = stack.ok(&["start", "app"]);
     assert!(
@@ -59,16 +64,13 @@ fn stop_then_start_keeps_the_container_and_its_data() {
         stderr(&out)
     );
     assert_eq!(stack.container_id(&container), id);
-    assert_eq!(inspect(&stack, &container, "{{.State.Running}}"), "true");
-    assert_eq!(
-        stack.docker(&["exec", &container, "cat", "/data.txt"]),
-        "kept"
-    );
+    assert!(running(&stack, &container));
+    assert_eq!(stack.exec(&container, &["cat", "/data.txt"]), "kept");
 }
+on_both_backends!(stop_then_start_keeps_the_container_and_its_data);
 
-#[test]
-fn start_of_a_service_without_containers_says_so() {
-    let stack = Stack::new("lc-startnone");
+fn start_of_a_service_without_containers_says_so(backend: Backend) {
+    let stack = Stack::on(backend, "lc-startnone");
     stack.write(
         "compose.yaml",
         &format!("services:\n{}", looping_service("app", "")),
@@ -81,10 +83,10 @@ fn start_of_a_service_without_containers_says_so() {
         stderr(&out)
     );
 }
+on_both_backends!(start_of_a_service_without_containers_says_so);
 
-#[test]
-fn start_waits_for_a_healthy_dependency() {
-    let stack = Stack::new("lc-starthealthy");
+fn start_waits_for_a_healthy_dependency(backend: Backend) {
+    let stack = Stack::on(backend, "lc-starthealthy");
     let db_extra = "    healthcheck:\n      test: [\"CMD\", \"true\"]\n      interval: 1s\n";
     let web_extra = "    depends_on:\n      db:\n        condition: service_healthy\n";
     stack.write(
@@ -107,12 +109,12 @@ fn start_waits_for_a_healthy_dependency() {
             < line_of(&text, &format!("Container {web}  Starting")),
         "{text}"
     );
-    assert_eq!(inspect(&stack, &web, "{{.State.Running}}"), "true");
+    assert!(running(&stack, &web));
 }
+on_both_backends!(start_waits_for_a_healthy_dependency);
 
-#[test]
-fn stop_stops_dependents_before_their_dependencies() {
-    let stack = Stack::new("lc-stoporder");
+fn stop_stops_dependents_before_their_dependencies(backend: Backend) {
+    let stack = Stack::on(backend, "lc-stoporder");
     stack.write(
         "compose.yaml",
         &format!(
@@ -128,17 +130,17 @@ fn stop_stops_dependents_before_their_dependencies() {
     let db_stopping = line_of(&text, &format!("Container {}-db-1  Stopping", stack.name));
     assert!(web_stopped < db_stopping, "{text}");
 }
+on_both_backends!(stop_stops_dependents_before_their_dependencies);
 
-#[test]
-fn restart_starts_the_container_again() {
-    let stack = Stack::new("lc-restart");
+fn restart_starts_the_container_again(backend: Backend) {
+    let stack = Stack::on(backend, "lc-restart");
     stack.write(
         "compose.yaml",
         &format!("services:\n{}", looping_service("app", "")),
     );
     stack.ok(&["up", "-d"]);
     let container = format!("{}-app-1", stack.name);
-    let before = inspect(&stack, &container, "{{.State.StartedAt}}");
+    let before = started_at(&stack, &container);
     let out = stack.ok(&["restart", "-t", "1", "app"]);
     let text = stderr(&out);
     assert!(
@@ -149,14 +151,15 @@ fn restart_starts_the_container_again() {
         text.contains(&format!("Container {container}  Started")),
         "{text}"
     );
-    let after = inspect(&stack, &container, "{{.State.StartedAt}}");
+    let after = started_at(&stack, &container);
+    assert!(after.is_some());
     assert_ne!(before, after);
-    assert_eq!(inspect(&stack, &container, "{{.State.Running}}"), "true");
+    assert!(running(&stack, &container));
 }
+on_both_backends!(restart_starts_the_container_again);
 
-#[test]
-fn kill_with_sigkill_exits_137() {
-    let stack = Stack::new("lc-kill");
+fn kill_with_sigkill_exits_137(backend: Backend) {
+    let stack = Stack::on(backend, "lc-kill");
     stack.write(
         "compose.yaml",
         &format!("services:\n{}", looping_service("app", "")),
@@ -169,13 +172,13 @@ fn kill_with_sigkill_exits_137() {
         "{}",
         stderr(&out)
     );
-    stack.docker(&["wait", &container]);
-    assert_eq!(inspect(&stack, &container, "{{.State.ExitCode}}"), "137");
+    assert_eq!(stack.wait(&container), 137);
+    assert_eq!(stack.exit_code(&container), Some(137));
 }
+on_both_backends!(kill_with_sigkill_exits_137);
 
-#[test]
-fn rm_force_removes_only_stopped_containers() {
-    let stack = Stack::new("lc-rm");
+fn rm_force_removes_only_stopped_containers(backend: Backend) {
+    let stack = Stack::on(backend, "lc-rm");
     stack.write(
         "compose.yaml",
         &format!(
@@ -204,10 +207,10 @@ fn rm_force_removes_only_stopped_containers() {
     let out = stack.ok(&["rm", "-f"]);
     assert!(stderr(&out).contains("No stopped containers"));
 }
+on_both_backends!(rm_force_removes_only_stopped_containers);
 
-#[test]
-fn rm_without_force_off_a_terminal_removes_nothing() {
-    let stack = Stack::new("lc-rmask");
+fn rm_without_force_off_a_terminal_removes_nothing(backend: Backend) {
+    let stack = Stack::on(backend, "lc-rmask");
     stack.write(
         "compose.yaml",
         &format!("services:\n{}", looping_service("app", "")),
@@ -219,10 +222,10 @@ fn rm_without_force_off_a_terminal_removes_nothing() {
     assert!(stderr(&out).contains("-f"), "{}", stderr(&out));
     assert_eq!(stack.containers().len(), 1);
 }
+on_both_backends!(rm_without_force_off_a_terminal_removes_nothing);
 
-#[test]
-fn rm_stop_force_stops_running_containers_first() {
-    let stack = Stack::new("lc-rmstop");
+fn rm_stop_force_stops_running_containers_first(backend: Backend) {
+    let stack = Stack::on(backend, "lc-rmstop");
     stack.write(
         "compose.yaml",
         &format!("services:\n{}", looping_service("app", "")),
@@ -238,10 +241,10 @@ fn rm_stop_force_stops_running_containers_first() {
     );
     assert!(stack.containers().is_empty());
 }
+on_both_backends!(rm_stop_force_stops_running_containers_first);
 
-#[test]
-fn rm_volumes_removes_anonymous_volumes() {
-    let stack = Stack::new("lc-rmvol");
+fn rm_volumes_removes_anonymous_volumes(backend: Backend) {
+    let stack = Stack::on(backend, "lc-rmvol");
     stack.write(
         "compose.yaml",
         &format!(
@@ -251,24 +254,26 @@ fn rm_volumes_removes_anonymous_volumes() {
     );
     stack.ok(&["up", "-d"]);
     let container = format!("{}-app-1", stack.name);
-    let volume = inspect(
-        &stack,
-        &container,
-        "{{range .Mounts}}{{if eq .Destination \"/scratch\"}}{{.Name}}{{end}}{{end}}",
-    );
+    let volume = stack
+        .inspect(&container)
+        .expect("the container exists")
+        .mounts
+        .into_iter()
+        .find(|m| m.destination == "/scratch")
+        .and_then(|m| m.name)
+        .unwrap_or_default();
     assert_eq!(volume.len(), 64, "anonymous volume name: {volume:?}");
     stack.ok(&["stop"]);
     stack.ok(&["rm", "-f", "-v"]);
-    let gone = Command::new("docker")
-        .args(["volume", "inspect", &volume])
-        .output()
-        .expect("run docker");
-    assert!(!gone.status.success(), "volume {volume} still exists");
+    assert!(
+        !stack.volume_exists(&volume),
+        "volume {volume} still exists"
+    );
 }
+on_both_backends!(rm_volumes_removes_anonymous_volumes);
 
-#[test]
-fn pause_and_unpause_freeze_and_resume_containers() {
-    let stack = Stack::new("lc-pause");
+fn pause_and_unpause_freeze_and_resume_containers(backend: Backend) {
+    let stack = Stack::on(backend, "lc-pause");
     stack.write(
         "compose.yaml",
         &format!("services:\n{}", looping_service("app", "")),
@@ -277,14 +282,15 @@ fn pause_and_unpause_freeze_and_resume_containers() {
     let container = format!("{}-app-1", stack.name);
     let out = stack.ok(&["pause", "app"]);
     assert!(stderr(&out).contains(&format!("Container {container}  Paused")));
-    assert_eq!(inspect(&stack, &container, "{{.State.Status}}"), "paused");
+    assert_eq!(stack.status(&container), "paused");
     let out = stack.ok(&["unpause", "app"]);
     assert!(stderr(&out).contains(&format!("Container {container}  Unpaused")));
-    assert_eq!(inspect(&stack, &container, "{{.State.Status}}"), "running");
+    assert_eq!(stack.status(&container), "running");
 }
+on_both_backends!(pause_and_unpause_freeze_and_resume_containers);
 
-fn build_stack(prefix: &str, dockerfile: &str, build: &str) -> Stack {
-    let stack = Stack::new(prefix);
+fn build_stack(backend: Backend, prefix: &str, dockerfile: &str, build: &str) -> Stack {
+    let stack = Stack::on(backend, prefix);
     stack
         .write(
             "compose.yaml",
@@ -294,55 +300,48 @@ fn build_stack(prefix: &str, dockerfile: &str, build: &str) -> Stack {
     stack
 }
 
-/// Runs `cmd` in a throwaway container of `image`.
-fn run_image(stack: &Stack, image: &str, cmd: &str) -> String {
-    stack.docker(&["run", "--rm", image, "sh", "-c", cmd])
-}
-
-#[test]
-fn build_arg_overrides_the_compose_file_and_reaches_the_image() {
+fn build_arg_overrides_the_compose_file_and_reaches_the_image(backend: Backend) {
     let stack = build_stack(
+        backend,
         "lc-buildarg",
         "ARG GREETING=from-dockerfile\nRUN echo \"$GREETING\" > /greeting\n",
         "      context: .\n      args:\n        GREETING: from-compose\n",
     );
     let image = format!("{}-app", stack.name);
     stack.ok(&["build", "app"]);
-    assert_eq!(run_image(&stack, &image, "cat /greeting"), "from-compose");
+    assert_eq!(stack.run_image(&image, "cat /greeting"), "from-compose");
     let out = stack.ok(&["build", "--build-arg", "GREETING=from-cli", "app"]);
     assert!(
         stderr(&out).contains(&format!("Image {image}  Built")),
         "{}",
         stderr(&out)
     );
-    assert_eq!(run_image(&stack, &image, "cat /greeting"), "from-cli");
+    assert_eq!(stack.run_image(&image, "cat /greeting"), "from-cli");
 }
+on_both_backends!(build_arg_overrides_the_compose_file_and_reaches_the_image);
 
-#[test]
-fn build_no_cache_reruns_run_steps() {
+fn build_no_cache_reruns_run_steps(backend: Backend) {
     let stack = build_stack(
+        backend,
         "lc-nocache",
         "RUN cat /proc/sys/kernel/random/uuid > /stamp\n",
         "      context: .\n",
     );
     let image = format!("{}-app", stack.name);
     stack.ok(&["build"]);
-    let first = run_image(&stack, &image, "cat /stamp");
+    let first = stack.run_image(&image, "cat /stamp");
     stack.ok(&["build"]);
-    assert_eq!(
-        run_image(&stack, &image, "cat /stamp"),
-        first,
-        "cached build"
-    );
+    assert_eq!(stack.run_image(&image, "cat /stamp"), first, "cached build");
     stack.ok(&["build", "--no-cache"]);
-    let rebuilt = run_image(&stack, &image, "cat /stamp");
+    let rebuilt = stack.run_image(&image, "cat /stamp");
     assert!(!rebuilt.is_empty());
     assert_ne!(rebuilt, first, "--no-cache must rerun the RUN step");
 }
+on_both_backends!(build_no_cache_reruns_run_steps);
 
-#[test]
-fn failing_build_exits_non_zero_with_the_failing_steps_output() {
+fn failing_build_exits_non_zero_with_the_failing_steps_output(backend: Backend) {
     let stack = build_stack(
+        backend,
         "lc-buildfail",
         "RUN echo boom-from-the-step && exit 3\n",
         "      context: .\n",
@@ -353,22 +352,25 @@ fn failing_build_exits_non_zero_with_the_failing_steps_output() {
     assert!(text.contains("failed to build service app"), "{text}");
     assert!(text.contains("boom-from-the-step"), "{text}");
 }
+on_both_backends!(failing_build_exits_non_zero_with_the_failing_steps_output);
 
-/// Removes an image reference when the test ends, pass or fail.
-struct ImageTag(String);
+/// Removes an image reference from the engine when the test ends, pass or fail (a native
+/// stack's images go with its data root).
+struct ImageTag(Backend, String);
 
 impl Drop for ImageTag {
     fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rmi", &self.0]).output();
+        if self.0 == Backend::Docker {
+            let _ = Command::new("docker").args(["rmi", &self.1]).output();
+        }
     }
 }
 
-#[test]
-fn pull_from_a_missing_registry_fails_clearly() {
-    let stack = Stack::new("lc-pull");
+fn pull_from_a_missing_registry_fails_clearly(backend: Backend) {
+    let stack = Stack::on(backend, "lc-pull");
     let reference = format!("127.0.0.1:{}/hoist-test/absent:1", free_port());
-    let _tag = ImageTag(reference.clone());
-    stack.docker(&["tag", BUSYBOX_IMAGE, &reference]);
+    let _tag = ImageTag(backend, reference.clone());
+    stack.tag_image(BUSYBOX_IMAGE, &reference);
     stack
         .write(
             "compose.yaml",
@@ -394,6 +396,7 @@ fn pull_from_a_missing_registry_fails_clearly() {
     // `--ignore-pull-failures` reports and succeeds.
     stack.ok(&["pull", "--ignore-pull-failures"]);
 }
+on_both_backends!(pull_from_a_missing_registry_fails_clearly);
 
 /// Debian's `docker-registry` on loopback, stopped when dropped.
 struct Registry {
@@ -447,12 +450,11 @@ impl Drop for Registry {
     }
 }
 
-#[test]
-fn push_sends_built_images_to_a_registry() {
+fn push_sends_built_images_to_a_registry(backend: Backend) {
     let registry = Registry::start();
-    let stack = Stack::new("lc-push");
+    let stack = Stack::on(backend, "lc-push");
     let reference = format!("127.0.0.1:{}/hoist-test/app:1", registry.port);
-    let _tag = ImageTag(reference.clone());
+    let _tag = ImageTag(backend, reference.clone());
     stack
         .write(
             "compose.yaml",
@@ -472,15 +474,15 @@ fn push_sends_built_images_to_a_registry() {
     let tags = http_get(registry.port, "/v2/hoist-test/app/tags/list").unwrap_or_default();
     assert!(tags.contains("\"1\""), "registry tags: {tags}");
 }
+on_both_backends!(push_sends_built_images_to_a_registry);
 
-#[test]
-fn build_push_pushes_every_tag_after_building() {
+fn build_push_pushes_every_tag_after_building(backend: Backend) {
     let registry = Registry::start();
-    let stack = Stack::new("lc-buildpush");
+    let stack = Stack::on(backend, "lc-buildpush");
     let base = format!("127.0.0.1:{}/hoist-test/built", registry.port);
     let _tags = [
-        ImageTag(format!("{base}:1")),
-        ImageTag(format!("{base}:extra")),
+        ImageTag(backend, format!("{base}:1")),
+        ImageTag(backend, format!("{base}:extra")),
     ];
     stack
         .write(
@@ -497,10 +499,10 @@ fn build_push_pushes_every_tag_after_building() {
         "registry tags: {tags}"
     );
 }
+on_both_backends!(build_push_pushes_every_tag_after_building);
 
-#[test]
-fn build_builds_every_image_and_a_failure_does_not_stop_the_others() {
-    let stack = Stack::new("lc-buildmany");
+fn build_builds_every_image_and_a_failure_does_not_stop_the_others(backend: Backend) {
+    let stack = Stack::on(backend, "lc-buildmany");
     stack
         .write(
             "compose.yaml",
@@ -536,10 +538,7 @@ fn build_builds_every_image_and_a_failure_does_not_stop_the_others() {
     );
     for (svc, which) in [("a", "a"), ("b", "b")] {
         let image = format!("{}-{svc}", stack.name);
-        assert_eq!(
-            run_image(&stack, &image, "cat /which"),
-            which,
-            "{svc} built"
-        );
+        assert_eq!(stack.run_image(&image, "cat /which"), which, "{svc} built");
     }
 }
+on_both_backends!(build_builds_every_image_and_a_failure_does_not_stop_the_others);

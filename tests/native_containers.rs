@@ -20,7 +20,15 @@ use hoist::runtime::{
 const IMAGE: &str = "hoist-test/busybox:latest";
 #[path = "common/busybox.rs"]
 mod busybox;
+#[path = "common/host.rs"]
+mod host;
+#[path = "common/ps.rs"]
+mod ps;
 use busybox::busybox_rootfs;
+use host::{
+    command_lines, is_root as nix_is_root, links_with_prefix, mounts_under, processes_mentioning,
+};
+use ps::service_states;
 
 /// The hoist binary is the monitor the library re-executes.
 fn use_hoist_binary() {
@@ -156,47 +164,12 @@ impl Drop for Native {
     }
 }
 
-fn nix_is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 fn sh(script: &str) -> ContainerSpec {
     ContainerSpec {
         image: IMAGE.to_string(),
         cmd: Some(vec!["sh".to_string(), "-c".to_string(), script.to_string()]),
         ..Default::default()
     }
-}
-
-/// Mount points under `dir` in the host's mount table.
-fn mounts_under(dir: &Path) -> Vec<String> {
-    let table = std::fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo");
-    let prefix = dir.display().to_string();
-    table
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|m| m.starts_with(&prefix))
-        .map(str::to_string)
-        .collect()
-}
-
-/// Processes whose command line mentions `needle` (monitors carry the data root).
-fn processes_mentioning(needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.chars().all(|c| c.is_ascii_digit()) {
-            continue;
-        }
-        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.contains(needle) {
-                found.push(format!("{name}: {cmdline}"));
-            }
-        }
-    }
-    found
 }
 
 #[tokio::test]
@@ -402,6 +375,69 @@ async fn restart_on_failure_stops_after_its_retries_and_stop_is_final() {
     assert!(mounts_under(n.dir.path()).is_empty());
 }
 
+#[tokio::test]
+async fn events_since_replay_every_run_of_a_restarting_container_in_order() {
+    use hoist::runtime::{EventFilter, ObjectKind};
+    let n = Native::new().await;
+    let began = std::time::SystemTime::now();
+    let spec = ContainerSpec {
+        restart: RestartPolicy::OnFailure {
+            max_retries: Some(2),
+        },
+        labels: BTreeMap::from([("hoist.test".to_string(), "replay".to_string())]),
+        ..sh("exit 3")
+    };
+    let id = n.rt.create_container(&spec).await.unwrap();
+    n.rt.start_container(&id).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while n.rt.inspect_container(&id).await.unwrap().state.status != ContainerStatus::Exited {
+        assert!(std::time::Instant::now() < deadline, "never settled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Subscribed after all three runs ended: `since` replays them, then streams new ones.
+    let filter = EventFilter {
+        labels: vec![LabelFilter::equals("hoist.test", "replay")],
+        kinds: vec![ObjectKind::Container],
+        since: Some(began),
+    };
+    let mut events = n.rt.events(&filter).await.expect("events since");
+    let mut seen = Vec::new();
+    while seen.len() < 7 {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .unwrap_or_else(|_| panic!("only {seen:?} replayed"))
+            .expect("the stream stays open")
+            .expect("an event");
+        assert_eq!(event.id, id);
+        let code = event
+            .attributes
+            .get("exitCode")
+            .cloned()
+            .unwrap_or_default();
+        seen.push(format!("{}{code}", event.action));
+    }
+    assert_eq!(
+        seen,
+        ["create", "start", "die3", "start", "die3", "start", "die3"]
+    );
+    // Without `since`, nothing of the past is reported; a new start is.
+    let filter = EventFilter {
+        since: None,
+        ..filter
+    };
+    let mut events = n.rt.events(&filter).await.unwrap();
+    let quiet = tokio::time::timeout(Duration::from_millis(300), events.next()).await;
+    assert!(quiet.is_err(), "a past event was reported: {quiet:?}");
+    n.rt.start_container(&id).await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("the new start is reported")
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.action, "start");
+    n.rt.remove_container(&id, true, true).await.unwrap();
+}
+
 const STACK: &str = r#"
 services:
   web:
@@ -441,19 +477,7 @@ async fn up_ps_logs_down_of_a_stack_leaves_nothing_behind() {
     let ps = n.hoist_ok(project.path(), &args(&["ps", "--format", "json"]));
     let ps = String::from_utf8_lossy(&ps.stdout);
     // One JSON object per line, as docker compose prints them.
-    let mut rows: Vec<String> = ps
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("ps json line");
-            format!(
-                "{} {}",
-                v["Service"].as_str().unwrap_or("?"),
-                v["State"].as_str().unwrap_or("?")
-            )
-        })
-        .collect();
-    rows.sort();
+    let rows = service_states(&ps);
     assert_eq!(
         rows,
         ["cache running", "web running", "worker running"],
@@ -740,29 +764,6 @@ fn http_get(addr: &str) -> String {
             _ => std::thread::sleep(Duration::from_millis(100)),
         }
     }
-}
-
-/// Lines of `ip -o link` / `iptables -S` output, to compare before and after.
-fn command_lines(program: &str, args: &[&str]) -> Vec<String> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run {program}: {e}"));
-    assert!(out.status.success(), "{program} {args:?} failed");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
-/// Names of the host's network links starting with `prefix`.
-fn links_with_prefix(prefix: &str) -> Vec<String> {
-    command_lines("ip", &["-o", "link"])
-        .iter()
-        .filter_map(|l| l.split(": ").nth(1))
-        .map(|name| name.split('@').next().unwrap_or(name).to_string())
-        .filter(|name| name.starts_with(prefix))
-        .collect()
 }
 
 impl Native {

@@ -1,5 +1,5 @@
-//! The read-only commands against the real Docker engine: `ps`, `logs`, `ls`, `images`,
-//! `top`, `port`, `events`, `wait` and `cp`, through the real `hoist` binary.
+//! The read-only commands on both backends: `ps`, `logs`, `ls`, `images`, `top`, `port`,
+//! `events`, `wait` and `cp`, through the real `hoist` binary.
 
 mod common;
 
@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::stack::{free_port, Stack};
+use common::stack::{free_port, Backend, Stack};
 use common::BUSYBOX_IMAGE;
 
 fn text(out: &std::process::Output) -> String {
@@ -38,7 +38,7 @@ fn wait_exited(stack: &Stack, service: &str) {
     let name = format!("{}-{service}-1", stack.name);
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        if stack.docker(&["inspect", "--format", "{{.State.Status}}", &name]) == "exited" {
+        if stack.status(&name) == "exited" {
             return;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -46,9 +46,8 @@ fn wait_exited(stack: &Stack, service: &str) {
     panic!("{name} did not exit");
 }
 
-#[test]
-fn ps_lists_running_containers_and_filters_by_status() {
-    let stack = Stack::new("ps");
+fn ps_lists_running_containers_and_filters_by_status(backend: Backend) {
+    let stack = Stack::on(backend, "ps");
     let port = free_port();
     two_services(&stack, port);
     stack.ok(&["up", "-d"]);
@@ -119,10 +118,10 @@ fn ps_lists_running_containers_and_filters_by_status() {
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no such service: nope"));
 }
+on_both_backends!(ps_lists_running_containers_and_filters_by_status);
 
-#[test]
-fn logs_prefix_tail_and_follow_until_containers_stop() {
-    let stack = Stack::new("logs");
+fn logs_prefix_tail_and_follow_until_containers_stop(backend: Backend) {
+    let stack = Stack::on(backend, "logs");
     two_services(&stack, free_port());
     stack.ok(&["up", "-d"]);
     wait_exited(&stack, "job");
@@ -152,7 +151,10 @@ fn logs_prefix_tail_and_follow_until_containers_stop() {
     let mut first = String::new();
     reader.read_line(&mut first).expect("read a log line");
     assert_eq!(first, "web-1  | web-ready\n");
-    stack.docker(&["stop", "-t", "1", &web]);
+    let rt = stack.runtime();
+    stack
+        .block_on(rt.stop_container(&web, Some(Duration::from_secs(1))))
+        .expect("stop web");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(status) = follow.try_wait().expect("poll hoist") {
@@ -166,10 +168,10 @@ fn logs_prefix_tail_and_follow_until_containers_stop() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+on_both_backends!(logs_prefix_tail_and_follow_until_containers_stop);
 
-#[test]
-fn ls_images_top_and_port_describe_the_project() {
-    let stack = Stack::new("ls");
+fn ls_images_top_and_port_describe_the_project(backend: Backend) {
+    let stack = Stack::on(backend, "ls");
     let port = free_port();
     two_services(&stack, port);
     stack.ok(&["up", "-d"]);
@@ -211,7 +213,7 @@ fn ls_images_top_and_port_describe_the_project() {
         .find(|l| l.starts_with(&format!("{}-web-1", stack.name)))
         .unwrap_or_else(|| panic!("{images}"));
     assert!(web_row.contains(repo) && web_row.contains(tag), "{images}");
-    let image_id = stack.docker(&["image", "inspect", "--format", "{{.Id}}", BUSYBOX_IMAGE]);
+    let image_id = stack.image(BUSYBOX_IMAGE).id;
     let short = image_id.trim_start_matches("sha256:")[..12].to_string();
     assert!(web_row.contains(&short), "{images}");
     let quiet = text(&stack.ok(&["images", "-q"]));
@@ -230,10 +232,10 @@ fn ls_images_top_and_port_describe_the_project() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no port 81/tcp"));
 }
+on_both_backends!(ls_images_top_and_port_describe_the_project);
 
-#[test]
-fn wait_returns_the_exit_code() {
-    let stack = Stack::new("wait");
+fn wait_returns_the_exit_code(backend: Backend) {
+    let stack = Stack::on(backend, "wait");
     stack.write(
         "compose.yaml",
         &format!(
@@ -254,10 +256,10 @@ services:
         String::from_utf8_lossy(&out.stderr)
     );
 }
+on_both_backends!(wait_returns_the_exit_code);
 
-#[test]
-fn cp_copies_both_directions() {
-    let stack = Stack::new("cp");
+fn cp_copies_both_directions(backend: Backend) {
+    let stack = Stack::on(backend, "cp");
     stack.write(
         "compose.yaml",
         &format!(
@@ -272,7 +274,7 @@ services:
     stack.ok(&["up", "-d"]);
     let name = format!("{}-box-1", stack.name);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while stack.docker(&["exec", &name, "cat", "/data/sub/f.txt"]) != "inside" {
+    while stack.exec(&name, &["cat", "/data/sub/f.txt"]) != "inside" {
         assert!(
             Instant::now() < deadline,
             "the container never wrote its file"
@@ -300,20 +302,11 @@ services:
         .write("host.txt", "from host\n")
         .write("tree/a/b.txt", "deep\n");
     stack.ok(&["cp", "host.txt", "box:/data"]);
-    assert_eq!(
-        stack.docker(&["exec", &name, "cat", "/data/host.txt"]),
-        "from host"
-    );
+    assert_eq!(stack.exec(&name, &["cat", "/data/host.txt"]), "from host");
     stack.ok(&["cp", "host.txt", "box:/data/other.txt"]);
-    assert_eq!(
-        stack.docker(&["exec", &name, "cat", "/data/other.txt"]),
-        "from host"
-    );
+    assert_eq!(stack.exec(&name, &["cat", "/data/other.txt"]), "from host");
     stack.ok(&["cp", "tree", "box:/data"]);
-    assert_eq!(
-        stack.docker(&["exec", &name, "cat", "/data/tree/a/b.txt"]),
-        "deep"
-    );
+    assert_eq!(stack.exec(&name, &["cat", "/data/tree/a/b.txt"]), "deep");
 
     // `-` streams a tar archive.
     let tar = stack.ok(&["cp", "box:/data/host.txt", "-"]).stdout;
@@ -326,10 +319,10 @@ services:
     let missing = stack.run(&["cp", "box:/nope", &dest]);
     assert!(!missing.status.success());
 }
+on_both_backends!(cp_copies_both_directions);
 
-#[test]
-fn events_json_reports_a_start_by_another_process() {
-    let stack = Stack::new("events");
+fn events_json_reports_a_start_by_another_process(backend: Backend) {
+    let stack = Stack::on(backend, "events");
     stack.write(
         "compose.yaml",
         &format!(
@@ -351,7 +344,10 @@ services:
     // Give the subscription a moment before the start happens elsewhere.
     std::thread::sleep(Duration::from_millis(1500));
     let name = format!("{}-app-1", stack.name);
-    stack.docker(&["start", &name]);
+    let rt = stack.runtime();
+    stack
+        .block_on(rt.start_container(&name))
+        .expect("start app from another process");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -385,3 +381,4 @@ services:
     assert_eq!(start["id"], stack.container_id(&name).as_str());
     assert_eq!(start["attributes"]["name"], name.as_str());
 }
+on_both_backends!(events_json_reports_a_start_by_another_process);

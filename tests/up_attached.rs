@@ -1,4 +1,4 @@
-//! Attached `up` (without `-d`) against the real Docker engine: multiplexed, prefixed logs;
+//! Attached `up` (without `-d`) on both backends: multiplexed, prefixed logs;
 //! `--abort-on-container-exit`, `--exit-code-from`, `--abort-on-container-failure` exit
 //! codes as docker compose computes them; Ctrl-C (graceful, then forced); `--attach` and
 //! `--no-attach`.
@@ -9,7 +9,7 @@ use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use common::background::Background;
-use common::stack::Stack;
+use common::stack::{Backend, Stack};
 use common::BUSYBOX_IMAGE;
 
 /// A command that exits 0 as soon as it receives SIGTERM (busybox `sleep` as PID 1 would
@@ -48,11 +48,6 @@ impl Attached {
     }
 }
 
-/// `docker inspect` state of a container: `running`, `exited`, ... or empty when gone.
-fn status(stack: &Stack, container: &str) -> String {
-    stack.docker(&["inspect", "--format", "{{.State.Status}}", container])
-}
-
 /// Whether a line `<name><padding>| <text>` was printed.
 fn has_line(out: &str, name: &str, text: &str) -> bool {
     out.lines().any(|l| {
@@ -65,9 +60,8 @@ fn code(status: ExitStatus) -> Option<i32> {
     status.code()
 }
 
-#[test]
-fn attached_up_prefixes_each_services_lines_and_returns_when_all_exit() {
-    let stack = Stack::new("att-logs");
+fn attached_up_prefixes_each_services_lines_and_returns_when_all_exit(backend: Backend) {
+    let stack = Stack::on(backend, "att-logs");
     stack.write(
         "compose.yaml",
         &format!(
@@ -104,13 +98,14 @@ services:
         assert_eq!(status_of(&stack, svc), "exited");
     }
 }
+on_both_backends!(attached_up_prefixes_each_services_lines_and_returns_when_all_exit);
 
 fn status_of(stack: &Stack, service: &str) -> String {
-    status(stack, &format!("{}-{service}-1", stack.name))
+    stack.status(&format!("{}-{service}-1", stack.name))
 }
 
-fn abort_stack(prefix: &str) -> Stack {
-    let stack = Stack::new(prefix);
+fn abort_stack(backend: Backend, prefix: &str) -> Stack {
+    let stack = Stack::on(backend, prefix);
     stack.write(
         "compose.yaml",
         &format!(
@@ -131,9 +126,8 @@ services:
     stack
 }
 
-#[test]
-fn abort_on_container_exit_stops_everything_and_returns_the_first_exit_code() {
-    let stack = abort_stack("att-abort");
+fn abort_on_container_exit_stops_everything_and_returns_the_first_exit_code(backend: Backend) {
+    let stack = abort_stack(backend, "att-abort");
     let started = Instant::now();
     let mut up = Attached::start(&stack, &["up", "--abort-on-container-exit"]);
     let status = up.wait(Duration::from_secs(60));
@@ -149,10 +143,10 @@ fn abort_on_container_exit_stops_everything_and_returns_the_first_exit_code() {
         assert_eq!(status_of(&stack, svc), "exited", "{svc}");
     }
 }
+on_both_backends!(abort_on_container_exit_stops_everything_and_returns_the_first_exit_code);
 
-#[test]
-fn exit_code_from_returns_the_chosen_services_code() {
-    let stack = abort_stack("att-from");
+fn exit_code_from_returns_the_chosen_services_code(backend: Backend) {
+    let stack = abort_stack(backend, "att-from");
     // The chosen service exits first: its own code.
     let mut up = Attached::start(&stack, &["up", "--exit-code-from", "failer"]);
     let status = up.wait(Duration::from_secs(60));
@@ -166,10 +160,10 @@ fn exit_code_from_returns_the_chosen_services_code() {
     assert_eq!(code(status), Some(5), "{}", up.output());
     assert_eq!(status_of(&stack, "stubborn"), "exited");
 }
+on_both_backends!(exit_code_from_returns_the_chosen_services_code);
 
-#[test]
-fn abort_on_container_failure_ignores_a_successful_exit() {
-    let stack = Stack::new("att-fail");
+fn abort_on_container_failure_ignores_a_successful_exit(backend: Backend) {
+    let stack = Stack::on(backend, "att-fail");
     stack.write(
         "compose.yaml",
         &format!(
@@ -194,10 +188,10 @@ services:
     assert!(up.stdout().contains("failer-1 exited with code 4"));
     assert_eq!(status_of(&stack, "sleeper"), "exited");
 }
+on_both_backends!(abort_on_container_failure_ignores_a_successful_exit);
 
-#[test]
-fn ctrl_c_stops_the_containers_gracefully_and_keeps_them() {
-    let stack = Stack::new("att-int");
+fn ctrl_c_stops_the_containers_gracefully_and_keeps_them(backend: Backend) {
+    let stack = Stack::on(backend, "att-int");
     stack.write(
         "compose.yaml",
         &format!(
@@ -231,19 +225,14 @@ services:
     assert!(up.stdout().contains("Gracefully stopping..."));
     for svc in ["web", "db"] {
         assert_eq!(status_of(&stack, svc), "exited", "{svc}");
-        let code = stack.docker(&[
-            "inspect",
-            "--format",
-            "{{.State.ExitCode}}",
-            &format!("{}-{svc}-1", stack.name),
-        ]);
-        assert_eq!(code, "0", "{svc} was not stopped by SIGTERM");
+        let code = stack.exit_code(&format!("{}-{svc}-1", stack.name));
+        assert_eq!(code, Some(0), "{svc} was not stopped by SIGTERM");
     }
 }
+on_both_backends!(ctrl_c_stops_the_containers_gracefully_and_keeps_them);
 
-#[test]
-fn second_ctrl_c_kills_a_container_that_ignores_sigterm() {
-    let stack = Stack::new("att-kill");
+fn second_ctrl_c_kills_a_container_that_ignores_sigterm(backend: Backend) {
+    let stack = Stack::on(backend, "att-kill");
     stack.write(
         "compose.yaml",
         &format!(
@@ -271,18 +260,13 @@ services:
     );
     assert_eq!(code(status), Some(0), "{}", up.output());
     assert_eq!(status_of(&stack, "stubborn"), "exited");
-    let code = stack.docker(&[
-        "inspect",
-        "--format",
-        "{{.State.ExitCode}}",
-        &format!("{}-stubborn-1", stack.name),
-    ]);
-    assert_eq!(code, "137", "killed by SIGKILL");
+    let code = stack.exit_code(&format!("{}-stubborn-1", stack.name));
+    assert_eq!(code, Some(137), "killed by SIGKILL");
 }
+on_both_backends!(second_ctrl_c_kills_a_container_that_ignores_sigterm);
 
-#[test]
-fn attach_and_no_attach_select_whose_logs_are_printed() {
-    let stack = Stack::new("att-sel");
+fn attach_and_no_attach_select_whose_logs_are_printed(backend: Backend) {
+    let stack = Stack::on(backend, "att-sel");
     stack.write(
         "compose.yaml",
         &format!(
@@ -309,10 +293,10 @@ services:
     assert!(has_line(&out, "quiet-1", "quiet line"), "{out}");
     assert!(!out.contains("loud line"), "{out}");
 }
+on_both_backends!(attach_and_no_attach_select_whose_logs_are_printed);
 
-#[test]
-fn attached_up_of_a_service_follows_it_alone_and_leaves_its_dependencies_running() {
-    let stack = Stack::new("att-deps");
+fn attached_up_of_a_service_follows_it_alone_and_leaves_its_dependencies_running(backend: Backend) {
+    let stack = Stack::on(backend, "att-deps");
     stack.write(
         "compose.yaml",
         &format!(
@@ -353,10 +337,10 @@ services:
         up.output()
     );
 }
+on_both_backends!(attached_up_of_a_service_follows_it_alone_and_leaves_its_dependencies_running);
 
-#[test]
-fn detach_cannot_be_combined_with_abort_on_container_exit() {
-    let stack = Stack::new("att-detach");
+fn detach_cannot_be_combined_with_abort_on_container_exit(backend: Backend) {
+    let stack = Stack::on(backend, "att-detach");
     stack.write(
         "compose.yaml",
         &format!("services:\n  web:\n    image: {BUSYBOX_IMAGE}\n"),
@@ -370,10 +354,10 @@ fn detach_cannot_be_combined_with_abort_on_container_exit() {
     );
     assert!(stack.containers().is_empty());
 }
+on_both_backends!(detach_cannot_be_combined_with_abort_on_container_exit);
 
-#[test]
-fn ctrl_c_while_up_still_waits_on_a_dependency_stops_what_started() {
-    let stack = Stack::new("att-int-early");
+fn ctrl_c_while_up_still_waits_on_a_dependency_stops_what_started(backend: Backend) {
+    let stack = Stack::on(backend, "att-int-early");
     stack.write(
         "compose.yaml",
         &format!(
@@ -413,10 +397,10 @@ services:
     assert_eq!(status_of(&stack, "db"), "exited", "{}", up.output());
     assert_ne!(status_of(&stack, "web"), "running");
 }
+on_both_backends!(ctrl_c_while_up_still_waits_on_a_dependency_stops_what_started);
 
-#[test]
-fn ctrl_c_during_a_detached_up_says_the_project_is_partly_created() {
-    let stack = Stack::new("att-int-detached");
+fn ctrl_c_during_a_detached_up_says_the_project_is_partly_created(backend: Backend) {
+    let stack = Stack::on(backend, "att-int-detached");
     stack.write(
         "compose.yaml",
         &format!(
@@ -454,10 +438,10 @@ services:
     // Detached: what was started keeps running, as the message says.
     assert_eq!(status_of(&stack, "db"), "running");
 }
+on_both_backends!(ctrl_c_during_a_detached_up_says_the_project_is_partly_created);
 
-#[test]
-fn attached_up_follows_a_container_its_restart_policy_brings_back() {
-    let stack = Stack::new("att-restart");
+fn attached_up_follows_a_container_its_restart_policy_brings_back(backend: Backend) {
+    let stack = Stack::on(backend, "att-restart");
     stack.write(
         "compose.yaml",
         &format!(
@@ -497,3 +481,4 @@ services:
         up.output()
     );
 }
+on_both_backends!(attached_up_follows_a_container_its_restart_policy_brings_back);

@@ -1130,9 +1130,6 @@ impl crate::runtime::Runtime for NativeRuntime {
         &self,
         filter: &EventFilter,
     ) -> Result<BoxStream<'static, Result<RuntimeEvent>>> {
-        if filter.since.is_some() {
-            return Err(unsupported("replaying past events (since)"));
-        }
         Ok(super::events::watch(&self.root, filter))
     }
 

@@ -385,9 +385,90 @@ pub fn read_run_state(root: &Path, id: &str) -> RunState {
     state
 }
 
-/// Atomically replaces the container's process state.
+/// One line of a container's event log (`events.jsonl`): a start or an exit, at the time
+/// `status.json` records for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggedEvent {
+    /// `start` or `die`.
+    pub action: String,
+    /// RFC 3339, the `started_at` / `finished_at` of that run.
+    pub time: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+}
+
+/// The file the monitor's state changes are logged to, for replaying events (`since`).
+pub const EVENT_LOG: &str = "events.jsonl";
+
+/// The starts and exits `state` records that `previous` did not.
+fn transitions(previous: &RunState, state: &RunState) -> Vec<LoggedEvent> {
+    let mut out = Vec::new();
+    if let Some(finished) = &state.finished_at {
+        if previous.status == "running" && previous.finished_at.as_ref() != Some(finished) {
+            out.push(LoggedEvent {
+                action: "die".to_string(),
+                time: finished.clone(),
+                exit_code: state.exit_code,
+            });
+        }
+    }
+    if let Some(started) = &state.started_at {
+        if state.status == "running" && previous.started_at.as_ref() != Some(started) {
+            out.push(LoggedEvent {
+                action: "start".to_string(),
+                time: started.clone(),
+                exit_code: None,
+            });
+        }
+    }
+    out
+}
+
+/// The events logged for container `id` from byte `offset` on, and the offset after the
+/// last complete line.
+pub fn read_event_log(root: &Path, id: &str, offset: u64) -> (Vec<LoggedEvent>, u64) {
+    use std::io::{Read, Seek, SeekFrom};
+    let path = container_dir(root, id).join(EVENT_LOG);
+    let mut text = Vec::new();
+    let read = fs::File::open(&path).and_then(|mut f| {
+        f.seek(SeekFrom::Start(offset))?;
+        f.read_to_end(&mut text)
+    });
+    if read.is_err() {
+        return (Vec::new(), offset);
+    }
+    // A line still being written has no newline yet: it is read next time.
+    let complete = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let events = text[..complete]
+        .split(|b| *b == b'\n')
+        .filter_map(|line| serde_json::from_slice(line).ok())
+        .collect();
+    (events, offset + complete as u64)
+}
+
+/// Atomically replaces the container's process state, first logging the starts and exits
+/// it records to the container's event log (so a watcher that sees the new state can find
+/// its events logged).
 pub fn write_run_state(root: &Path, id: &str, state: &RunState) -> std::io::Result<()> {
     let dir = container_dir(root, id);
+    let previous: RunState = fs::read(dir.join("status.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let logged = transitions(&previous, state);
+    if !logged.is_empty() {
+        let mut lines = Vec::new();
+        for event in &logged {
+            serde_json::to_writer(&mut lines, event).map_err(std::io::Error::other)?;
+            lines.push(b'\n');
+        }
+        // One append of whole lines: readers never see half an event.
+        let mut log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(EVENT_LOG))?;
+        log.write_all(&lines)?;
+    }
     let tmp = dir.join(format!("status.json.{}", std::process::id()));
     let bytes = serde_json::to_vec(state).map_err(std::io::Error::other)?;
     {
