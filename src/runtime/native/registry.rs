@@ -661,7 +661,7 @@ fn percent_encode(s: &str) -> String {
 }
 
 /// A redirect target, absolute or relative to `base`.
-fn resolve_location(base: &str, location: &str) -> String {
+pub(crate) fn resolve_location(base: &str, location: &str) -> String {
     if location.starts_with("http://") || location.starts_with("https://") {
         return location.to_string();
     }
