@@ -313,3 +313,232 @@ fn a_scratch_stage_can_be_copied_from() {
     let out = f.ok(&["run", "--rm", "app"]);
     assert!(out.contains("from-scratch-stage"), "{out}");
 }
+
+#[test]
+fn cache_mounts_persist_across_builds_and_stay_out_of_the_image() {
+    let f = Fixture::new("cachemount");
+    f.write("compose.yaml", &compose("built/cachemount:latest", ""));
+    f.write(
+        "Dockerfile",
+        "FROM hoist-test/busybox\n\
+         RUN --mount=type=cache,target=/cache echo run >> /cache/runs && echo RUNS-$(wc -l < /cache/runs)\n\
+         RUN --mount=type=cache,id=shared,target=/a,sharing=locked echo x > /a/f\n\
+         RUN --mount=type=cache,id=shared,target=/b,sharing=private,ro test -f /b/f && echo SAME-ID-OK\n\
+         RUN test ! -e /cache/runs && test ! -e /a && echo NOT-IN-IMAGE\n",
+    );
+    let out = f.ok(&["build"]);
+    assert!(out.contains("RUNS-1"), "{out}");
+    assert!(out.contains("SAME-ID-OK"), "{out}");
+    assert!(out.contains("NOT-IN-IMAGE"), "{out}");
+    // The cache directory outlives the build: a rebuild without the layer cache sees it.
+    let out = f.ok(&["build", "--no-cache"]);
+    assert!(out.contains("RUNS-2"), "{out}");
+
+    f.write(
+        "Dockerfile",
+        "FROM hoist-test/busybox\nRUN --mount=type=cache,target=/c,sharing=sometimes true\n",
+    );
+    let out = f.fails(&["build"]);
+    assert!(
+        out.contains("Dockerfile line 2") && out.contains("sharing=sometimes"),
+        "{out}"
+    );
+}
+
+#[test]
+fn bind_and_tmpfs_mounts_show_their_source_and_leave_nothing_behind() {
+    let f = Fixture::new("bindmount");
+    f.write("compose.yaml", &compose("built/bindmount:latest", ""));
+    f.write("data/a.txt", "bound-1\n");
+    f.write(
+        "Dockerfile",
+        "FROM hoist-test/busybox AS gen\n\
+         RUN mkdir /out && echo from-stage > /out/s.txt\n\
+         FROM hoist-test/busybox\n\
+         RUN --mount=type=bind,source=data,target=/mnt/ctx cat /mnt/ctx/a.txt > /copied && echo BIND-$(cat /copied)\n\
+         RUN --mount=type=bind,from=gen,source=/out,target=/mnt/gen cp /mnt/gen/s.txt /s.txt\n\
+         RUN --mount=type=tmpfs,target=/scratch echo t > /scratch/f && grep -q ' /scratch tmpfs' /proc/mounts && echo TMPFS-OK\n\
+         RUN test ! -e /mnt && test ! -e /scratch && echo STUBS-GONE\n\
+         CMD [\"cat\", \"/copied\", \"/s.txt\"]\n",
+    );
+    let out = f.ok(&["build"]);
+    assert!(out.contains("BIND-bound-1"), "{out}");
+    assert!(
+        out.contains("TMPFS-OK") && out.contains("STUBS-GONE"),
+        "{out}"
+    );
+    let out = f.ok(&["run", "--rm", "app"]);
+    assert!(
+        out.contains("bound-1") && out.contains("from-stage"),
+        "{out}"
+    );
+    let out = f.ok(&["run", "--rm", "app", "sh", "-c", "ls -a / | tr '\\n' ' '"]);
+    assert!(!out.contains("mnt") && !out.contains("scratch"), "{out}");
+
+    // What a bind mount shows is part of the step's key: editing it re-runs the step.
+    f.write("data/a.txt", "bound-2\n");
+    let out = f.ok(&["build"]);
+    assert!(out.contains("BIND-bound-2"), "{out}");
+    let out = f.ok(&["build"]);
+    assert!(!out.contains("BIND-bound"), "{out}");
+
+    f.write(
+        "Dockerfile",
+        "FROM hoist-test/busybox\nRUN --mount=type=bind,source=missing,target=/m true\n",
+    );
+    let out = f.fails(&["build"]);
+    assert!(out.contains("missing") && out.contains("line 2"), "{out}");
+}
+
+#[test]
+fn secret_mounts_come_from_compose_build_secrets_and_are_not_kept() {
+    let f = Fixture::new("secretmount");
+    f.write(
+        "compose.yaml",
+        "services:\n  app:\n    build:\n      context: .\n      secrets: [token]\n    image: built/secret:latest\n\
+         secrets:\n  token:\n    file: ./token.txt\n",
+    );
+    f.write("token.txt", "s3cret");
+    f.write(
+        "Dockerfile",
+        "FROM hoist-test/busybox\n\
+         RUN --mount=type=secret,id=token,required test \"$(cat /run/secrets/token)\" = s3cret && echo SECRET-OK\n\
+         RUN --mount=type=secret,id=absent true\n\
+         RUN test ! -e /run/secrets/token && echo SECRET-GONE\n",
+    );
+    let out = f.ok(&["build"]);
+    assert!(
+        out.contains("SECRET-OK") && out.contains("SECRET-GONE"),
+        "{out}"
+    );
+
+    f.write(
+        "Dockerfile",
+        "FROM hoist-test/busybox\nRUN --mount=type=secret,id=absent,required true\n",
+    );
+    let out = f.fails(&["build"]);
+    assert!(out.contains("secret absent is required"), "{out}");
+}
+
+#[test]
+fn run_network_none_has_only_loopback_and_host_sees_the_hosts_interfaces() {
+    let f = Fixture::new("runnet");
+    f.write("compose.yaml", &compose("built/runnet:latest", ""));
+    f.write(
+        "Dockerfile",
+        "FROM hoist-test/busybox\n\
+         RUN --network=none echo NONE-$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ,)\n\
+         RUN --network=host echo HOST-$(tail -n +3 /proc/net/dev | wc -l)\n",
+    );
+    let out = f.ok(&["build"]);
+    assert!(out.contains("NONE-lo,"), "{out}");
+    let host = std::fs::read_to_string("/proc/net/dev")
+        .unwrap()
+        .lines()
+        .count()
+        - 2;
+    assert!(out.contains(&format!("HOST-{host}")), "{out}");
+
+    f.write(
+        "Dockerfile",
+        "FROM hoist-test/busybox\nRUN --network=bridge0 true\n",
+    );
+    let out = f.fails(&["build"]);
+    assert!(out.contains("--network=bridge0"), "{out}");
+}
+
+/// A one-connection-at-a-time HTTP server on loopback answering every GET with `body`
+/// and a fixed `Last-Modified`; `/redirect` redirects to `/file.txt`.
+fn http_server(body: &'static str) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            let _ = reader.read_line(&mut request);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            let response = if request.starts_with("GET /redirect ") {
+                "HTTP/1.1 302 Found\r\nLocation: /file.txt\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
+            } else {
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nLast-Modified: Tue, 01 Dec 2026 12:00:00 GMT\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            };
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    port
+}
+
+#[test]
+fn add_fetches_urls_with_checksum_mode_600_and_the_servers_mtime() {
+    let port = http_server("downloaded-content\n");
+    let f = Fixture::new("addurl");
+    f.write("compose.yaml", &compose("built/addurl:latest", ""));
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let real = {
+        use sha2::Digest as _;
+        let d = sha2::Sha256::digest(b"downloaded-content\n");
+        format!(
+            "sha256:{}",
+            d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        )
+    };
+    f.write(
+        "Dockerfile",
+        &format!(
+            "FROM hoist-test/busybox\n\
+             ADD --checksum={real} http://127.0.0.1:{port}/file.txt /dl/\n\
+             ADD http://127.0.0.1:{port}/redirect /dl/renamed.txt\n\
+             RUN echo STAT-$(stat -c '%a-%Y' /dl/file.txt) CONTENT-$(cat /dl/renamed.txt)\n"
+        ),
+    );
+    let out = f.ok(&["build"]);
+    assert!(out.contains("STAT-600-1796126400"), "{out}");
+    assert!(out.contains("CONTENT-downloaded-content"), "{out}");
+    // Same content: the steps are cached (the download is still made, as Docker does).
+    let out = f.ok(&["build"]);
+    assert_eq!(out.matches(" CACHED").count(), 3, "{out}");
+
+    f.write(
+        "Dockerfile",
+        &format!("FROM hoist-test/busybox\nADD --checksum={wrong} http://127.0.0.1:{port}/file.txt /dl/\n"),
+    );
+    let out = f.fails(&["build"]);
+    assert!(
+        out.contains("checksum mismatch") && out.contains("line 2"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_platform_other_than_the_hosts_is_a_clear_error_naming_the_service() {
+    let f = Fixture::new("platform");
+    let other = if cfg!(target_arch = "x86_64") {
+        "linux/s390x"
+    } else {
+        "linux/amd64"
+    };
+    f.write(
+        "compose.yaml",
+        &compose(
+            "built/platform:latest",
+            &format!("      platforms: [{other}]\n"),
+        ),
+    );
+    f.write("Dockerfile", "FROM hoist-test/busybox\n");
+    let out = f.fails(&["build"]);
+    assert!(
+        out.contains("service app") && out.contains(other) && out.contains("host platform"),
+        "{out}"
+    );
+}

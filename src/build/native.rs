@@ -114,11 +114,17 @@ struct Builder<'a> {
 /// Builds `spec` in the native store under `root`; returns the image id (`sha256:...`).
 pub fn build(root: &Path, spec: &BuildSpec, progress: ProgressSink<'_>) -> Result<String> {
     let host = BuildPlatform::host();
-    if let Some(p) = spec.platform.as_deref() {
-        if p != host.to_string() && p != format!("{}/{}", host.os, host.arch) {
+    if let Some(list) = spec.platform.as_deref() {
+        let others: Vec<&str> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|p| *p != host.to_string() && *p != format!("{}/{}", host.os, host.arch))
+            .collect();
+        if !others.is_empty() {
             return Err(failed(format!(
-                "the native builder builds for the host platform ({host}) only, not {p}; \
-                 drop `platform`/`--platform` or use the docker backend"
+                "the native builder builds for the host platform ({host}) only, not {}; \
+                 drop it from `platforms`/`platform`/`--platform` or use the docker backend",
+                others.join(", ")
             )));
         }
     }
