@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 
 #[path = "common/busybox.rs"]
 mod busybox;
+mod common;
 
 const BASE: &str = "hoist-test/busybox:latest";
 
@@ -541,4 +542,123 @@ fn a_platform_other_than_the_hosts_is_a_clear_error_naming_the_service() {
         out.contains("service app") && out.contains(other) && out.contains("host platform"),
         "{out}"
     );
+}
+
+/// The configuration the native builder gives an image, as Docker's JSON (`Config`).
+fn native_config(f: &Fixture, reference: &str) -> serde_json::Value {
+    use hoist::runtime::native::state;
+    let root = f.dir.path().join("root");
+    let config = state::with_store(&root, |store| {
+        let record = store
+            .image(reference)?
+            .expect("the built image is in the store");
+        Ok(store.image_config(&record)?)
+    })
+    .expect("read the image config");
+    state::close_stores();
+    serde_json::to_value(&config.config).expect("encode config")
+}
+
+#[test]
+fn the_image_configuration_matches_what_dockers_classic_builder_produces() {
+    // The same base on both sides: docker's test busybox (built FROM scratch) and the
+    // imported one; the Dockerfile sets PATH itself, and only its own labels are compared.
+    let base = common::ensure_busybox_image();
+    let f = Fixture::new("cfgcmp");
+    let tag = format!("hoist-test/cfgcmp:{}", common::unique_name("t"));
+    f.write(
+        "compose.yaml",
+        &compose(
+            "built/cfgcmp:latest",
+            "      args:\n        VERSION: \"2.0\"\n",
+        ),
+    );
+    let dockerfile = format!(
+        "ARG BASE={base}\n\
+         FROM ${{BASE}}\n\
+         ARG VERSION=1.0\n\
+         ARG UNUSED=x\n\
+         ENV PATH=/bin APP_HOME=/srv/app\n\
+         ENV APP_VERSION=$VERSION HOME_COPY=${{APP_HOME}} DEFAULTED=${{MISSING:-fallback}} ALT=${{APP_HOME:+set}}\n\
+         LABEL org.example.version=$VERSION \"org.example.quoted\"=\"a b\" org.example.multi=one\\\n  org.example.two=2\n\
+         SHELL [\"/bin/sh\", \"-ec\"]\n\
+         WORKDIR $APP_HOME\n\
+         WORKDIR sub\n\
+         RUN echo built > stamp\n\
+         USER 1000:1000\n\
+         EXPOSE 8080 53/udp 9000/tcp\n\
+         VOLUME /data [\"/cache\", \"/logs\"]\n\
+         HEALTHCHECK --interval=5s --timeout=2s --start-period=1s --retries=4 CMD wget -q -O- http://localhost:8080/ || exit 1\n\
+         STOPSIGNAL SIGQUIT\n\
+         ONBUILD RUN echo child\n\
+         ONBUILD ENV CHILD=1\n\
+         ENTRYPOINT [\"/bin/sh\", \"-c\"]\n\
+         CMD echo $APP_VERSION\n"
+    );
+    f.write(
+        "Dockerfile",
+        &dockerfile.replace(
+            &format!("ARG BASE={base}"),
+            "ARG BASE=hoist-test/busybox:latest",
+        ),
+    );
+    f.ok(&["build"]);
+    let native = native_config(&f, "docker.io/built/cfgcmp:latest");
+
+    let ctx = f.dir.path().join("docker-context");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), &dockerfile).unwrap();
+    let built = Command::new("docker")
+        .args(["build", "-q", "--build-arg", "VERSION=2.0", "-t", &tag])
+        .arg(&ctx)
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .expect("run docker build");
+    assert!(
+        built.status.success(),
+        "docker build failed: {}",
+        both(&built)
+    );
+    let inspect = Command::new("docker")
+        .args(["image", "inspect", "-f", "{{json .Config}}", &tag])
+        .output()
+        .expect("run docker image inspect");
+    let _ = Command::new("docker")
+        .args(["image", "rm", "-f", &tag])
+        .output();
+    assert!(inspect.status.success(), "{}", both(&inspect));
+    let docker: serde_json::Value =
+        serde_json::from_slice(&inspect.stdout).expect("docker's config JSON");
+
+    let own_labels = |v: &serde_json::Value| -> serde_json::Value {
+        let mut labels = serde_json::Map::new();
+        for (k, val) in v["Labels"].as_object().into_iter().flatten() {
+            if k.starts_with("org.example.") {
+                labels.insert(k.clone(), val.clone());
+            }
+        }
+        serde_json::Value::Object(labels)
+    };
+    assert_eq!(own_labels(&native), own_labels(&docker), "Labels");
+    assert_eq!(own_labels(&native).as_object().map(|m| m.len()), Some(4));
+    for field in [
+        "Env",
+        "Entrypoint",
+        "Cmd",
+        "User",
+        "WorkingDir",
+        "ExposedPorts",
+        "Volumes",
+        "Healthcheck",
+        "StopSignal",
+        "OnBuild",
+        "Shell",
+    ] {
+        assert!(!docker[field].is_null(), "docker set no {field}: {docker}");
+        assert_eq!(
+            native[field], docker[field],
+            "{field}: native {} vs docker {}",
+            native[field], docker[field]
+        );
+    }
 }
