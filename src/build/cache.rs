@@ -167,11 +167,89 @@ impl<'a> BuildCache<'a> {
     }
 }
 
+/// `builder prune`: forgets build cache entries and deletes the layer blobs only they
+/// kept. Without `all`, entries whose layers all belong to an image in the store stay
+/// (they cost no space, and keep rebuilding those images fast); with `all`, every entry
+/// goes, and so do the `RUN --mount=type=cache` directories. Returns the bytes reclaimed.
+/// Unpacked layer directories are left to the image prune (a container may use them).
+pub fn prune(root: &Path, all: bool) -> Result<u64, crate::runtime::RuntimeError> {
+    use std::collections::HashSet;
+    let mut reclaimed = crate::runtime::native::state::with_store(root, |store| {
+        let mut in_images: HashSet<Digest> = HashSet::new();
+        for (_, record) in store.images()? {
+            in_images.extend(record.layers.iter().map(|l| l.digest.clone()));
+        }
+        let db = store.database();
+        let tx = db.begin_write().map_err(cache_err)?;
+        let mut dropped: HashSet<Digest> = HashSet::new();
+        let mut kept: HashSet<Digest> = HashSet::new();
+        {
+            let mut table = tx.open_table(BUILD_CACHE).map_err(cache_err)?;
+            let mut remove = Vec::new();
+            for row in table.iter().map_err(cache_err)? {
+                let (key, value) = row.map_err(cache_err)?;
+                let layers: Vec<Digest> = serde_json::from_slice::<CachedState>(value.value())
+                    .map(|s| s.layers.into_iter().map(|l| l.digest).collect())
+                    .unwrap_or_default();
+                if all || !layers.iter().all(|d| in_images.contains(d)) {
+                    remove.push(key.value().to_string());
+                    dropped.extend(layers);
+                } else {
+                    kept.extend(layers);
+                }
+            }
+            for key in &remove {
+                table.remove(key.as_str()).map_err(cache_err)?;
+            }
+        }
+        tx.commit().map_err(cache_err)?;
+        let mut bytes = 0;
+        for digest in dropped {
+            if in_images.contains(&digest) || kept.contains(&digest) {
+                continue;
+            }
+            let path = store.blob_path(&digest);
+            if let Ok(meta) = fs::metadata(&path) {
+                if fs::remove_file(&path).is_ok() {
+                    bytes += meta.len();
+                }
+            }
+        }
+        Ok(bytes)
+    })?;
+    let mounts = root.join(MOUNTS_DIR);
+    if all && mounts.is_dir() {
+        reclaimed += tree_size(&mounts);
+        fs::remove_dir_all(&mounts).map_err(|e| crate::runtime::RuntimeError::Other {
+            operation: "builder prune".to_string(),
+            message: format!("cannot remove {}: {e}", mounts.display()),
+        })?;
+    }
+    Ok(reclaimed)
+}
+
+/// Bytes of the regular files under `dir`.
+fn tree_size(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => tree_size(&e.path()),
+            Ok(m) if m.is_file() => m.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Where cache mounts live, under the data root.
+const MOUNTS_DIR: &str = "build-cache-mounts";
+
 /// The host directory of the `RUN --mount=type=cache` with `id` (under the data root, so
 /// it persists across builds and `builder prune --all` can reclaim it).
 pub fn mount_dir(root: &Path, id: &str) -> PathBuf {
-    root.join("build-cache-mounts")
-        .join(Digest::of(id.as_bytes()).hex())
+    root.join(MOUNTS_DIR).join(Digest::of(id.as_bytes()).hex())
 }
 
 /// Makes the cache mount directory `dir` ready for one step: creates it (owned `uid:gid`,
@@ -291,5 +369,66 @@ mod tests {
         assert_eq!(cache.layers_in_use().unwrap(), vec![layer.digest]);
         assert_eq!(cache.clear().unwrap(), 1);
         assert_eq!(cache.get(&k).unwrap(), None);
+    }
+
+    #[test]
+    fn prune_keeps_what_images_use_and_all_takes_cache_mounts_too() {
+        use crate::runtime::native::state;
+        use crate::runtime::native::store::ImageRecord;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let desc = |data: &[u8]| Descriptor {
+            media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+            digest: Digest::of(data),
+            size: data.len() as u64,
+            platform: None,
+        };
+        let (a, b) = (desc(b"layer a"), desc(b"layer bb"));
+        let entry = |layers: Vec<Descriptor>| CachedState {
+            config: ImageConfig::default(),
+            layers,
+        };
+        state::with_store(root, |store| {
+            store.write_blob(&a.digest, b"layer a")?;
+            store.write_blob(&b.digest, b"layer bb")?;
+            store.write_blob(&Digest::of(b"m"), b"m")?;
+            store.write_blob(&Digest::of(b"c"), b"c")?;
+            let record = ImageRecord {
+                manifest_digest: Digest::of(b"m"),
+                index_digest: None,
+                config: desc(b"c"),
+                layers: vec![a.clone()],
+            };
+            store.put_image("docker.io/x/y:latest", &record)?;
+            let cache = BuildCache::new(store.database());
+            cache.put(&Digest::of(b"k1"), &entry(vec![a.clone()]))?;
+            cache.put(&Digest::of(b"k2"), &entry(vec![a.clone(), b.clone()]))?;
+            Ok(())
+        })
+        .unwrap();
+        let mount = mount_dir(root, "npm").join("data");
+        fs::create_dir_all(&mount).unwrap();
+        fs::write(mount.join("f"), "12345").unwrap();
+
+        assert_eq!(prune(root, false).unwrap(), 8, "blob b only");
+        state::with_store(root, |store| {
+            assert!(store.has_blob(&a.digest) && !store.has_blob(&b.digest));
+            let cache = BuildCache::new(store.database());
+            assert!(cache.get(&Digest::of(b"k1"))?.is_some());
+            assert!(cache.get(&Digest::of(b"k2"))?.is_none());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(prune(root, true).unwrap(), 5, "the cache mount's file");
+        assert!(!mount.exists());
+        state::with_store(root, |store| {
+            assert!(store.has_blob(&a.digest), "an image's layer stays");
+            assert!(BuildCache::new(store.database())
+                .get(&Digest::of(b"k1"))?
+                .is_none());
+            Ok(())
+        })
+        .unwrap();
+        state::close_stores();
     }
 }

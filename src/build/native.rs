@@ -597,7 +597,7 @@ impl Builder<'_> {
                 .map_err(|e| io_failed("cannot create", &dirs.merged, e))?;
             return Ok(());
         }
-        snapshot::mount_rootfs(lowers, dirs)?;
+        snapshot::mount_rootfs_volatile(lowers, dirs)?;
         self.scratch.mounts.borrow_mut().push(dirs.merged.clone());
         Ok(())
     }
