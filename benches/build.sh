@@ -11,6 +11,8 @@
 # Usage: benches/build.sh [path/to/hoist]   (default: target/release/hoist; build it first)
 # Needs: root, a Docker engine, busybox-static; installs hyperfine with apt-get if missing.
 set -euo pipefail
+# shellcheck source=benches/busybox.sh
+. "$(dirname "$0")/busybox.sh"
 
 HOIST=$(realpath "${1:-target/release/hoist}")
 IMAGE=hoist-test/busybox:latest
@@ -29,26 +31,10 @@ fi
 rm -rf "$OUT"
 mkdir -p "$OUT"
 # The native base image: a rootfs tarball imported into the bench's data root.
-rootfs=$(mktemp -d)
-mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp"
-cp /bin/busybox "$rootfs/bin/busybox"
-for applet in $(/bin/busybox --list); do
-    [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"
-done
-echo 'root:x:0:0:root:/root:/bin/sh' >"$rootfs/etc/passwd"
-echo 'root:x:0:' >"$rootfs/etc/group"
-tar -C "$rootfs" -cf "$OUT/busybox-rootfs.tar" .
-rm -rf "$rootfs"
-"$HOIST" image import "$OUT/busybox-rootfs.tar" "$IMAGE" -c 'ENV PATH=/bin' -c 'CMD ["/bin/sh"]' >/dev/null
+native_busybox_image "$HOIST" "$IMAGE" "$OUT/busybox-rootfs.tar" -c 'ENV PATH=/bin' -c 'CMD ["/bin/sh"]'
 
 # The docker base image, as benches/native.sh builds it.
-if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
-    ctx=$(mktemp -d)
-    cp /bin/busybox "$ctx/busybox"
-    printf 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n' >"$ctx/Dockerfile"
-    docker build -q -t "$IMAGE" "$ctx" >/dev/null
-    rm -rf "$ctx"
-fi
+docker_busybox_image "$IMAGE"
 
 # The context: one Dockerfile, a compose file naming it for hoist, 20 source files.
 ctx="$OUT/context"

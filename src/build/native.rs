@@ -73,6 +73,30 @@ struct State {
     key: Digest,
 }
 
+impl State {
+    /// The stage's `WORKDIR` (absolute; `/` when unset).
+    fn workdir(&self) -> String {
+        self.config
+            .image
+            .config
+            .working_dir
+            .clone()
+            .unwrap_or_else(|| "/".to_string())
+    }
+}
+
+/// Where a step is: what resolving `--from` and naming scratch paths need.
+#[derive(Clone, Copy)]
+struct Where<'a> {
+    df: &'a dockerfile::Dockerfile,
+    /// The stage's index.
+    index: usize,
+    /// The stages built so far.
+    built: &'a HashMap<usize, Built>,
+    /// The step's vertex number.
+    n: usize,
+}
+
 /// A finished stage: what `FROM <stage>` and `COPY --from=<stage>` use.
 #[derive(Clone)]
 struct Built {
@@ -411,6 +435,12 @@ impl Builder<'_> {
         let n = self.next_vertex();
         self.say(format!("#{n} {header}"));
         let start = Instant::now();
+        let at = Where {
+            df,
+            index,
+            built,
+            n,
+        };
         // The key is computed without touching the image's file system: a cached step
         // costs a lookup, never a mount (see `content_key`).
         let mut run_argv = None;
@@ -418,7 +448,7 @@ impl Builder<'_> {
             Instruction::Copy(args) | Instruction::Add(args) => {
                 let is_add = matches!(step.instruction, Instruction::Add(_));
                 Some(
-                    self.content_key(df, index, args, is_add, state, built, n)
+                    self.content_key(&at, args, is_add, state)
                         .map_err(in_error)?,
                 )
             }
@@ -431,8 +461,11 @@ impl Builder<'_> {
             }
             Instruction::Run(run) => {
                 run_argv = Some(state.config.argv(&run.command));
-                self.run_mounts_key(df, index, run, state, built)
-                    .map_err(in_error)?
+                let mounts = self.parse_mounts(run, state).map_err(in_error)?;
+                self.run_mounts_key(mounts, &mut |b, from| {
+                    Ok(b.copy_source(df, index, from, built)?.2)
+                })
+                .map_err(in_error)?
             }
             _ => None,
         };
@@ -471,7 +504,7 @@ impl Builder<'_> {
             Instruction::Copy(args) | Instruction::Add(args) => {
                 let is_add = matches!(step.instruction, Instruction::Add(_));
                 let plan = self
-                    .plan_copy(df, index, args, is_add, state, Some(&dirs.merged), built, n)
+                    .plan_copy(&at, args, is_add, state, Some(&dirs.merged))
                     .map_err(in_error)?;
                 Some(plan)
             }
@@ -479,13 +512,7 @@ impl Builder<'_> {
         };
         match (&step.instruction, content) {
             (Instruction::Workdir(_), _) => {
-                let dir = state
-                    .config
-                    .image
-                    .config
-                    .working_dir
-                    .clone()
-                    .unwrap_or_else(|| "/".to_string());
+                let dir = state.workdir();
                 let target = dirs.merged.join(dir.trim_start_matches('/'));
                 if !target.is_dir() {
                     fs::create_dir_all(&target)
@@ -644,17 +671,19 @@ impl Builder<'_> {
     /// a directory in the image and owned as in the context: where they land and whom
     /// `--chown` names depend only on the instruction and the parent image, which the
     /// key covers already.
-    #[allow(clippy::too_many_arguments)]
     fn content_key(
         &mut self,
-        df: &dockerfile::Dockerfile,
-        index: usize,
+        at: &Where<'_>,
         args: &CopyArgs,
         is_add: bool,
         state: &State,
-        built: &HashMap<usize, Built>,
-        n: usize,
     ) -> std::result::Result<Digest, String> {
+        let Where {
+            df,
+            index,
+            built,
+            n,
+        } = *at;
         if is_add {
             self.fetch_urls(args, n)?;
         }
@@ -662,7 +691,7 @@ impl Builder<'_> {
             let (_, _, identity) = self.copy_source(df, index, from, built)?;
             return Ok(Digest::of(format!("from {identity}").as_bytes()));
         }
-        let plan = self.plan_copy(df, index, args, is_add, state, None, built, n)?;
+        let plan = self.plan_copy(at, args, is_add, state, None)?;
         plan.content_digest().map_err(|e| e.to_string())
     }
 
@@ -702,18 +731,20 @@ impl Builder<'_> {
 
     /// Plans a `COPY`/`ADD` against the image mounted at `merged`, or (`None`) in the
     /// image-independent form [`Self::content_key`] hashes (never with `--from`).
-    #[allow(clippy::too_many_arguments)]
     fn plan_copy(
         &mut self,
-        df: &dockerfile::Dockerfile,
-        index: usize,
+        at: &Where<'_>,
         args: &CopyArgs,
         is_add: bool,
         state: &State,
         merged: Option<&Path>,
-        built: &HashMap<usize, Built>,
-        n: usize,
     ) -> std::result::Result<copy::CopyPlan, String> {
+        let Where {
+            df,
+            index,
+            built,
+            n,
+        } = *at;
         // `--from`: an earlier stage or an image, mounted (read-only in effect: its upper
         // directory is thrown away).
         let from_root = match (&args.from, merged) {
@@ -741,13 +772,7 @@ impl Builder<'_> {
             Some(m) => Some(copy::parse_chmod(m).map_err(|e| e.to_string())?),
             None => None,
         };
-        let workdir = state
-            .config
-            .image
-            .config
-            .working_dir
-            .clone()
-            .unwrap_or_else(|| "/".to_string());
+        let workdir = state.workdir();
         let spec = CopySpec {
             sources: &args.sources,
             dest: &args.dest,
@@ -775,13 +800,7 @@ impl Builder<'_> {
         run: &dockerfile::Run,
         state: &State,
     ) -> std::result::Result<Vec<RunMount>, String> {
-        let workdir = state
-            .config
-            .image
-            .config
-            .working_dir
-            .clone()
-            .unwrap_or_else(|| "/".to_string());
+        let workdir = state.workdir();
         run.mounts
             .iter()
             .map(|m| mounts::parse(m, &workdir))
@@ -792,19 +811,16 @@ impl Builder<'_> {
     /// selected, or the identity of the stage or image); `None` without bind mounts.
     fn run_mounts_key(
         &mut self,
-        df: &dockerfile::Dockerfile,
-        index: usize,
-        run: &dockerfile::Run,
-        state: &State,
-        built: &HashMap<usize, Built>,
+        mounts: Vec<RunMount>,
+        from_identity: &mut dyn FnMut(&mut Self, &str) -> std::result::Result<Digest, String>,
     ) -> std::result::Result<Option<Digest>, String> {
         let mut parts = Vec::new();
-        for mount in self.parse_mounts(run, state)? {
+        for mount in mounts {
             let RunMount::Bind { source, from, .. } = mount else {
                 continue;
             };
             let part = match from {
-                Some(from) => self.copy_source(df, index, &from, built)?.2.to_string(),
+                Some(from) => from_identity(self, &from)?.to_string(),
                 None => {
                     let sources = [dockerfile::CopySource::Path(source)];
                     let spec = CopySpec {
