@@ -109,10 +109,15 @@ struct Built {
 struct Scratch {
     dir: PathBuf,
     mounts: std::cell::RefCell<Vec<PathBuf>>,
+    /// Threads removing finished step containers.
+    cleanups: std::cell::RefCell<Vec<std::thread::JoinHandle<()>>>,
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
+        for handle in self.cleanups.take() {
+            let _ = handle.join();
+        }
         for m in self.mounts.borrow().iter().rev() {
             let _ = snapshot::unmount(m);
         }
@@ -158,6 +163,7 @@ pub fn build(root: &Path, spec: &BuildSpec, progress: ProgressSink<'_>) -> Resul
     let scratch = Scratch {
         dir,
         mounts: Default::default(),
+        cleanups: Default::default(),
     };
     tar::Archive::new(&spec.context_tar[..])
         .unpack(&context)
@@ -1074,7 +1080,17 @@ impl Builder<'_> {
         let taken = self.scratch.dir.join(format!("run-{n}"));
         fs::rename(&upper, &taken)
             .map_err(|e| io_failed("cannot take the changes of", &upper, e))?;
-        self.remove_container(&name);
+        // The monitor's teardown takes tens of milliseconds the next step need not wait
+        // for: the container goes on a thread of its own, joined before the build ends.
+        let root = self.root.to_path_buf();
+        match std::thread::Builder::new()
+            .name("hoist-build-rm".to_string())
+            .spawn(move || {
+                let _ = containers::remove(&root, &name, true, true);
+            }) {
+            Ok(handle) => self.scratch.cleanups.borrow_mut().push(handle),
+            Err(_) => self.remove_container(&spec.name),
+        }
         Ok(taken)
     }
 
