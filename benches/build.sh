@@ -80,7 +80,29 @@ hyperfine -N --warmup 1 --runs "$RUNS" --style basic --export-markdown "$OUT/edi
     -n "native: hoist build (src/f1.txt edited)" "$N" \
     -n "docker build (classic, src/f1.txt edited)" "$D"
 
+# Per-step overhead (native only): FROM alone, then 10 × `RUN true`, then 10 × COPY of a
+# small file, all --no-cache; (mean - FROM-only mean) / 10 is one step's overhead.
+for kind in from run copy; do
+    dir="$OUT/steps-$kind"
+    mkdir -p "$dir"
+    echo "FROM $IMAGE" >"$dir/Dockerfile"
+    for i in $(seq 1 10); do
+        echo "f$i" >"$dir/f$i.txt"
+        case $kind in
+        run) echo "RUN true" >>"$dir/Dockerfile" ;;
+        copy) echo "COPY f$i.txt /f$i.txt" >>"$dir/Dockerfile" ;;
+        esac
+    done
+    printf 'services:\n  app:\n    build: .\n    image: hoist-bench/steps-%s:latest\n' "$kind" >"$dir/compose.yaml"
+done
+echo "## per-step overhead (native, --no-cache)"
+S="$HOIST --backend native -p hoistbench --progress quiet"
+hyperfine -N --warmup 1 --runs "$RUNS" --style basic --export-markdown "$OUT/steps.md" \
+    -n "FROM only" "$S -f $OUT/steps-from/compose.yaml build --no-cache" \
+    -n "FROM + 10 × RUN true" "$S -f $OUT/steps-run/compose.yaml build --no-cache" \
+    -n "FROM + 10 × COPY" "$S -f $OUT/steps-copy/compose.yaml build --no-cache"
+
 docker image rm -f "$TAG" >/dev/null 2>&1 || true
 comm -13 <(echo "$dangling_before") <(docker images -q --filter dangling=true | sort -u) |
     xargs -r docker image rm -f >/dev/null 2>&1 || true
-cat "$OUT/full.md" "$OUT/nochange.md" "$OUT/edit.md"
+cat "$OUT/full.md" "$OUT/nochange.md" "$OUT/edit.md" "$OUT/steps.md"

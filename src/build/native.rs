@@ -9,7 +9,15 @@
 //! layers; `RUN` runs in a container of the native runtime (so through the monitor, never
 //! libcontainer in this multithreaded process) whose upper directory becomes the layer.
 //! Before a filesystem step runs, its [`StepKey`] is looked up in the [`BuildCache`]: a hit
-//! restores the state the step left before and prints `CACHED`.
+//! restores the state the step left before and prints `CACHED`. The key is computed
+//! without mounting or unpacking anything (see `content_key`), and metadata steps are
+//! looked up too, so an unchanged rebuild costs one lookup per step and commits the same
+//! image. The builder's own overlays are `volatile` (no sync of the disk on unmount).
+//!
+//! `RUN --mount` ([`super::mounts`]): cache directories under the data root, read-only
+//! binds of the context or of a stage (their content is part of the key), tmpfs, and
+//! secrets from [`BuildSpec::secrets`]; what the runtime creates to mount on is not kept
+//! in the layer. `ADD <url>` downloads through [`super::fetch`] once per build.
 //!
 //! `RUN` steps use the host's network unless `RUN --network=none` (or the build's
 //! `network: none`) asks for an isolated one: as with `docker build`, the default build
