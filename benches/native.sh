@@ -7,6 +7,8 @@
 # Usage: benches/native.sh [path/to/hoist]   (default: target/release/hoist; build it first)
 # Needs: root, a Docker engine, hyperfine, busybox-static.
 set -euo pipefail
+# shellcheck source=benches/busybox.sh
+. "$(dirname "$0")/busybox.sh"
 
 HOIST=$(realpath "${1:-target/release/hoist}")
 IMAGE=hoist-test/busybox:latest
@@ -20,26 +22,10 @@ command -v hyperfine >/dev/null || { echo "hyperfine is required (apt-get instal
 
 mkdir -p "$OUT"
 # The native image: a rootfs tarball imported into the native store.
-rootfs=$(mktemp -d)
-mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp"
-cp /bin/busybox "$rootfs/bin/busybox"
-for applet in $(/bin/busybox --list); do
-    [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"
-done
-echo 'root:x:0:0:root:/root:/bin/sh' >"$rootfs/etc/passwd"
-echo 'root:x:0:' >"$rootfs/etc/group"
-tar -C "$rootfs" -cf "$OUT/busybox-rootfs.tar" .
-rm -rf "$rootfs"
-"$HOIST" image import "$OUT/busybox-rootfs.tar" "$IMAGE" -c 'CMD ["/bin/sh"]' >/dev/null
+native_busybox_image "$HOIST" "$IMAGE" "$OUT/busybox-rootfs.tar" -c 'CMD ["/bin/sh"]'
 
 # The docker image, as benches/updown.sh builds it.
-if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
-    ctx=$(mktemp -d)
-    cp /bin/busybox "$ctx/busybox"
-    printf 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n' >"$ctx/Dockerfile"
-    docker build -q -t "$IMAGE" "$ctx" >/dev/null
-    rm -rf "$ctx"
-fi
+docker_busybox_image "$IMAGE"
 
 for n in 1 10; do
     dir="$OUT/stack-$n"

@@ -5,6 +5,8 @@
 # Usage: benches/updown.sh [path/to/hoist]   (default: target/release/hoist; build it first)
 # Needs: docker engine, docker-compose, hyperfine, busybox-static (for the local test image).
 set -euo pipefail
+# shellcheck source=benches/busybox.sh
+. "$(dirname "$0")/busybox.sh"
 
 HOIST=$(realpath "${1:-target/release/hoist}")
 IMAGE=hoist-test/busybox:latest
@@ -15,13 +17,7 @@ command -v hyperfine >/dev/null || { echo "hyperfine is required (apt-get instal
 command -v docker-compose >/dev/null || { echo "docker-compose is required" >&2; exit 1; }
 [ -x "$HOIST" ] || { echo "no hoist binary at $HOIST (cargo build --release)" >&2; exit 1; }
 
-if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
-    ctx=$(mktemp -d)
-    cp /bin/busybox "$ctx/busybox"
-    printf 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n' >"$ctx/Dockerfile"
-    docker build -q -t "$IMAGE" "$ctx" >/dev/null
-    rm -rf "$ctx"
-fi
+docker_busybox_image "$IMAGE"
 
 mkdir -p "$OUT"
 for n in $SIZES; do

@@ -11,6 +11,8 @@
 # Usage: benches/watch_latency.sh [path/to/hoist]   (default: target/release/hoist; build it first)
 # Needs: docker engine with an overlay-style storage driver, python3, busybox-static.
 set -euo pipefail
+# shellcheck source=benches/busybox.sh
+. "$(dirname "$0")/busybox.sh"
 
 HOIST=$(realpath "${1:-target/release/hoist}")
 IMAGE=hoist-test/busybox:latest
@@ -19,13 +21,7 @@ OUT=${OUT:-/tmp/hoist-bench-watch}
 [ -x "$HOIST" ] || { echo "no hoist binary at $HOIST (cargo build --release)" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "python3 is required" >&2; exit 1; }
 
-if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
-    ctx=$(mktemp -d)
-    cp /bin/busybox "$ctx/busybox"
-    printf 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nRUN mkdir -p /tmp\n' >"$ctx/Dockerfile"
-    docker build -q -t "$IMAGE" "$ctx" >/dev/null
-    rm -rf "$ctx"
-fi
+docker_busybox_image "$IMAGE" 'RUN mkdir -p /tmp\n'
 
 run_case() {
     local action=$1 project=$2

@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 
 #[path = "common/busybox.rs"]
 mod busybox;
+mod common;
 
 const BASE: &str = "hoist-test/busybox:latest";
 
@@ -312,4 +313,358 @@ fn a_scratch_stage_can_be_copied_from() {
     f.ok(&["build"]);
     let out = f.ok(&["run", "--rm", "app"]);
     assert!(out.contains("from-scratch-stage"), "{out}");
+}
+
+#[test]
+fn cache_mounts_persist_across_builds_and_stay_out_of_the_image() {
+    let f = Fixture::new("cachemount");
+    f.write("compose.yaml", &compose("built/cachemount:latest", ""));
+    f.write(
+        "Dockerfile",
+        "FROM hoist-test/busybox\n\
+         RUN --mount=type=cache,target=/cache echo run >> /cache/runs && echo RUNS-$(wc -l < /cache/runs)\n\
+         RUN --mount=type=cache,id=shared,target=/a,sharing=locked echo x > /a/f\n\
+         RUN --mount=type=cache,id=shared,target=/b,sharing=private,ro test -f /b/f && echo SAME-ID-OK\n\
+         RUN test ! -e /cache/runs && test ! -e /a && echo NOT-IN-IMAGE\n",
+    );
+    let out = f.ok(&["build"]);
+    assert!(out.contains("RUNS-1"), "{out}");
+    assert!(out.contains("SAME-ID-OK"), "{out}");
+    assert!(out.contains("NOT-IN-IMAGE"), "{out}");
+    // The cache directory outlives the build: a rebuild without the layer cache sees it.
+    let out = f.ok(&["build", "--no-cache"]);
+    assert!(out.contains("RUNS-2"), "{out}");
+
+    f.write(
+        "Dockerfile",
+        "FROM hoist-test/busybox\nRUN --mount=type=cache,target=/c,sharing=sometimes true\n",
+    );
+    let out = f.fails(&["build"]);
+    assert!(
+        out.contains("Dockerfile line 2") && out.contains("sharing=sometimes"),
+        "{out}"
+    );
+}
+
+#[test]
+fn bind_and_tmpfs_mounts_show_their_source_and_leave_nothing_behind() {
+    let f = Fixture::new("bindmount");
+    f.write("compose.yaml", &compose("built/bindmount:latest", ""));
+    f.write("data/a.txt", "bound-1\n");
+    f.write(
+        "Dockerfile",
+        "FROM hoist-test/busybox AS gen\n\
+         RUN mkdir /out && echo from-stage > /out/s.txt\n\
+         FROM hoist-test/busybox\n\
+         RUN --mount=type=bind,source=data,target=/mnt/ctx cat /mnt/ctx/a.txt > /copied && echo BIND-$(cat /copied)\n\
+         RUN --mount=type=bind,from=gen,source=/out,target=/mnt/gen cp /mnt/gen/s.txt /s.txt\n\
+         RUN --mount=type=tmpfs,target=/scratch echo t > /scratch/f && grep -q ' /scratch tmpfs' /proc/mounts && echo TMPFS-OK\n\
+         RUN test ! -e /mnt && test ! -e /scratch && echo STUBS-GONE\n\
+         CMD [\"cat\", \"/copied\", \"/s.txt\"]\n",
+    );
+    let out = f.ok(&["build"]);
+    assert!(out.contains("BIND-bound-1"), "{out}");
+    assert!(
+        out.contains("TMPFS-OK") && out.contains("STUBS-GONE"),
+        "{out}"
+    );
+    let out = f.ok(&["run", "--rm", "app"]);
+    assert!(
+        out.contains("bound-1") && out.contains("from-stage"),
+        "{out}"
+    );
+    let out = f.ok(&["run", "--rm", "app", "sh", "-c", "ls -a / | tr '\\n' ' '"]);
+    assert!(!out.contains("mnt") && !out.contains("scratch"), "{out}");
+
+    // What a bind mount shows is part of the step's key: editing it re-runs the step.
+    f.write("data/a.txt", "bound-2\n");
+    let out = f.ok(&["build"]);
+    assert!(out.contains("BIND-bound-2"), "{out}");
+    let out = f.ok(&["build"]);
+    assert!(!out.contains("BIND-bound"), "{out}");
+
+    f.write(
+        "Dockerfile",
+        "FROM hoist-test/busybox\nRUN --mount=type=bind,source=missing,target=/m true\n",
+    );
+    let out = f.fails(&["build"]);
+    assert!(out.contains("missing") && out.contains("line 2"), "{out}");
+}
+
+#[test]
+fn secret_mounts_come_from_compose_build_secrets_and_are_not_kept() {
+    let f = Fixture::new("secretmount");
+    f.write(
+        "compose.yaml",
+        "services:\n  app:\n    build:\n      context: .\n      secrets: [token]\n    image: built/secret:latest\n\
+         secrets:\n  token:\n    file: ./token.txt\n",
+    );
+    f.write("token.txt", "s3cret");
+    f.write(
+        "Dockerfile",
+        "FROM hoist-test/busybox\n\
+         RUN --mount=type=secret,id=token,required test \"$(cat /run/secrets/token)\" = s3cret && echo SECRET-OK\n\
+         RUN --mount=type=secret,id=absent true\n\
+         RUN test ! -e /run/secrets/token && echo SECRET-GONE\n",
+    );
+    let out = f.ok(&["build"]);
+    assert!(
+        out.contains("SECRET-OK") && out.contains("SECRET-GONE"),
+        "{out}"
+    );
+
+    f.write(
+        "Dockerfile",
+        "FROM hoist-test/busybox\nRUN --mount=type=secret,id=absent,required true\n",
+    );
+    let out = f.fails(&["build"]);
+    assert!(out.contains("secret absent is required"), "{out}");
+}
+
+#[test]
+fn run_network_none_has_only_loopback_and_host_sees_the_hosts_interfaces() {
+    let f = Fixture::new("runnet");
+    f.write("compose.yaml", &compose("built/runnet:latest", ""));
+    f.write(
+        "Dockerfile",
+        "FROM hoist-test/busybox\n\
+         RUN --network=none echo NONE-$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ,)\n\
+         RUN --network=host echo HOST-,$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ,)\n",
+    );
+    let out = f.ok(&["build"]);
+    assert!(out.contains("NONE-lo,"), "{out}");
+    // The host's default-route interface (stable while other tests add and remove links).
+    let routes = std::fs::read_to_string("/proc/net/route").unwrap();
+    let uplink = routes
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.get(1) == Some(&"00000000"))
+        .map(|f| f[0].to_string())
+        .expect("the host has a default route");
+    // The step's output line, not its header (which names the command).
+    let host_line = out.lines().rfind(|l| l.contains("HOST-,")).unwrap_or("");
+    assert!(host_line.contains(&format!(",{uplink},")), "{out}");
+
+    f.write(
+        "Dockerfile",
+        "FROM hoist-test/busybox\nRUN --network=bridge0 true\n",
+    );
+    let out = f.fails(&["build"]);
+    assert!(out.contains("--network=bridge0"), "{out}");
+}
+
+/// A one-connection-at-a-time HTTP server on loopback answering every GET with `body`
+/// and a fixed `Last-Modified`; `/redirect` redirects to `/file.txt`.
+fn http_server(body: &'static str) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            let _ = reader.read_line(&mut request);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            let response = if request.starts_with("GET /redirect ") {
+                "HTTP/1.1 302 Found\r\nLocation: /file.txt\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
+            } else {
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nLast-Modified: Tue, 01 Dec 2026 12:00:00 GMT\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            };
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    port
+}
+
+#[test]
+fn add_fetches_urls_with_checksum_mode_600_and_the_servers_mtime() {
+    let port = http_server("downloaded-content\n");
+    let f = Fixture::new("addurl");
+    f.write("compose.yaml", &compose("built/addurl:latest", ""));
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let real = {
+        use sha2::Digest as _;
+        let d = sha2::Sha256::digest(b"downloaded-content\n");
+        format!(
+            "sha256:{}",
+            d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        )
+    };
+    f.write(
+        "Dockerfile",
+        &format!(
+            "FROM hoist-test/busybox\n\
+             ADD --checksum={real} http://127.0.0.1:{port}/file.txt /dl/\n\
+             ADD http://127.0.0.1:{port}/redirect /dl/renamed.txt\n\
+             RUN echo STAT-$(stat -c '%a-%Y' /dl/file.txt) CONTENT-$(cat /dl/renamed.txt)\n"
+        ),
+    );
+    let out = f.ok(&["build"]);
+    assert!(out.contains("STAT-600-1796126400"), "{out}");
+    assert!(out.contains("CONTENT-downloaded-content"), "{out}");
+    // Same content: the steps are cached (the download is still made, as Docker does).
+    let out = f.ok(&["build"]);
+    assert_eq!(out.matches(" CACHED").count(), 3, "{out}");
+
+    f.write(
+        "Dockerfile",
+        &format!("FROM hoist-test/busybox\nADD --checksum={wrong} http://127.0.0.1:{port}/file.txt /dl/\n"),
+    );
+    let out = f.fails(&["build"]);
+    assert!(
+        out.contains("checksum mismatch") && out.contains("line 2"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_platform_other_than_the_hosts_is_a_clear_error_naming_the_service() {
+    let f = Fixture::new("platform");
+    let other = if cfg!(target_arch = "x86_64") {
+        "linux/s390x"
+    } else {
+        "linux/amd64"
+    };
+    f.write(
+        "compose.yaml",
+        &compose(
+            "built/platform:latest",
+            &format!("      platforms: [{other}]\n"),
+        ),
+    );
+    f.write("Dockerfile", "FROM hoist-test/busybox\n");
+    let out = f.fails(&["build"]);
+    assert!(
+        out.contains("service app") && out.contains(other) && out.contains("host platform"),
+        "{out}"
+    );
+}
+
+/// The configuration the native builder gives an image, as Docker's JSON (`Config`).
+fn native_config(f: &Fixture, reference: &str) -> serde_json::Value {
+    use hoist::runtime::native::state;
+    let root = f.dir.path().join("root");
+    let config = state::with_store(&root, |store| {
+        let record = store
+            .image(reference)?
+            .expect("the built image is in the store");
+        Ok(store.image_config(&record)?)
+    })
+    .expect("read the image config");
+    state::close_stores();
+    serde_json::to_value(&config.config).expect("encode config")
+}
+
+#[test]
+fn the_image_configuration_matches_what_dockers_classic_builder_produces() {
+    // The same base on both sides: docker's test busybox (built FROM scratch) and the
+    // imported one; the Dockerfile sets PATH itself, and only its own labels are compared.
+    let base = common::ensure_busybox_image();
+    let f = Fixture::new("cfgcmp");
+    let tag = format!("hoist-test/cfgcmp:{}", common::unique_name("t"));
+    f.write(
+        "compose.yaml",
+        &compose(
+            "built/cfgcmp:latest",
+            "      args:\n        VERSION: \"2.0\"\n",
+        ),
+    );
+    let dockerfile = format!(
+        "ARG BASE={base}\n\
+         FROM ${{BASE}}\n\
+         ARG VERSION=1.0\n\
+         ARG UNUSED=x\n\
+         ENV PATH=/bin APP_HOME=/srv/app\n\
+         ENV APP_VERSION=$VERSION HOME_COPY=${{APP_HOME}} DEFAULTED=${{MISSING:-fallback}} ALT=${{APP_HOME:+set}}\n\
+         LABEL org.example.version=$VERSION \"org.example.quoted\"=\"a b\" org.example.multi=one\\\n  org.example.two=2\n\
+         SHELL [\"/bin/sh\", \"-ec\"]\n\
+         WORKDIR $APP_HOME\n\
+         WORKDIR sub\n\
+         RUN echo built > stamp\n\
+         USER 1000:1000\n\
+         EXPOSE 8080 53/udp 9000/tcp\n\
+         VOLUME /data [\"/cache\", \"/logs\"]\n\
+         HEALTHCHECK --interval=5s --timeout=2s --start-period=1s --retries=4 CMD wget -q -O- http://localhost:8080/ || exit 1\n\
+         STOPSIGNAL SIGQUIT\n\
+         ONBUILD RUN echo child\n\
+         ONBUILD ENV CHILD=1\n\
+         ENTRYPOINT [\"/bin/sh\", \"-c\"]\n\
+         CMD echo $APP_VERSION\n"
+    );
+    f.write(
+        "Dockerfile",
+        &dockerfile.replace(
+            &format!("ARG BASE={base}"),
+            "ARG BASE=hoist-test/busybox:latest",
+        ),
+    );
+    f.ok(&["build"]);
+    let native = native_config(&f, "docker.io/built/cfgcmp:latest");
+
+    let ctx = f.dir.path().join("docker-context");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), &dockerfile).unwrap();
+    let built = Command::new("docker")
+        .args(["build", "-q", "--build-arg", "VERSION=2.0", "-t", &tag])
+        .arg(&ctx)
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .expect("run docker build");
+    assert!(
+        built.status.success(),
+        "docker build failed: {}",
+        both(&built)
+    );
+    let inspect = Command::new("docker")
+        .args(["image", "inspect", "-f", "{{json .Config}}", &tag])
+        .output()
+        .expect("run docker image inspect");
+    let _ = Command::new("docker")
+        .args(["image", "rm", "-f", &tag])
+        .output();
+    assert!(inspect.status.success(), "{}", both(&inspect));
+    let docker: serde_json::Value =
+        serde_json::from_slice(&inspect.stdout).expect("docker's config JSON");
+
+    let own_labels = |v: &serde_json::Value| -> serde_json::Value {
+        let mut labels = serde_json::Map::new();
+        for (k, val) in v["Labels"].as_object().into_iter().flatten() {
+            if k.starts_with("org.example.") {
+                labels.insert(k.clone(), val.clone());
+            }
+        }
+        serde_json::Value::Object(labels)
+    };
+    assert_eq!(own_labels(&native), own_labels(&docker), "Labels");
+    assert_eq!(own_labels(&native).as_object().map(|m| m.len()), Some(4));
+    for field in [
+        "Env",
+        "Entrypoint",
+        "Cmd",
+        "User",
+        "WorkingDir",
+        "ExposedPorts",
+        "Volumes",
+        "Healthcheck",
+        "StopSignal",
+        "OnBuild",
+        "Shell",
+    ] {
+        assert!(!docker[field].is_null(), "docker set no {field}: {docker}");
+        assert_eq!(
+            native[field], docker[field],
+            "{field}: native {} vs docker {}",
+            native[field], docker[field]
+        );
+    }
 }

@@ -700,12 +700,18 @@ fn prune_reclaims_blobs_and_layers_but_keeps_the_image_a_container_uses() {
 fn builder_prune_forgets_cached_steps_and_built_images_still_run() {
     let root = NativeRoot::new("bprune");
     root.load_busybox();
-    root.write("Dockerfile", BUILT_DOCKERFILE);
+    // A cache mount's directory persists across builds until `builder prune -a`.
+    root.write(
+        "Dockerfile",
+        &format!("{BUILT_DOCKERFILE}RUN --mount=type=cache,target=/cache echo kept > /cache/f\n"),
+    );
     root.write(
         "compose.yaml",
         "services:\n  app:\n    build: .\n    image: hoist-test/bprune:1\n",
     );
     root.ok(&["build"]);
+    let mounts = root.root().join("build-cache-mounts");
+    assert!(mounts.is_dir(), "the cache mount lives under the data root");
     let cached = root.ok(&["build"]);
     assert!(cached.contains(" CACHED"), "{cached}");
 
@@ -715,8 +721,10 @@ fn builder_prune_forgets_cached_steps_and_built_images_still_run() {
     assert!(out.contains("Total reclaimed space: "), "{out}");
     assert!(root.ok(&["build"]).contains(" CACHED"));
 
+    assert!(mounts.is_dir(), "a plain prune keeps cache mounts");
     let out = root.ok(&["builder", "prune", "-a", "-f"]);
     assert!(out.contains("Deleted build cache objects:"), "{out}");
+    assert!(!mounts.exists(), "prune -a removes the cache mounts");
     assert!(out.contains("Total reclaimed space: "), "{out}");
     let ran = root.ok(&["run", "--rm", "app"]);
     assert!(ran.contains("built-natively"), "{ran}");

@@ -12,10 +12,16 @@
 //!
 //! Not for: running steps or deciding when to use the cache (`--no-cache`): the builder.
 
+use std::fs::{self, File};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::build::mounts::Sharing;
 use crate::runtime::native::digest::Digest;
 use crate::runtime::native::oci::{Descriptor, ImageConfig};
 use crate::runtime::native::ImageError;
@@ -107,7 +113,10 @@ impl<'a> BuildCache<'a> {
     /// Records the state a step left.
     pub fn put(&self, key: &Digest, state: &CachedState) -> Result<(), ImageError> {
         let value = serde_json::to_vec(state).map_err(cache_err)?;
-        let tx = self.db.begin_write().map_err(cache_err)?;
+        let mut tx = self.db.begin_write().map_err(cache_err)?;
+        // No fsync of its own: the build's final (durable) image commit persists it, and a
+        // crash before that only loses entries, which then miss and re-run.
+        tx.set_durability(redb::Durability::None);
         {
             let mut table = tx.open_table(BUILD_CACHE).map_err(cache_err)?;
             table
@@ -178,6 +187,65 @@ impl<'a> BuildCache<'a> {
         tx.commit().map_err(cache_err)?;
         Ok(removed)
     }
+}
+
+/// Where cache mounts live, under the data root.
+/// Where `RUN --mount=type=cache` directories live, under the data root.
+pub const MOUNTS_DIR: &str = "build-cache-mounts";
+
+/// The host directory of the `RUN --mount=type=cache` with `id` (under the data root, so
+/// it persists across builds and `builder prune --all` can reclaim it).
+pub fn mount_dir(root: &Path, id: &str) -> PathBuf {
+    root.join(MOUNTS_DIR).join(Digest::of(id.as_bytes()).hex())
+}
+
+/// Makes the cache mount directory `dir` ready for one step: creates it (owned `uid:gid`,
+/// `mode`) the first time; with `sharing=locked` waits for other builds using it (the
+/// returned file holds the lock until dropped); with `sharing=private` a build finding it
+/// in use gets the fresh directory `private()` instead.
+pub fn acquire_mount(
+    dir: &Path,
+    sharing: Sharing,
+    uid: u32,
+    gid: u32,
+    mode: u32,
+    private: impl FnOnce() -> PathBuf,
+) -> std::io::Result<(PathBuf, Option<File>)> {
+    let create = |d: &Path| -> std::io::Result<()> {
+        if !d.is_dir() {
+            fs::create_dir_all(d)?;
+            std::os::unix::fs::lchown(d, Some(uid), Some(gid))?;
+            fs::set_permissions(d, fs::Permissions::from_mode(mode))?;
+        }
+        Ok(())
+    };
+    let data = dir.join("data");
+    create(&data)?;
+    if sharing == Sharing::Shared {
+        return Ok((data, None));
+    }
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))?;
+    let op = if sharing == Sharing::Locked {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_EX | libc::LOCK_NB
+    };
+    // SAFETY: flock on a descriptor this function owns; no memory is passed.
+    let rc = unsafe { libc::flock(lock.as_raw_fd(), op) };
+    if rc == 0 {
+        return Ok((data, Some(lock)));
+    }
+    let e = std::io::Error::last_os_error();
+    if sharing == Sharing::Private && e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        let fresh = private();
+        create(&fresh)?;
+        return Ok((fresh, None));
+    }
+    Err(e)
 }
 
 #[cfg(test)]

@@ -56,6 +56,38 @@ pub struct CopySpec<'a> {
     pub mode: Option<u32>,
     /// `ADD`: local tar archives are extracted.
     pub extract_archives: bool,
+    /// `ADD <url>` sources, already downloaded (see [`Fetched`]).
+    pub fetched: &'a [Fetched],
+}
+
+/// An `ADD <url>` source the builder downloaded: the file lands with mode `0600` (unless
+/// `--chmod`) and the server's `Last-Modified` as its mtime, as Docker does; archives are
+/// not extracted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub url: String,
+    /// The downloaded body.
+    pub file: PathBuf,
+    pub mtime: Option<SystemTime>,
+}
+
+/// Whether an `ADD` source is a URL to download.
+pub fn is_url(source: &str) -> bool {
+    source.starts_with("http://") || source.starts_with("https://")
+}
+
+/// The file name a URL source gets in a destination directory: the last segment of its
+/// path (`index.html` when the path has none).
+pub fn url_file_name(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let path = rest.split(['?', '#']).next().unwrap_or_default();
+    match path.split_once('/') {
+        Some((_, p)) => match p.rsplit('/').next() {
+            Some(name) if !name.is_empty() => name,
+            _ => "index.html",
+        },
+        None => "index.html",
+    }
 }
 
 /// What lands at one destination path.
@@ -160,6 +192,27 @@ pub fn plan(
                     uid,
                     gid,
                     mtime: None,
+                });
+                continue;
+            }
+            CopySource::Path(p) if is_url(p) && spec.extract_archives => {
+                let fetched = spec
+                    .fetched
+                    .iter()
+                    .find(|f| &f.url == p)
+                    .ok_or_else(|| err(p.as_str(), "the URL was not downloaded"))?;
+                let (uid, gid) = owner(None);
+                plan.entries.push(PlannedEntry {
+                    dest: if dest_is_dir {
+                        join(&dest, url_file_name(p))
+                    } else {
+                        dest.clone()
+                    },
+                    kind: EntryKind::File(fetched.file.clone()),
+                    mode: spec.mode.unwrap_or(0o600),
+                    uid,
+                    gid,
+                    mtime: fetched.mtime,
                 });
                 continue;
             }
@@ -596,6 +649,7 @@ mod tests {
                 owner: None,
                 mode: None,
                 extract_archives: false,
+                fetched: &[],
             };
             let image = self.image.path().to_path_buf();
             let is_dir = move |p: &str| image.join(p.trim_start_matches('/')).is_dir();
@@ -818,6 +872,7 @@ mod tests {
             owner: Some((1000, 50)),
             mode: Some(0o755),
             extract_archives: false,
+            fetched: &[],
         };
         let tree = SourceTree {
             root: f.ctx.path(),
@@ -855,6 +910,7 @@ mod tests {
             owner: None,
             mode: None,
             extract_archives: true,
+            fetched: &[],
         };
         let tree = SourceTree {
             root: f.ctx.path(),

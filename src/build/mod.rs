@@ -12,5 +12,7 @@ pub mod config;
 pub mod context;
 pub mod copy;
 pub mod dockerfile;
+pub mod fetch;
 pub mod layer;
+pub mod mounts;
 pub mod native;

@@ -9,7 +9,15 @@
 //! layers; `RUN` runs in a container of the native runtime (so through the monitor, never
 //! libcontainer in this multithreaded process) whose upper directory becomes the layer.
 //! Before a filesystem step runs, its [`StepKey`] is looked up in the [`BuildCache`]: a hit
-//! restores the state the step left before and prints `CACHED`.
+//! restores the state the step left before and prints `CACHED`. The key is computed
+//! without mounting or unpacking anything (see `content_key`), and metadata steps are
+//! looked up too, so an unchanged rebuild costs one lookup per step and commits the same
+//! image. The builder's own overlays are `volatile` (no sync of the disk on unmount).
+//!
+//! `RUN --mount` ([`super::mounts`]): cache directories under the data root, read-only
+//! binds of the context or of a stage (their content is part of the key), tmpfs, and
+//! secrets from [`BuildSpec::secrets`]; what the runtime creates to mount on is not kept
+//! in the layer. `ADD <url>` downloads through [`super::fetch`] once per build.
 //!
 //! `RUN` steps use the host's network unless `RUN --network=none` (or the build's
 //! `network: none`) asks for an isolated one: as with `docker build`, the default build
@@ -27,7 +35,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::build::cache::{BuildCache, CachedState, StepKey};
+use crate::build::cache::{self, BuildCache, CachedState, StepKey};
 use crate::build::config::{created_by, StageConfig};
 use crate::build::copy::{self, CopySpec, SourceTree};
 use crate::build::dockerfile::expand::{
@@ -35,7 +43,9 @@ use crate::build::dockerfile::expand::{
     ExpandedStep, Platform as BuildPlatform,
 };
 use crate::build::dockerfile::{self, CopyArgs, Instruction};
+use crate::build::fetch;
 use crate::build::layer::{self, LAYER_MEDIA_TYPE};
+use crate::build::mounts::{self, RunMount};
 use crate::runtime::native::containers::{self, random_id};
 use crate::runtime::native::digest::Digest;
 use crate::runtime::native::import::commit_image;
@@ -47,7 +57,10 @@ use crate::runtime::native::runtime::pull_blocking;
 use crate::runtime::native::snapshot::{self, RootfsDirs};
 use crate::runtime::native::state;
 use crate::runtime::native::store::ImageRecord;
-use crate::runtime::{BuildSpec, ContainerSpec, ImageProgress, ProgressSink, Result, RuntimeError};
+use crate::runtime::native::unpack::resolve_in_root;
+use crate::runtime::{
+    BuildSpec, ContainerSpec, ImageProgress, Mount, MountSource, ProgressSink, Result, RuntimeError,
+};
 
 fn failed(message: impl Into<String>) -> RuntimeError {
     RuntimeError::BuildFailed {
@@ -68,6 +81,30 @@ struct State {
     key: Digest,
 }
 
+impl State {
+    /// The stage's `WORKDIR` (absolute; `/` when unset).
+    fn workdir(&self) -> String {
+        self.config
+            .image
+            .config
+            .working_dir
+            .clone()
+            .unwrap_or_else(|| "/".to_string())
+    }
+}
+
+/// Where a step is: what resolving `--from` and naming scratch paths need.
+#[derive(Clone, Copy)]
+struct Where<'a> {
+    df: &'a dockerfile::Dockerfile,
+    /// The stage's index.
+    index: usize,
+    /// The stages built so far.
+    built: &'a HashMap<usize, Built>,
+    /// The step's vertex number.
+    n: usize,
+}
+
 /// A finished stage: what `FROM <stage>` and `COPY --from=<stage>` use.
 #[derive(Clone)]
 struct Built {
@@ -80,10 +117,15 @@ struct Built {
 struct Scratch {
     dir: PathBuf,
     mounts: std::cell::RefCell<Vec<PathBuf>>,
+    /// Threads removing finished step containers.
+    cleanups: std::cell::RefCell<Vec<std::thread::JoinHandle<()>>>,
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
+        for handle in self.cleanups.take() {
+            let _ = handle.join();
+        }
         for m in self.mounts.borrow().iter().rev() {
             let _ = snapshot::unmount(m);
         }
@@ -102,16 +144,24 @@ struct Builder<'a> {
     vertex: std::cell::Cell<usize>,
     /// Base images resolved so far, by the name `FROM` gave.
     images: HashMap<String, (ImageRecord, ImageConfig)>,
+    /// `ADD <url>` sources downloaded so far (once per build).
+    downloads: Vec<copy::Fetched>,
 }
 
 /// Builds `spec` in the native store under `root`; returns the image id (`sha256:...`).
 pub fn build(root: &Path, spec: &BuildSpec, progress: ProgressSink<'_>) -> Result<String> {
     let host = BuildPlatform::host();
-    if let Some(p) = spec.platform.as_deref() {
-        if p != host.to_string() && p != format!("{}/{}", host.os, host.arch) {
+    if let Some(list) = spec.platform.as_deref() {
+        let others: Vec<&str> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|p| *p != host.to_string() && *p != format!("{}/{}", host.os, host.arch))
+            .collect();
+        if !others.is_empty() {
             return Err(failed(format!(
-                "the native builder builds for the host platform ({host}) only, not {p}; \
-                 drop `platform`/`--platform` or use the docker backend"
+                "the native builder builds for the host platform ({host}) only, not {}; \
+                 drop it from `platforms`/`platform`/`--platform` or use the docker backend",
+                others.join(", ")
             )));
         }
     }
@@ -121,6 +171,7 @@ pub fn build(root: &Path, spec: &BuildSpec, progress: ProgressSink<'_>) -> Resul
     let scratch = Scratch {
         dir,
         mounts: Default::default(),
+        cleanups: Default::default(),
     };
     tar::Archive::new(&spec.context_tar[..])
         .unpack(&context)
@@ -134,6 +185,7 @@ pub fn build(root: &Path, spec: &BuildSpec, progress: ProgressSink<'_>) -> Resul
         platform: host.to_string(),
         vertex: std::cell::Cell::new(0),
         images: HashMap::new(),
+        downloads: Vec::new(),
     };
     builder.run()
 }
@@ -375,31 +427,44 @@ impl Builder<'_> {
                 .config
                 .apply(&step.instruction)
                 .map_err(|e| in_error(e.to_string()))?;
+            // Metadata steps are cached too (as Docker's classic builder does), so an
+            // unchanged rebuild keeps every history time and gives the same image id.
+            if !self.spec.no_cache {
+                let hit = state::with_store(self.root, |store| {
+                    Ok(BuildCache::new(store.database()).get(&state.key)?)
+                })?;
+                if let Some(hit) = hit.filter(|h| h.layers == state.layers) {
+                    state.config.image = hit.config;
+                    return Ok(());
+                }
+            }
             state.config.record(
                 created_by(&step.instruction, &step.text, None),
                 false,
                 Some(now()),
             );
+            self.remember(&state.key, state)?;
             return Ok(());
         }
         let n = self.next_vertex();
         self.say(format!("#{n} {header}"));
         let start = Instant::now();
-        let work = self.scratch.dir.join(format!("step-{n}"));
-        let dirs = RootfsDirs::under(&work);
-        let lowers = self.layer_dirs(&state.config.image, &state.layers)?;
-        self.mount(&lowers, &dirs)?;
+        let at = Where {
+            df,
+            index,
+            built,
+            n,
+        };
+        // The key is computed without touching the image's file system: a cached step
+        // costs a lookup, never a mount (see `content_key`).
         let mut run_argv = None;
         let content = match &step.instruction {
             Instruction::Copy(args) | Instruction::Add(args) => {
                 let is_add = matches!(step.instruction, Instruction::Add(_));
-                let plan = self
-                    .plan_copy(df, index, args, is_add, state, &dirs.merged, built, n)
-                    .map_err(in_error)?;
-                Some((
-                    plan.content_digest().map_err(|e| in_error(e.to_string()))?,
-                    plan,
-                ))
+                Some(
+                    self.content_key(&at, args, is_add, state)
+                        .map_err(in_error)?,
+                )
             }
             Instruction::Workdir(_) => {
                 state
@@ -410,7 +475,11 @@ impl Builder<'_> {
             }
             Instruction::Run(run) => {
                 run_argv = Some(state.config.argv(&run.command));
-                None
+                let mounts = self.parse_mounts(run, state).map_err(in_error)?;
+                self.run_mounts_key(mounts, &mut |b, from| {
+                    Ok(b.copy_source(df, index, from, built)?.2)
+                })
+                .map_err(in_error)?
             }
             _ => None,
         };
@@ -419,7 +488,7 @@ impl Builder<'_> {
             instruction: &canonical,
             args: &step.args,
             platform: &self.platform,
-            content: content.as_ref().map(|(d, _)| d),
+            content: content.as_ref(),
         }
         .digest();
         if !self.spec.no_cache {
@@ -427,7 +496,6 @@ impl Builder<'_> {
                 Ok(BuildCache::new(store.database()).get(&key)?)
             })?;
             if let Some(hit) = hit {
-                self.unmount(&dirs)?;
                 // The stage's own flags (whether it set CMD) stay: only the image changes.
                 state.config.image = hit.config;
                 state.layers = hit.layers;
@@ -436,15 +504,29 @@ impl Builder<'_> {
                 return Ok(());
             }
         }
+        let work = self.scratch.dir.join(format!("step-{n}"));
+        let dirs = RootfsDirs::under(&work);
+        let lowers = self.layer_dirs(&state.config.image, &state.layers)?;
+        // A RUN's container mounts its own root: the builder mounts only to write files.
+        let is_run = matches!(step.instruction, Instruction::Run(_));
+        if is_run {
+            fs::create_dir_all(&work).map_err(|e| io_failed("cannot create", &work, e))?;
+        } else {
+            self.mount(&lowers, &dirs)?;
+        }
+        let content = match &step.instruction {
+            Instruction::Copy(args) | Instruction::Add(args) => {
+                let is_add = matches!(step.instruction, Instruction::Add(_));
+                let plan = self
+                    .plan_copy(&at, args, is_add, state, Some(&dirs.merged))
+                    .map_err(in_error)?;
+                Some(plan)
+            }
+            _ => None,
+        };
         match (&step.instruction, content) {
             (Instruction::Workdir(_), _) => {
-                let dir = state
-                    .config
-                    .image
-                    .config
-                    .working_dir
-                    .clone()
-                    .unwrap_or_else(|| "/".to_string());
+                let dir = state.workdir();
                 let target = dirs.merged.join(dir.trim_start_matches('/'));
                 if !target.is_dir() {
                     fs::create_dir_all(&target)
@@ -452,23 +534,28 @@ impl Builder<'_> {
                 }
                 self.unmount(&dirs)?;
             }
-            (Instruction::Copy(_) | Instruction::Add(_), Some((_, plan))) => {
+            (Instruction::Copy(_) | Instruction::Add(_), Some(plan)) => {
                 plan.apply(&dirs.merged)
                     .map_err(|e| in_error(e.to_string()))?;
                 self.unmount(&dirs)?;
             }
             (Instruction::Run(run), _) => {
-                self.unmount(&dirs)?;
                 let argv = run_argv.clone().unwrap_or_default();
-                let upper =
-                    self.run_step(n, start, state, run, &argv, step)
-                        .map_err(|e| match e {
-                            RuntimeError::BuildFailed { message } => failed(format!(
-                                "{header} (Dockerfile line {}): {message}",
-                                step.line
-                            )),
-                            other => other,
-                        })?;
+                let (mounts, _locks) = self
+                    .run_mounts(df, index, run, state, built, n)
+                    .map_err(in_error)?;
+                let targets: Vec<String> = mounts.iter().map(|m| m.target.clone()).collect();
+                let upper = self
+                    .run_step(n, start, state, run, &argv, step, mounts)
+                    .map_err(|e| match e {
+                        RuntimeError::BuildFailed { message } => failed(format!(
+                            "{header} (Dockerfile line {}): {message}",
+                            step.line
+                        )),
+                        other => other,
+                    })?;
+                // What the runtime made to mount on is not the step's work either.
+                remove_mount_stubs(&upper, &lowers, &targets);
                 // The container's changes replace the empty upper directory.
                 let _ = fs::remove_dir_all(&dirs.upper);
                 fs::rename(&upper, &dirs.upper)
@@ -500,15 +587,20 @@ impl Builder<'_> {
         state.config.record(text, !empty, Some(now()));
         let _ = fs::remove_dir_all(&work);
         state.key = key.clone();
+        self.remember(&key, state)?;
+        self.say(format!("#{n} DONE {:.1}s", start.elapsed().as_secs_f64()));
+        Ok(())
+    }
+
+    /// Records the state a step left under its key.
+    fn remember(&self, key: &Digest, state: &State) -> Result<()> {
         let cached = CachedState {
             config: state.config.image.clone(),
             layers: state.layers.clone(),
         };
         state::with_store(self.root, |store| {
-            Ok(BuildCache::new(store.database()).put(&key, &cached)?)
-        })?;
-        self.say(format!("#{n} DONE {:.1}s", start.elapsed().as_secs_f64()));
-        Ok(())
+            Ok(BuildCache::new(store.database()).put(key, &cached)?)
+        })
     }
 
     /// Layer directories of a state, unpacked as needed.
@@ -546,7 +638,7 @@ impl Builder<'_> {
                 .map_err(|e| io_failed("cannot create", &dirs.merged, e))?;
             return Ok(());
         }
-        snapshot::mount_rootfs(lowers, dirs)?;
+        snapshot::mount_rootfs_volatile(lowers, dirs)?;
         self.scratch.mounts.borrow_mut().push(dirs.merged.clone());
         Ok(())
     }
@@ -564,35 +656,114 @@ impl Builder<'_> {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn plan_copy(
+    /// The image (configuration and layers) a `--from` names, and its identity for the
+    /// cache: a stage's last key, or an image's configuration digest.
+    fn copy_source(
         &mut self,
         df: &dockerfile::Dockerfile,
         index: usize,
+        from: &str,
+        built: &HashMap<usize, Built>,
+    ) -> std::result::Result<(ImageConfig, Vec<Descriptor>, Digest), String> {
+        match stage_index(df, from, index) {
+            Some(i) => {
+                let b = built
+                    .get(&i)
+                    .ok_or_else(|| format!("stage {from} was not built"))?;
+                Ok((b.config.clone(), b.layers.clone(), b.key.clone()))
+            }
+            None => {
+                let (record, config) = self.base_image(from).map_err(|e| e.to_string())?;
+                Ok((config, record.layers, record.config.digest))
+            }
+        }
+    }
+
+    /// The content part of a `COPY`/`ADD` key, without mounting anything: for `--from`,
+    /// the source's identity (its files are a function of it); otherwise the digest of
+    /// the selected context files (and downloads) laid out as if the destination were not
+    /// a directory in the image and owned as in the context: where they land and whom
+    /// `--chown` names depend only on the instruction and the parent image, which the
+    /// key covers already.
+    fn content_key(
+        &mut self,
+        at: &Where<'_>,
         args: &CopyArgs,
         is_add: bool,
         state: &State,
-        merged: &Path,
-        built: &HashMap<usize, Built>,
-        n: usize,
+    ) -> std::result::Result<Digest, String> {
+        let Where {
+            df,
+            index,
+            built,
+            n,
+        } = *at;
+        if is_add {
+            self.fetch_urls(args, n)?;
+        }
+        if let Some(from) = &args.from {
+            let (_, _, identity) = self.copy_source(df, index, from, built)?;
+            return Ok(Digest::of(format!("from {identity}").as_bytes()));
+        }
+        let plan = self.plan_copy(at, args, is_add, state, None)?;
+        plan.content_digest().map_err(|e| e.to_string())
+    }
+
+    /// Downloads the URL sources of an `ADD` not downloaded yet in this build.
+    fn fetch_urls(&mut self, args: &CopyArgs, n: usize) -> std::result::Result<(), String> {
+        let urls: Vec<&String> = args
+            .sources
+            .iter()
+            .filter_map(|s| match s {
+                dockerfile::CopySource::Path(p) if copy::is_url(p) => Some(p),
+                _ => None,
+            })
+            .collect();
+        if urls.len() > 1 && args.checksum.is_some() {
+            return Err("--checksum needs a single URL source".to_string());
+        }
+        if args.checksum.is_some() && urls.is_empty() {
+            return Err("--checksum is only supported for URL sources".to_string());
+        }
+        for (i, url) in urls.into_iter().enumerate() {
+            if self.downloads.iter().any(|f| &f.url == url) {
+                continue;
+            }
+            let dir = self.scratch.dir.join("downloads");
+            fs::create_dir_all(&dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            let file = dir.join(format!("{n}-{i}"));
+            let got = fetch::download(url, &file, args.checksum.as_deref())?;
+            self.downloads.push(copy::Fetched {
+                url: url.clone(),
+                file,
+                mtime: got.mtime,
+            });
+        }
+        Ok(())
+    }
+
+    /// Plans a `COPY`/`ADD` against the image mounted at `merged`, or (`None`) in the
+    /// image-independent form [`Self::content_key`] hashes (never with `--from`).
+    fn plan_copy(
+        &mut self,
+        at: &Where<'_>,
+        args: &CopyArgs,
+        is_add: bool,
+        state: &State,
+        merged: Option<&Path>,
     ) -> std::result::Result<copy::CopyPlan, String> {
+        let Where {
+            df,
+            index,
+            built,
+            n,
+        } = *at;
         // `--from`: an earlier stage or an image, mounted (read-only in effect: its upper
         // directory is thrown away).
-        let from_root = match &args.from {
-            None => None,
-            Some(from) => {
-                let (config, layers) = match stage_index(df, from, index) {
-                    Some(i) => {
-                        let b = built
-                            .get(&i)
-                            .ok_or_else(|| format!("stage {from} was not built"))?;
-                        (b.config.clone(), b.layers.clone())
-                    }
-                    None => {
-                        let (record, config) = self.base_image(from).map_err(|e| e.to_string())?;
-                        (config, record.layers)
-                    }
-                };
+        let from_root = match (&args.from, merged) {
+            (Some(from), Some(_)) => {
+                let (config, layers, _) = self.copy_source(df, index, from, built)?;
                 let dirs = RootfsDirs::under(&self.scratch.dir.join(format!("from-{n}")));
                 let lowers = self
                     .layer_dirs(&config, &layers)
@@ -600,25 +771,22 @@ impl Builder<'_> {
                 self.mount(&lowers, &dirs).map_err(|e| e.to_string())?;
                 Some(dirs)
             }
+            _ => None,
         };
         let tree_root = from_root
             .as_ref()
             .map_or(self.context.clone(), |d| d.merged.clone());
-        let owner = match &args.chown {
-            Some(chown) => Some(copy::resolve_owner(chown, merged).map_err(|e| e.to_string())?),
-            None => None,
+        let owner = match (&args.chown, merged) {
+            (Some(chown), Some(merged)) => {
+                Some(copy::resolve_owner(chown, merged).map_err(|e| e.to_string())?)
+            }
+            _ => None,
         };
         let mode = match &args.chmod {
             Some(m) => Some(copy::parse_chmod(m).map_err(|e| e.to_string())?),
             None => None,
         };
-        let workdir = state
-            .config
-            .image
-            .config
-            .working_dir
-            .clone()
-            .unwrap_or_else(|| "/".to_string());
+        let workdir = state.workdir();
         let spec = CopySpec {
             sources: &args.sources,
             dest: &args.dest,
@@ -626,6 +794,7 @@ impl Builder<'_> {
             owner,
             mode,
             extract_archives: is_add,
+            fetched: &self.downloads,
         };
         let tree = SourceTree {
             root: &tree_root,
@@ -633,10 +802,179 @@ impl Builder<'_> {
             ignore: None,
             keep_owner: from_root.is_some(),
         };
-        let is_dir = |p: &str| merged.join(p.trim_start_matches('/')).is_dir();
+        let is_dir = |p: &str| merged.is_some_and(|m| m.join(p.trim_start_matches('/')).is_dir());
         // A `--from` mount stays until the build ends (the scratch guard unmounts it): the
         // plan reads its sources when applied.
         copy::plan(tree, &spec, &is_dir).map_err(|e| e.to_string())
+    }
+
+    /// The parsed `--mount`s of a `RUN`.
+    fn parse_mounts(
+        &self,
+        run: &dockerfile::Run,
+        state: &State,
+    ) -> std::result::Result<Vec<RunMount>, String> {
+        let workdir = state.workdir();
+        run.mounts
+            .iter()
+            .map(|m| mounts::parse(m, &workdir))
+            .collect()
+    }
+
+    /// The content part of a `RUN`'s key: what its bind mounts show (the context files
+    /// selected, or the identity of the stage or image); `None` without bind mounts.
+    fn run_mounts_key(
+        &mut self,
+        mounts: Vec<RunMount>,
+        from_identity: &mut dyn FnMut(&mut Self, &str) -> std::result::Result<Digest, String>,
+    ) -> std::result::Result<Option<Digest>, String> {
+        let mut parts = Vec::new();
+        for mount in mounts {
+            let RunMount::Bind { source, from, .. } = mount else {
+                continue;
+            };
+            let part = match from {
+                Some(from) => from_identity(self, &from)?.to_string(),
+                None => {
+                    let sources = [dockerfile::CopySource::Path(source)];
+                    let spec = CopySpec {
+                        sources: &sources,
+                        dest: "/",
+                        workdir: "/",
+                        owner: None,
+                        mode: None,
+                        extract_archives: false,
+                        fetched: &[],
+                    };
+                    let tree = SourceTree {
+                        root: &self.context,
+                        ignore: None,
+                        keep_owner: false,
+                    };
+                    copy::plan(tree, &spec, &|_| false)
+                        .and_then(|p| p.content_digest())
+                        .map_err(|e| e.to_string())?
+                        .to_string()
+                }
+            };
+            parts.push(part);
+        }
+        Ok((!parts.is_empty()).then(|| Digest::of(parts.join("\n").as_bytes())))
+    }
+
+    /// The runtime mounts of a `RUN`'s `--mount`s, with the locks `sharing=locked` cache
+    /// mounts hold until the step ends.
+    fn run_mounts(
+        &mut self,
+        df: &dockerfile::Dockerfile,
+        index: usize,
+        run: &dockerfile::Run,
+        state: &State,
+        built: &HashMap<usize, Built>,
+        n: usize,
+    ) -> std::result::Result<(Vec<Mount>, Vec<fs::File>), String> {
+        let mut out = Vec::new();
+        let mut locks = Vec::new();
+        let bind = |path: PathBuf, target: String| Mount {
+            target,
+            source: MountSource::Bind {
+                path: path.to_string_lossy().into_owned(),
+                create_host_path: false,
+                propagation: None,
+                selinux: None,
+            },
+            read_only: true,
+        };
+        for (i, mount) in self.parse_mounts(run, state)?.into_iter().enumerate() {
+            match mount {
+                RunMount::Cache {
+                    target,
+                    id,
+                    sharing,
+                    read_only,
+                    uid,
+                    gid,
+                    mode,
+                } => {
+                    let dir = cache::mount_dir(self.root, &id);
+                    let (path, lock) = cache::acquire_mount(&dir, sharing, uid, gid, mode, || {
+                        self.scratch.dir.join(format!("cache-{n}-{i}"))
+                    })
+                    .map_err(|e| format!("cache mount {id}: {e}"))?;
+                    locks.extend(lock);
+                    out.push(Mount {
+                        read_only,
+                        ..bind(path, target)
+                    });
+                }
+                RunMount::Bind {
+                    target,
+                    source,
+                    from,
+                } => {
+                    let root = match from {
+                        None => self.context.clone(),
+                        Some(from) => {
+                            let (config, layers, _) = self.copy_source(df, index, &from, built)?;
+                            let dirs =
+                                RootfsDirs::under(&self.scratch.dir.join(format!("bind-{n}-{i}")));
+                            let lowers = self
+                                .layer_dirs(&config, &layers)
+                                .map_err(|e| e.to_string())?;
+                            self.mount(&lowers, &dirs).map_err(|e| e.to_string())?;
+                            dirs.merged
+                        }
+                    };
+                    let path = resolve_in_root(&root, Path::new(source.trim_start_matches('/')))
+                        .map_err(|e| format!("bind mount source {source}: {e}"))?;
+                    if fs::symlink_metadata(&path).is_err() {
+                        return Err(format!(
+                            "bind mount source {source} does not exist in its source"
+                        ));
+                    }
+                    out.push(bind(path, target));
+                }
+                RunMount::Tmpfs { target, size } => out.push(Mount {
+                    target,
+                    source: MountSource::Tmpfs {
+                        size_bytes: size,
+                        mode: None,
+                    },
+                    read_only: false,
+                }),
+                RunMount::Secret {
+                    id,
+                    target,
+                    required,
+                    mode,
+                    uid,
+                    gid,
+                } => {
+                    let Some(src) = self.spec.secrets.get(&id) else {
+                        if required {
+                            return Err(format!(
+                                "secret {id} is required but was not given (compose \
+                                 `build.secrets`, or `--secret id={id},src=<file>`)"
+                            ));
+                        }
+                        continue;
+                    };
+                    let copy_path = self.scratch.dir.join(format!("secret-{n}-{i}"));
+                    fs::copy(src, &copy_path)
+                        .map_err(|e| format!("secret {id}: cannot read {}: {e}", src.display()))?;
+                    std::os::unix::fs::lchown(&copy_path, Some(uid), Some(gid))
+                        .and_then(|()| {
+                            fs::set_permissions(
+                                &copy_path,
+                                std::os::unix::fs::PermissionsExt::from_mode(mode),
+                            )
+                        })
+                        .map_err(|e| format!("secret {id}: {e}"))?;
+                    out.push(bind(copy_path, target));
+                }
+            }
+        }
+        Ok((out, locks))
     }
 
     /// Runs a `RUN` step in a container over the current layers; returns the container's
@@ -650,18 +988,12 @@ impl Builder<'_> {
         run: &dockerfile::Run,
         argv: &[String],
         step: &ExpandedStep,
+        mounts: Vec<crate::runtime::Mount>,
     ) -> Result<PathBuf> {
         if state.layers.is_empty() {
             return Err(failed(
                 "cannot RUN in an empty (scratch) filesystem: there is no shell to run",
             ));
-        }
-        if !run.mounts.is_empty() {
-            return Err(failed(format!(
-                "RUN --mount={} is not supported by the native builder yet; copy what the \
-                 step needs with COPY, or use the docker backend",
-                run.mounts.join(" --mount=")
-            )));
         }
         if run.security.as_deref().is_some_and(|s| s != "sandbox") {
             return Err(failed(
@@ -716,6 +1048,7 @@ impl Builder<'_> {
             network_mode,
             extra_hosts: self.spec.extra_hosts.clone(),
             shm_size: self.spec.shm_size,
+            mounts,
             ..Default::default()
         };
         let outcome = self.run_container(n, started, &spec);
@@ -755,7 +1088,17 @@ impl Builder<'_> {
         let taken = self.scratch.dir.join(format!("run-{n}"));
         fs::rename(&upper, &taken)
             .map_err(|e| io_failed("cannot take the changes of", &upper, e))?;
-        self.remove_container(&name);
+        // The monitor's teardown takes tens of milliseconds the next step need not wait
+        // for: the container goes on a thread of its own, joined before the build ends.
+        let root = self.root.to_path_buf();
+        match std::thread::Builder::new()
+            .name("hoist-build-rm".to_string())
+            .spawn(move || {
+                let _ = containers::remove(&root, &name, true, true);
+            }) {
+            Ok(handle) => self.scratch.cleanups.borrow_mut().push(handle),
+            Err(_) => self.remove_container(&spec.name),
+        }
         Ok(taken)
     }
 
@@ -782,7 +1125,7 @@ impl Builder<'_> {
                 return Ok((id, run.exit_code.unwrap_or(0), output));
             }
             std::thread::sleep(delay);
-            delay = (delay * 2).min(Duration::from_millis(20));
+            delay = (delay * 2).min(Duration::from_millis(2));
         }
     }
 
@@ -835,7 +1178,9 @@ impl Builder<'_> {
             let labels = config.config.labels.get_or_insert_with(BTreeMap::new);
             labels.extend(self.spec.labels.clone());
         }
-        config.created = Some(now());
+        // Created when its last step was: an unchanged rebuild is the same image (id).
+        let last_step = config.history.last().and_then(|h| h.created.clone());
+        config.created = Some(last_step.unwrap_or_else(now));
         config.rootfs.kind = "layers".to_string();
         let bytes = serde_json::to_vec(&config)
             .map_err(|e| failed(format!("cannot encode the image configuration: {e}")))?;
@@ -843,7 +1188,10 @@ impl Builder<'_> {
             let record = commit_image(store, &bytes, result.layers.clone())?;
             for tag in &self.spec.tags {
                 let name = Reference::parse(tag)?.to_string();
-                store.put_image(&name, &record)?;
+                // A name already on this image needs no write (and no fsync).
+                if store.image(&name)?.as_ref() != Some(&record) {
+                    store.put_image(&name, &record)?;
+                }
             }
             Ok(record)
         })?;
@@ -863,6 +1211,32 @@ fn changes_files(instruction: &Instruction) -> bool {
         instruction,
         Instruction::Run(_) | Instruction::Copy(_) | Instruction::Add(_) | Instruction::Workdir(_)
     )
+}
+
+/// Removes what a `RUN`'s container made to mount on from its changes: each mount
+/// target, and the parents created for it, when empty and absent from the lower layers.
+fn remove_mount_stubs(upper: &Path, lowers: &[PathBuf], targets: &[String]) {
+    for target in targets {
+        let mut rel = PathBuf::from(target.trim_start_matches('/'));
+        while !rel.as_os_str().is_empty() {
+            let in_lower = lowers
+                .iter()
+                .any(|l| fs::symlink_metadata(l.join(&rel)).is_ok());
+            let path = upper.join(&rel);
+            let removable = match fs::symlink_metadata(&path) {
+                Ok(m) if m.is_dir() => fs::read_dir(&path).is_ok_and(|mut d| d.next().is_none()),
+                Ok(m) => m.is_file() && m.len() == 0,
+                Err(_) => false,
+            };
+            if in_lower || !removable {
+                break;
+            }
+            let _ = fs::remove_dir(&path).or_else(|_| fs::remove_file(&path));
+            if !rel.pop() {
+                break;
+            }
+        }
+    }
 }
 
 fn env_pairs(config: &ImageConfig) -> Vec<(String, String)> {

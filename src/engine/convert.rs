@@ -978,6 +978,17 @@ pub fn build_spec(
         extra_hosts: hosts(&build.extra_hosts),
         shm_size: build.shm_size.and_then(|s| u64::try_from(s.0).ok()),
         cache_from: build.cache_from.0.clone(),
+        // File-based build secrets, by the id a `RUN --mount=type=secret` names (the
+        // long form's `target`, else the secret's name).
+        secrets: build
+            .secrets
+            .iter()
+            .filter_map(|s| {
+                let file = project.secrets.get(&s.source)?.file.clone()?;
+                let id = s.target.clone().unwrap_or_else(|| s.source.clone());
+                Some((id, std::path::PathBuf::from(file)))
+            })
+            .collect(),
     }
 }
 

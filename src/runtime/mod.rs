@@ -366,6 +366,8 @@ pub struct BuildSpec {
     pub extra_hosts: Vec<String>,
     pub shm_size: Option<u64>,
     pub cache_from: Vec<String>,
+    /// Build secrets by id (`RUN --mount=type=secret,id=...`): the file holding each.
+    pub secrets: BTreeMap<String, std::path::PathBuf>,
 }
 
 /// Runtime configuration baked into an image.

@@ -94,8 +94,8 @@ pub fn prune_images(store: &ImageStore, all: bool) -> Result<PruneReport> {
 }
 
 /// `builder prune`: forgets the build cache entries no tagged image is built on (their
-/// layers are not the bottom of any image's), or with `all` every entry; then deletes the
-/// content nothing references any more.
+/// layers are not the bottom of any image's), or with `all` every entry and the cache
+/// mounts' directories; then deletes the content nothing references any more.
 pub fn prune_build_cache(store: &ImageStore, all: bool) -> Result<PruneReport> {
     let cache = BuildCache::new(store.database());
     let images = store.images()?;
@@ -116,6 +116,12 @@ pub fn prune_build_cache(store: &ImageStore, all: bool) -> Result<PruneReport> {
     // cache records, as `docker builder prune` does.
     let mut collected = PruneReport::default();
     collect_garbage(store, &mut collected)?;
+    // `RUN --mount=type=cache` directories go with `-a` (no build runs: we hold the lock).
+    let mounts = store.root().join(crate::build::cache::MOUNTS_DIR);
+    if all && mounts.is_dir() {
+        collected.reclaimed_bytes += tree_size(&mounts);
+        fs::remove_dir_all(&mounts).map_err(|e| io_err(&mounts, e))?;
+    }
     Ok(PruneReport {
         untagged: Vec::new(),
         deleted: doomed,

@@ -1134,7 +1134,6 @@ fn upload_url(uploads: &str, location: &str, digest: &Digest) -> String {
     url
 }
 
-/// A redirect target, absolute or relative to `base`.
 /// Whether `url` has the scheme, host and port of `base`.
 fn same_origin(url: &str, base: &str) -> bool {
     let origin = |u: &str| {
@@ -1145,7 +1144,8 @@ fn same_origin(url: &str, base: &str) -> bool {
     matches!((origin(url), origin(base)), (Some(a), Some(b)) if a == b)
 }
 
-fn resolve_location(base: &str, location: &str) -> String {
+/// A redirect target, absolute or relative to `base`.
+pub(crate) fn resolve_location(base: &str, location: &str) -> String {
     if location.starts_with("http://") || location.starts_with("https://") {
         return location.to_string();
     }
