@@ -729,7 +729,20 @@ async fn allocations_survive_reopening_and_a_crash_is_repaired() {
     let mut st = TestState::new();
     let (network, first) = {
         let net = HostNetwork::open(st.db()).await.expect("open host network");
-        let network = st.create(&net, spec("persist")).await;
+        // The test deletes the bridge below, and with it the route that keeps other data
+        // roots (the tests running in parallel) from taking the subnet: one far from where
+        // automatic allocation starts keeps them from picking it in that window.
+        let far = NetworkSpec {
+            ipam: Some(IpamSpec {
+                pools: vec![IpamPool {
+                    subnet: Some(format!("10.91.{}.0/24", 128 + std::process::id() % 120)),
+                    ..IpamPool::default()
+                }],
+                ..IpamSpec::default()
+            }),
+            ..spec("persist")
+        };
+        let network = st.create(&net, far).await;
         let ns = Netns::new();
         let first = attach(&net, st.db(), &request(&network, &ns, "one", &[])).await;
         // The namespace goes away while the endpoint row stays: the next open releases it.

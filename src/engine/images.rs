@@ -370,13 +370,27 @@ impl Engine {
                 }
             }
         }
-        let results = join_all(
-            tags.iter()
-                .map(|(service, tag)| self.push_image(service, tag)),
-        )
+        // Repositories in parallel, the tags of one repository one after another: they
+        // share blobs, and concurrent uploads of one blob to one repository make
+        // registries fail the stream.
+        let mut by_repository: Vec<(&str, Vec<&(String, String)>)> = Vec::new();
+        for entry in &tags {
+            let repository = repository_of(&entry.1);
+            match by_repository.iter_mut().find(|(r, _)| *r == repository) {
+                Some((_, group)) => group.push(entry),
+                None => by_repository.push((repository, vec![entry])),
+            }
+        }
+        let grouped = join_all(by_repository.iter().map(|(_, group)| async move {
+            let mut results = Vec::new();
+            for (service, tag) in group {
+                results.push((service.as_str(), self.push_image(service, tag).await));
+            }
+            results
+        }))
         .await;
         let mut errors = Vec::new();
-        for ((service, _), result) in tags.iter().zip(results) {
+        for (service, result) in grouped.into_iter().flatten() {
             if let Err(e) = result {
                 if opts.ignore_failures {
                     self.reporter.message(&format!("Pushing {service}: {e}"));
@@ -462,9 +476,27 @@ fn join_errors(errors: Vec<EngineError>) -> Result<(), EngineError> {
     Err(first)
 }
 
+/// The repository of an image reference: without its `:tag` and `@digest`.
+fn repository_of(reference: &str) -> &str {
+    let name = reference.split('@').next().unwrap_or(reference);
+    match name.rfind(':') {
+        // A colon after the last slash starts the tag; before it, it is a registry port.
+        Some(i) if !name[i..].contains('/') => &name[..i],
+        _ => name,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_of_one_repository_share_it_and_registry_ports_are_not_tags() {
+        assert_eq!(repository_of("127.0.0.1:5000/app:1"), "127.0.0.1:5000/app");
+        assert_eq!(repository_of("127.0.0.1:5000/app"), "127.0.0.1:5000/app");
+        assert_eq!(repository_of("app@sha256:abc"), "app");
+        assert_eq!(repository_of("app:latest"), "app");
+    }
 
     #[test]
     fn buildkit_step_headers_reset_the_step_output() {
