@@ -2,9 +2,10 @@
 //! archive upload for what was written, an `rm -rf` exec for what was removed. That works
 //! on every backend that implements the trait.
 //!
-//! The seam for a faster path is [`FileSync`]: a backend that can write into a container's
-//! file system directly (the native runtime owns the overlay's upper directory) implements
-//! it, and the watch session takes it instead of [`ArchiveSync`]; nothing else changes.
+//! The seam for a faster path is [`FileSync`]: on the native runtime, which reaches a
+//! running container's file system from the host, [`DirectSync`] writes the files in place
+//! ([`crate::runtime::native::direct`]); [`for_backend`] picks it, and the watch session
+//! takes it instead of [`ArchiveSync`]; nothing else changes.
 //!
 //! Not for: deciding what changed ([`super::batch`]) or which rule applies ([`super::rules`]).
 
@@ -18,6 +19,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::engine::EngineError;
+use crate::runtime::native::direct::LiveRoot;
 use crate::runtime::{ExecSpec, Runtime, RuntimeError};
 
 /// Who owns synced files in the container.
@@ -64,6 +66,82 @@ impl ArchiveSync {
     pub fn new(runtime: Arc<dyn Runtime>) -> Self {
         ArchiveSync { runtime }
     }
+}
+
+/// [`FileSync`] on the native runtime over data root `root`: files written straight into
+/// the container's file system from this process, no archive, no exec.
+pub struct DirectSync {
+    root: PathBuf,
+}
+
+impl DirectSync {
+    pub fn new(root: PathBuf) -> Self {
+        DirectSync { root }
+    }
+
+    /// Runs `f` on the container's live root off the async threads.
+    async fn on_root(
+        &self,
+        container: &str,
+        what: &str,
+        f: impl FnOnce(&LiveRoot) -> Result<(), RuntimeError> + Send + 'static,
+    ) -> Result<(), EngineError> {
+        let root = self.root.clone();
+        let name = container.to_string();
+        let done = tokio::task::spawn_blocking(move || f(&LiveRoot::open(&root, &name)?))
+            .await
+            .map_err(|e| EngineError::new(format!("cannot {what} {container}: {e}")))?;
+        done.map_err(|e| {
+            let stopped = matches!(e, RuntimeError::Conflict { .. });
+            let e = EngineError::runtime(&format!("{what} {container}"), e);
+            match stopped {
+                true => e.with_hint("start it again (hoist up -d); watch syncs running containers"),
+                false => EngineError { hint: None, ..e },
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl FileSync for DirectSync {
+    async fn write(
+        &self,
+        container: &str,
+        entries: &[Entry],
+        owner: Owner,
+    ) -> Result<(), EngineError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let id = |n: u64| {
+            u32::try_from(n).map_err(|_| EngineError::new(format!("uid/gid {n} is out of range")))
+        };
+        let (uid, gid) = (id(owner.uid)?, id(owner.gid)?);
+        let entries = entries.to_vec();
+        self.on_root(container, "copy changed files into", move |live| {
+            entries
+                .iter()
+                .try_for_each(|e| live.write(&e.target, &e.host, uid, gid))
+        })
+        .await
+    }
+
+    async fn remove(&self, container: &str, targets: &[String]) -> Result<(), EngineError> {
+        let targets = targets.to_vec();
+        self.on_root(container, "remove deleted files from", move |live| {
+            targets.iter().try_for_each(|t| live.remove(t))
+        })
+        .await
+    }
+}
+
+/// The fastest [`FileSync`] `runtime` offers: [`DirectSync`] on the native backend, `None`
+/// (keep [`ArchiveSync`]) elsewhere. Not for dry runs: a direct write is real.
+pub async fn for_backend(runtime: &dyn Runtime) -> Option<Arc<dyn FileSync>> {
+    let info = runtime.info().await.ok()?;
+    // The native runtime's endpoint is its data root.
+    (info.backend == "native")
+        .then(|| Arc::new(DirectSync::new(PathBuf::from(info.endpoint))) as Arc<dyn FileSync>)
 }
 
 /// Paths per `rm` exec: far below any argument-length limit, few execs for a big checkout.

@@ -5,9 +5,9 @@
 //! ([`unpack`]) and rootfs imports ([`import`]). Its containers: overlay snapshots
 //! ([`snapshot`]), the OCI spec ([`spec`]), network namespace files ([`netns`]), records and
 //! process state ([`state`]), the lifecycle ([`containers`]), the per-container monitor that
-//! drives libcontainer ([`monitor`]), log reading ([`logs`]) and events ([`events`]). Its
-//! networking ([`net`]): bridges, veths into container namespaces, IPAM, iptables rules,
-//! hosts files and published ports.
+//! drives libcontainer ([`monitor`]), log reading ([`logs`]), events ([`events`]) and direct
+//! writes into running containers for watch ([`direct`]). Its networking ([`net`]): bridges,
+//! veths into container namespaces, IPAM, iptables rules, hosts files and published ports.
 //!
 //! Not for: compose files (nothing here knows about them), nor bridges and addresses (the
 //! networking module configures the namespaces made here).
@@ -16,6 +16,7 @@ pub mod cgroup;
 pub mod containers;
 pub mod copy;
 pub mod digest;
+pub mod direct;
 pub mod events;
 pub mod exec;
 pub mod health;
