@@ -105,19 +105,28 @@ impl Watcher {
                 continue;
             }
             let attributes = known.attributes.clone();
-            if run.started_at.is_some() && run.started_at != before.started_at {
+            let started = run.started_at.is_some() && run.started_at != before.started_at;
+            let finished = run.finished_at.is_some() && run.finished_at != before.finished_at;
+            let died = |code: Option<i64>| {
+                let mut a = attributes.clone();
+                a.insert("exitCode".into(), code.unwrap_or(0).to_string());
+                self.event("die", id, &a)
+            };
+            // An exit and a new start between two looks (a quick restart): running now, so
+            // the exit was the previous run's and comes first.
+            let died_first = started && finished && run.status == "running";
+            if died_first {
+                out.push(died(run.exit_code));
+            }
+            if started {
                 // A start and exit between two looks still reports both.
                 if before.status == "running" && before.finished_at == run.finished_at {
-                    let mut a = attributes.clone();
-                    a.insert("exitCode".into(), before.exit_code.unwrap_or(0).to_string());
-                    out.push(self.event("die", id, &a));
+                    out.push(died(before.exit_code));
                 }
                 out.push(self.event("start", id, &attributes));
             }
-            if run.finished_at.is_some() && run.finished_at != before.finished_at {
-                let mut a = attributes.clone();
-                a.insert("exitCode".into(), run.exit_code.unwrap_or(0).to_string());
-                out.push(self.event("die", id, &a));
+            if finished && !died_first {
+                out.push(died(run.exit_code));
             }
         }
         let gone: Vec<String> = self

@@ -170,10 +170,22 @@ fn run(root: &Path, id: &str) -> i32 {
             status.exit_code = Some(128);
             status.finished_at = Some(now());
             status.error = Some(message.clone());
+            let _ = snapshot::unmount(&RootfsDirs::under(&dir).merged);
             let _ = state::write_run_state(root, id, &status);
             ready.send(Err(&message));
-            let _ = snapshot::unmount(&RootfsDirs::under(&dir).merged);
             return 1;
+        }
+    };
+    let mut forwarder = forwarder;
+    // Before the final state is written: whoever waits for "exited" may start the
+    // container again at once, and its new monitor must find the rootfs and the published
+    // ports free (a mount it skipped as present would be detached under it).
+    let mut release = |dir: &Path| {
+        if let Some(f) = forwarder.take() {
+            f.stop(dir);
+        }
+        if let Err(e) = snapshot::unmount(&RootfsDirs::under(dir).merged) {
+            eprintln!("container {id}: {e}");
         }
     };
     let mut backoff = Duration::from_millis(100);
@@ -187,6 +199,7 @@ fn run(root: &Path, id: &str) -> i32 {
                 status.exit_code = Some(128);
                 status.finished_at = Some(now());
                 status.error = Some(message.clone());
+                release(&dir);
                 let _ = state::write_run_state(root, id, &status);
                 ready.send(Err(&message));
                 break;
@@ -207,6 +220,7 @@ fn run(root: &Path, id: &str) -> i32 {
                     backoff = (backoff * 2).min(Duration::from_secs(60));
                     if dir.join(STOP_MARKER).exists() {
                         status.status = "exited".to_string();
+                        release(&dir);
                         let _ = state::write_run_state(root, id, &status);
                         break;
                     }
@@ -214,17 +228,12 @@ fn run(root: &Path, id: &str) -> i32 {
                     continue;
                 }
                 status.status = "exited".to_string();
-                let _ = state::write_run_state(root, id, &status);
                 cleanup_libcontainer(root, id);
+                release(&dir);
+                let _ = state::write_run_state(root, id, &status);
                 break;
             }
         }
-    }
-    if let Some(f) = forwarder {
-        f.stop(&dir);
-    }
-    if let Err(e) = snapshot::unmount(&RootfsDirs::under(&dir).merged) {
-        eprintln!("container {id}: {e}");
     }
     if config.auto_remove {
         if let Err(e) = super::wiring::detach_all_blocking(root, id) {
