@@ -1,25 +1,29 @@
 #!/usr/bin/env bash
-# Watch latency on the docker backend:
+# Watch latency on the docker and the native backend, in one run:
 #   sync          a file written on the host until its new content is readable at its target
 #                 inside the container;
 #   sync+restart  a file written on the host until the restarted process has read it.
 # p50 and p95 over EDITS edits (default 100) each. The container's side is read through its
-# root file system as the storage driver mounts it on the host (GraphDriver MergedDir), which is
-# exactly what the container sees, polled every 0.5 ms: no `docker exec` round trip in the
-# measurement.
+# root file system as mounted on the host (docker: the storage driver's GraphDriver MergedDir;
+# native: the overlay on $HOIST_ROOT/containers/<id>/merged), which is exactly what the
+# container sees, polled every 0.5 ms: no exec round trip in the measurement.
 #
 # Usage: benches/watch_latency.sh [path/to/hoist]   (default: target/release/hoist; build it first)
-# Needs: docker engine with an overlay-style storage driver, python3, busybox-static.
+#        BACKENDS="native" benches/watch_latency.sh  (default: "docker native")
+# Needs: docker engine with an overlay-style storage driver (for docker), root (for native),
+# python3, busybox-static.
 set -euo pipefail
 
 HOIST=$(realpath "${1:-target/release/hoist}")
 IMAGE=hoist-test/busybox:latest
 EDITS=${EDITS:-100}
 OUT=${OUT:-/tmp/hoist-bench-watch}
+BACKENDS=${BACKENDS:-docker native}
 [ -x "$HOIST" ] || { echo "no hoist binary at $HOIST (cargo build --release)" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "python3 is required" >&2; exit 1; }
 
-if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
+case " $BACKENDS " in *" docker "*) docker_image=1 ;; *) docker_image=0 ;; esac
+if [ "$docker_image" = 1 ] && ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
     ctx=$(mktemp -d)
     cp /bin/busybox "$ctx/busybox"
     printf 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nRUN mkdir -p /tmp\n' >"$ctx/Dockerfile"
@@ -28,7 +32,7 @@ if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
 fi
 
 run_case() {
-    local action=$1 project=$2
+    local backend=$1 action=$2 project=$3
     local dir="$OUT/$project"
     rm -rf "$dir"
     mkdir -p "$dir/src"
@@ -44,7 +48,7 @@ services:
         - {action: $action, path: ./src, target: /app, initial_sync: true}
 EOF
     cd "$dir"
-    local H="$HOIST --backend docker --progress quiet -p $project"
+    local H="$HOIST --backend $backend --progress quiet -p $project"
     $H down -t 0 >/dev/null 2>&1 || true
     $H watch >"$dir/watch.log" 2>&1 &
     local pid=$!
@@ -54,13 +58,17 @@ EOF
         sleep 0.1
     done
     local merged
-    merged=$(docker inspect --format '{{.GraphDriver.Data.MergedDir}}' "$project-app-1")
+    if [ "$backend" = docker ]; then
+        merged=$(docker inspect --format '{{.GraphDriver.Data.MergedDir}}' "$project-app-1")
+    else
+        merged="$HOIST_ROOT/containers/$($H ps -q --no-trunc app)/merged"
+    fi
     [ -d "$merged" ] || { echo "no MergedDir for $project-app-1" >&2; kill "$pid"; exit 1; }
     local watched=/app/probe.txt
     [ "$action" = "sync+restart" ] && watched=/tmp/started
-    python3 - "$dir/src/probe.txt" "$merged$watched" "$EDITS" "$action" <<'PY'
+    python3 - "$dir/src/probe.txt" "$merged$watched" "$EDITS" "$action" "$backend" <<'PY'
 import os, sys, time
-src, seen, edits, action = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+src, seen, edits, action, backend = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 def read(p):
     try:
         with open(p) as f:
@@ -87,7 +95,7 @@ for i in range(edits):
     time.sleep(0.25 if action == "sync" else 0.5)
 lat.sort()
 pct = lambda p: lat[min(len(lat) - 1, int(round(p / 100 * len(lat) + 0.5)) - 1)]
-print(f"{action:13} edits={len(lat)} p50={pct(50):.1f} ms p95={pct(95):.1f} ms "
+print(f"{backend:7} {action:13} edits={len(lat)} p50={pct(50):.1f} ms p95={pct(95):.1f} ms "
       f"min={lat[0]:.1f} ms max={lat[-1]:.1f} ms")
 PY
     kill -INT "$pid" 2>/dev/null || true
@@ -96,5 +104,29 @@ PY
     cd - >/dev/null
 }
 
-run_case sync hw-sync
-run_case sync+restart hw-restart
+for backend in $BACKENDS; do
+    if [ "$backend" = native ]; then
+        # A data root of its own, with the same busybox image imported.
+        export HOIST_ROOT="$OUT/native-root"
+        rm -rf "$HOIST_ROOT" && mkdir -p "$HOIST_ROOT"
+        python3 - "$OUT/busybox-rootfs.tar" <<'PY'
+import io, subprocess, sys, tarfile
+applets = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True, check=True).stdout.split()
+with tarfile.open(sys.argv[1], "w") as t:
+    for name, mode in [("bin", 0o755), ("etc", 0o755), ("tmp", 0o1777), ("root", 0o700)]:
+        i = tarfile.TarInfo(name); i.type = tarfile.DIRTYPE; i.mode = mode; t.addfile(i)
+    def add(name, data, mode):
+        i = tarfile.TarInfo(name); i.size = len(data); i.mode = mode; t.addfile(i, io.BytesIO(data))
+    add("bin/busybox", open("/bin/busybox", "rb").read(), 0o755)
+    add("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n", 0o644)
+    add("etc/group", b"root:x:0:\n", 0o644)
+    for a in applets:
+        if a != "busybox":
+            i = tarfile.TarInfo("bin/" + a); i.type = tarfile.SYMTYPE; i.linkname = "busybox"; t.addfile(i)
+PY
+        "$HOIST" --backend native image import "$OUT/busybox-rootfs.tar" "$IMAGE" \
+            --change "ENV PATH=/bin" --change 'CMD ["/bin/sh"]' >/dev/null
+    fi
+    run_case "$backend" sync "hw-$backend-sync"
+    run_case "$backend" sync+restart "hw-$backend-restart"
+done

@@ -9,17 +9,18 @@
 //!
 //! Not for: deciding what changed ([`super::batch`]) or which rule applies ([`super::rules`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::engine::EngineError;
 use crate::runtime::native::direct::LiveRoot;
+use crate::runtime::native::state::ContainerRecord;
 use crate::runtime::{ExecSpec, Runtime, RuntimeError};
 
 /// Who owns synced files in the container.
@@ -72,11 +73,18 @@ impl ArchiveSync {
 /// the container's file system from this process, no archive, no exec.
 pub struct DirectSync {
     root: PathBuf,
+    /// Container records by name: looking one up opens the state database (fsyncs), which
+    /// would cost more than the sync. A stale one (the container was recreated) is found
+    /// out by [`LiveRoot::of`] and looked up again.
+    records: Arc<Mutex<HashMap<String, ContainerRecord>>>,
 }
 
 impl DirectSync {
     pub fn new(root: PathBuf) -> Self {
-        DirectSync { root }
+        DirectSync {
+            root,
+            records: Arc::default(),
+        }
     }
 
     /// Runs `f` on the container's live root off the async threads.
@@ -88,7 +96,19 @@ impl DirectSync {
     ) -> Result<(), EngineError> {
         let root = self.root.clone();
         let name = container.to_string();
-        let done = tokio::task::spawn_blocking(move || f(&LiveRoot::open(&root, &name)?))
+        let records = self.records.clone();
+        let open = move || -> Result<LiveRoot, RuntimeError> {
+            let cached = records.lock().ok().and_then(|r| r.get(&name).cloned());
+            if let Some(live) = cached.and_then(|r| LiveRoot::of(&root, r).ok()) {
+                return Ok(live);
+            }
+            let record = LiveRoot::find(&root, &name)?;
+            if let Ok(mut r) = records.lock() {
+                r.insert(name.clone(), record.clone());
+            }
+            LiveRoot::of(&root, record)
+        };
+        let done = tokio::task::spawn_blocking(move || f(&open()?))
             .await
             .map_err(|e| EngineError::new(format!("cannot {what} {container}: {e}")))?;
         done.map_err(|e| {

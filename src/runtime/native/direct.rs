@@ -34,10 +34,15 @@ pub struct LiveRoot {
 }
 
 impl LiveRoot {
-    /// The file system of container `name` (name or id) under data root `root`; it must be
-    /// running.
-    pub fn open(root: &Path, name: &str) -> Result<LiveRoot> {
-        let record = state::with_store(root, |store| state::find_container(store, name))?;
+    /// The record of container `name` (name or id) under data root `root`, for [`Self::of`]:
+    /// the one step that reads the state database, so callers syncing often keep it.
+    pub fn find(root: &Path, name: &str) -> Result<ContainerRecord> {
+        state::with_store(root, |store| state::find_container(store, name))
+    }
+
+    /// The file system of container `record` under data root `root`; it must be running
+    /// (a conflict error otherwise, also when the record is stale: the container is gone).
+    pub fn of(root: &Path, record: ContainerRecord) -> Result<LiveRoot> {
         let dir = state::container_dir(root, &record.id);
         let merged = RootfsDirs::under(&dir).merged;
         let status = state::read_run_state(root, &record.id).status;
