@@ -487,7 +487,9 @@ impl WatchSession {
             if !removed.is_empty() {
                 self.files.remove(name, removed).await?;
             }
-            self.files.write(name, entries, owner).await?;
+            if !entries.is_empty() {
+                self.files.write(name, entries, owner).await?;
+            }
         }
         Ok(())
     }

@@ -44,8 +44,8 @@ pub struct Entry {
 /// Puts files into, and removes them from, a running container.
 #[async_trait]
 pub trait FileSync: Send + Sync {
-    /// Writes `entries` (directories listed before what they contain), owned by `owner`,
-    /// keeping each file's mode.
+    /// Writes `entries` (not empty; directories listed before what they contain), owned by
+    /// `owner`, keeping each file's mode.
     async fn write(
         &self,
         container: &str,
@@ -130,9 +130,6 @@ impl FileSync for DirectSync {
         entries: &[Entry],
         owner: Owner,
     ) -> Result<(), EngineError> {
-        if entries.is_empty() {
-            return Ok(());
-        }
         let id = |n: u64| {
             u32::try_from(n).map_err(|_| EngineError::new(format!("uid/gid {n} is out of range")))
         };
@@ -175,9 +172,6 @@ impl FileSync for ArchiveSync {
         entries: &[Entry],
         owner: Owner,
     ) -> Result<(), EngineError> {
-        if entries.is_empty() {
-            return Ok(());
-        }
         let tar = pack(entries, owner)?;
         self.runtime
             .copy_to_container(container, "/", Bytes::from(tar))

@@ -9,6 +9,10 @@
 //!
 //! Not for: the docker backend (`stack.rs`).
 
+// Each test binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Once;
@@ -81,9 +85,8 @@ impl NativeStack {
     /// Writes a file of the project (parents created).
     pub fn write(&self, rel: &str, content: &str) -> &Self {
         let path = self.dir.path().join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).expect("create dir");
-        }
+        let dir = path.parent().expect("a file below the project directory");
+        std::fs::create_dir_all(dir).expect("create dir");
         std::fs::write(&path, content).expect("write file");
         self
     }
@@ -140,15 +143,13 @@ impl NativeStack {
             all: true,
             labels: vec![],
         };
-        let mut names: Vec<String> = self
-            .tokio
-            .block_on(self.rt.list_containers(&all))
+        let list = self.tokio.block_on(self.rt.list_containers(&all));
+        let names: BTreeSet<String> = list
             .expect("list containers")
             .into_iter()
             .map(|c| c.name)
             .collect();
-        names.sort();
-        names
+        names.into_iter().collect()
     }
 }
 
@@ -157,32 +158,40 @@ impl Drop for NativeStack {
         let _ = self
             .command(&["down", "-v", "--remove-orphans", "-t", "0"])
             .output();
-        // Whatever `down` could not remove (a failing test may have broken the project):
-        // on a thread and runtime of its own, as the networks' kernel connection needs.
-        let root = self.root();
-        let _ = std::thread::spawn(move || {
-            let Ok(tokio) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+        // Whatever `down` could not remove (a failing test may have broken the project).
+        remove_everything(&self.root());
+    }
+}
+
+/// Removes every container (with its monitor, mounts and namespace files) and every
+/// network (bridge, veths, iptables rules) of data root `root`, so a failed test leaves
+/// nothing behind. On a thread and tokio runtime of its own: a caller's runtime may hold
+/// the networks' kernel connection and be blocked here.
+pub fn remove_everything(root: &Path) {
+    let root = root.to_path_buf();
+    let _ = std::thread::spawn(move || {
+        let Ok(tokio) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        tokio.block_on(async {
+            let Ok(rt) = NativeRuntime::open(&root) else {
                 return;
             };
-            tokio.block_on(async {
-                let Ok(rt) = NativeRuntime::open(&root) else {
-                    return;
-                };
-                let all = ContainerListOptions {
-                    all: true,
-                    labels: vec![],
-                };
-                for c in rt.list_containers(&all).await.unwrap_or_default() {
-                    let _ = rt.remove_container(&c.id, true, true).await;
-                }
-                for net in rt.list_networks(&[]).await.unwrap_or_default() {
-                    let _ = rt.remove_network(&net.id).await;
-                }
-            });
-        })
-        .join();
-    }
+            let all = ContainerListOptions {
+                all: true,
+                labels: vec![],
+            };
+            for c in rt.list_containers(&all).await.unwrap_or_default() {
+                let _ = rt.remove_container(&c.id, true, true).await;
+            }
+            // Then the networks: no bridge, veth or iptables rule outlives a test.
+            for net in rt.list_networks(&[]).await.unwrap_or_default() {
+                let _ = rt.remove_network(&net.id).await;
+            }
+        });
+    })
+    .join();
 }
