@@ -1,8 +1,13 @@
 //! `run` and `exec` against the real Docker engine: USER-STORIES.md story 2 (utility
 //! containers with the project bind-mounted), exit codes, piped stdin, dependencies,
-//! one-off names and labels, and the TTY path under a real pseudo-terminal (`script`).
+//! one-off names and labels, and the TTY path under a real pseudo-terminal (`script`),
+//! that one on the native backend too.
 
+#[path = "common/busybox.rs"]
+mod busybox;
 mod common;
+#[path = "common/native.rs"]
+mod native;
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
@@ -14,10 +19,13 @@ use common::BUSYBOX_IMAGE;
 /// directory bind-mounted as its working directory; plus a database it depends on.
 fn utility_stack(prefix: &str) -> Stack {
     let stack = Stack::new(prefix);
-    stack.write(
-        "compose.yaml",
-        &format!(
-            r#"
+    stack.write("compose.yaml", &utility_compose());
+    stack
+}
+
+fn utility_compose() -> String {
+    format!(
+        r#"
 services:
   db:
     image: {BUSYBOX_IMAGE}
@@ -34,9 +42,7 @@ services:
     entrypoint: ["echo", "tool:"]
     depends_on: [db]
 "#
-        ),
-    );
-    stack
+    )
 }
 
 #[test]
@@ -301,10 +307,26 @@ fn exec_into_a_stopped_or_unknown_service_fails_clearly() {
 /// as typed keys, then prints the terminal's `icanon` setting (to prove raw mode was
 /// undone). Returns the terminal's output and the exit code of hoist.
 fn under_terminal(stack: &Stack, args: &[&str], input: &[u8]) -> (String, i32) {
+    terminal_run(
+        stack.path(),
+        &stack.name,
+        &[("HOIST_BACKEND", "docker")],
+        args,
+        input,
+    )
+}
+
+/// [`under_terminal`] for project `project` in `dir`, hoist's environment set to `env`.
+fn terminal_run(
+    dir: &std::path::Path,
+    project: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+    input: &[u8],
+) -> (String, i32) {
     let mut line = format!(
-        "{} -p {} --progress quiet",
-        env!("CARGO_BIN_EXE_hoist"),
-        stack.name
+        "{} -p {project} --progress quiet",
+        env!("CARGO_BIN_EXE_hoist")
     );
     for a in args {
         line.push_str(&format!(" '{}'", a.replace('\'', r"'\''")));
@@ -312,8 +334,8 @@ fn under_terminal(stack: &Stack, args: &[&str], input: &[u8]) -> (String, i32) {
     let shell = format!("{line}; rc=$?; stty -a | tr ' ;' '\\n\\n' | grep icanon; exit $rc");
     let mut child = Command::new("script")
         .args(["-qec", &shell, "/dev/null"])
-        .current_dir(stack.path())
-        .env("HOIST_BACKEND", "docker")
+        .current_dir(dir)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -356,6 +378,37 @@ fn run_under_a_terminal_gets_a_tty_takes_keystrokes_and_restores_the_terminal() 
         "terminal restored: {output:?}"
     );
     assert!(stack.containers().is_empty());
+}
+
+#[test]
+fn run_under_a_terminal_gets_a_tty_on_the_native_backend() {
+    let stack = native::NativeStack::new(&common::unique_name("run-tty-native"));
+    stack.write("compose.yaml", &utility_compose());
+    let root = stack.root();
+    let env = [
+        ("HOIST_BACKEND", "native"),
+        ("HOIST_ROOT", root.to_str().expect("a UTF-8 temp path")),
+    ];
+    let (output, code) = terminal_run(
+        stack.path(),
+        &stack.name,
+        &env,
+        &[
+            "run",
+            "--rm",
+            "npm",
+            "read line; echo \"got:$line\"; tty; exit 3",
+        ],
+        b"hello\n",
+    );
+    assert_eq!(code, 3, "terminal output: {output:?}");
+    assert!(output.contains("got:hello"), "terminal output: {output:?}");
+    assert!(output.contains("/dev/pts/"), "a TTY: {output:?}");
+    assert!(
+        output.lines().any(|l| l.trim() == "icanon"),
+        "terminal restored: {output:?}"
+    );
+    assert!(stack.containers().is_empty(), "{:?}", stack.containers());
 }
 
 #[test]

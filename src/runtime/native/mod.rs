@@ -5,7 +5,7 @@
 //! ([`unpack`]) and rootfs imports ([`import`]). Its containers: overlay snapshots
 //! ([`snapshot`]), the OCI spec ([`spec`]), network namespace files ([`netns`]), records and
 //! process state ([`state`]), the lifecycle ([`containers`]), the per-container monitor that
-//! drives libcontainer ([`monitor`]), log reading ([`logs`]), events ([`events`]) and direct
+//! drives libcontainer ([`monitor`]) and a TTY container's terminal ([`console`]), log reading ([`logs`]), events ([`events`]) and direct
 //! writes into running containers for watch ([`direct`]). Its networking ([`net`]): bridges,
 //! veths into container namespaces, IPAM, iptables rules, hosts files and published ports.
 //!
@@ -13,6 +13,7 @@
 //! networking module configures the namespaces made here).
 
 pub mod cgroup;
+pub mod console;
 pub mod containers;
 pub mod copy;
 pub mod digest;
