@@ -87,17 +87,21 @@ impl Reader {
 
     async fn run(self, from: From, tx: mpsc::Sender<Result<OutputChunk>>) {
         let path = state::container_dir(&self.root, &self.id).join(super::monitor::LOG_FILE);
+        let mut waited = false;
         let file = loop {
             match tokio::fs::File::open(&path).await {
                 Ok(f) => break Some(f),
                 Err(_) if self.options.follow && self.active() => {
+                    waited = true;
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 Err(_) => break None,
             }
         };
         let Some(mut file) = file else { return };
-        if from == From::Now {
+        // A log that did not exist yet when we came holds nothing from before: an attach
+        // before the first start must not skip what the process printed meanwhile.
+        if from == From::Now && !waited {
             if let Err(e) = file.seek(std::io::SeekFrom::End(0)).await {
                 let _ = tx.send(Err(read_err(&path, e))).await;
                 return;
