@@ -2,14 +2,24 @@
 //! `docker-registry` (started here, filled with `docker push`), pulled with hoist's own
 //! OCI client into a temporary store, layers unpacked into a rootfs.
 //!
+//! The `hoist image ...` and `builder prune` commands on the native backend, driven through
+//! the binary with a data root of their own: push (compose `push` and `image push`) and a
+//! pull back into a fresh root, `docker save` archives loaded and run, `image save` read
+//! by `docker load`, OCI layouts, prune reclaiming disk around a running container; and
+//! `image push`/`pull` on the docker backend against the same kind of registry.
+//!
 //! Never skipped: a missing `/usr/bin/docker-registry` fails the tests
-//! (`apt-get install -y docker-registry`).
+//! (`apt-get install -y docker-registry`); they run as root and need the Docker engine
+//! (for `docker save` / `docker load` of the busybox test image).
 
 mod common;
 
+#[path = "common/busybox.rs"]
+mod busybox;
+
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -35,6 +45,18 @@ struct LocalRegistry {
 
 impl LocalRegistry {
     fn start() -> LocalRegistry {
+        LocalRegistry::start_with(None)
+    }
+
+    /// A registry asking for `hoist` / `secret` (HTTP basic auth, an htpasswd file).
+    fn start_with_password() -> LocalRegistry {
+        // bcrypt of "secret".
+        LocalRegistry::start_with(Some(
+            "hoist:$2b$12$TTh9oq8r9NEBqqEIh/x2TOdrLDapGfetogd7/Er60d19IZ2IbTQ8K\n",
+        ))
+    }
+
+    fn start_with(htpasswd: Option<&str>) -> LocalRegistry {
         assert!(
             Path::new(REGISTRY_BINARY).exists(),
             "{REGISTRY_BINARY} is missing: install it with `apt-get install -y docker-registry`"
@@ -52,6 +74,16 @@ impl LocalRegistry {
             ),
         )
         .expect("write registry config");
+        if let Some(users) = htpasswd {
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, users).expect("write htpasswd");
+            let mut text = std::fs::read_to_string(&config).unwrap();
+            text.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: hoist-test\n    path: {}\n",
+                file.display()
+            ));
+            std::fs::write(&config, text).expect("write registry config");
+        }
         let child = Command::new(REGISTRY_BINARY)
             .arg("serve")
             .arg(&config)
@@ -105,16 +137,7 @@ impl Drop for LocalRegistry {
 }
 
 fn docker(args: &[&str]) {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("run the docker CLI");
-    assert!(
-        out.status.success(),
-        "docker {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    docker_output(args);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,4 +302,569 @@ async fn the_native_runtime_pulls_a_multi_layer_image_and_runs_it() {
     rt.remove_network("bridge").await.unwrap();
     rt.remove_image(&pushed, false).await.unwrap();
     assert!(rt.inspect_image(&pushed).await.is_err());
+}
+
+/// A native data root of its own and a compose project directory, driven through the
+/// `hoist` binary; `down -v` of the project and the temp dir go away on drop.
+struct NativeRoot {
+    dir: tempfile::TempDir,
+    project: String,
+    /// Extra environment for every hoist run (`DOCKER_CONFIG`).
+    env: std::cell::RefCell<Vec<(String, String)>>,
+}
+
+impl NativeRoot {
+    fn new(project: &str) -> NativeRoot {
+        let root = NativeRoot {
+            dir: tempfile::tempdir().expect("temp dir"),
+            project: common::unique_name(project).to_lowercase(),
+            env: Default::default(),
+        };
+        std::fs::create_dir(root.project_dir()).expect("project dir");
+        root
+    }
+
+    fn project_dir(&self) -> PathBuf {
+        self.dir.path().join("project")
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    fn file(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn write(&self, rel: &str, content: &str) {
+        std::fs::write(self.project_dir().join(rel), content).expect("write");
+    }
+
+    fn hoist(&self, args: &[&str]) -> Output {
+        // Overlays and containers: nothing here works but as root.
+        assert_eq!(
+            nix::unistd::geteuid().as_raw(),
+            0,
+            "the native image tests mount overlays and run containers: run them as root"
+        );
+        Command::new(env!("CARGO_BIN_EXE_hoist"))
+            .current_dir(self.project_dir())
+            .arg(format!("--project-name={}", self.project))
+            .args(["--backend=native", "--progress=plain"])
+            .args(args)
+            .env("HOIST_ROOT", self.root())
+            .env("HOIST_BINARY", env!("CARGO_BIN_EXE_hoist"))
+            .envs(
+                self.env
+                    .borrow()
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            )
+            .stdin(Stdio::null())
+            .output()
+            .expect("run hoist")
+    }
+
+    /// Runs hoist, fails the test unless it exits 0; returns stdout and stderr.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.hoist(args);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "hoist {args:?} failed:\n{text}");
+        text
+    }
+
+    /// Loads the busybox test image from a real `docker save` archive.
+    fn load_busybox(&self) -> String {
+        let archive = self.file("busybox.tar");
+        docker(&[
+            "save",
+            "-o",
+            &archive.to_string_lossy(),
+            common::ensure_busybox_image(),
+        ]);
+        self.ok(&["image", "load", "-i", &archive.to_string_lossy()])
+    }
+
+    /// Bytes under the content store and the unpacked layers.
+    fn stored_bytes(&self) -> u64 {
+        ["blobs", "layers"]
+            .iter()
+            .map(|d| tree_bytes(&self.root().join(d)))
+            .sum()
+    }
+}
+
+impl Drop for NativeRoot {
+    fn drop(&mut self) {
+        let _ = self.hoist(&["down", "-v", "--remove-orphans"]);
+    }
+}
+
+fn tree_bytes(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if meta.is_file() {
+        return meta.len();
+    }
+    if !meta.is_dir() {
+        return 0;
+    }
+    std::fs::read_dir(path)
+        .unwrap()
+        .flatten()
+        .map(|e| tree_bytes(&e.path()))
+        .sum()
+}
+
+/// Runs the docker CLI, failing the test unless it exits 0; returns its stdout.
+fn docker_output(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("run the docker CLI");
+    assert!(
+        out.status.success(),
+        "docker {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Removes docker images a test made, pass or fail.
+struct DockerImages(Vec<String>);
+
+impl Drop for DockerImages {
+    fn drop(&mut self) {
+        for image in &self.0 {
+            let _ = Command::new("docker").args(["rmi", "-f", image]).output();
+        }
+    }
+}
+
+const BUILT_DOCKERFILE: &str = "FROM hoist-test/busybox:latest\n\
+                                RUN echo built-natively > /built\n\
+                                CMD [\"cat\", \"/built\"]\n";
+
+#[test]
+fn a_native_build_is_pushed_by_compose_push_and_image_push_and_runs_after_a_fresh_pull() {
+    let registry = LocalRegistry::start();
+    let image = format!("127.0.0.1:{}/hoist/built:1", registry.port);
+    let other = format!("127.0.0.1:{}/hoist/other:2", registry.port);
+
+    let builder = NativeRoot::new("push");
+    builder.load_busybox();
+    builder.write("Dockerfile", BUILT_DOCKERFILE);
+    builder.write(
+        "compose.yaml",
+        &format!("services:\n  app:\n    build: .\n    image: {image}\n"),
+    );
+    builder.ok(&["build"]);
+    let pushed = builder.ok(&["push"]);
+    assert!(pushed.contains("Pushed"), "{pushed}");
+
+    builder.ok(&["image", "tag", &image, &other]);
+    let out = builder.ok(&["image", "push", &other]);
+    assert!(
+        out.contains(&format!(
+            "The push refers to repository [127.0.0.1:{}/hoist/other]",
+            registry.port
+        )),
+        "{out}"
+    );
+    assert!(out.contains(": Pushed"), "{out}");
+    assert!(out.contains("2: digest: sha256:"), "{out}");
+    // Everything is there now: a second push uploads nothing.
+    let again = builder.ok(&["image", "push", &other]);
+    assert!(!again.contains(": Pushed"), "{again}");
+    assert!(again.contains("Layer already exists"), "{again}");
+
+    // A data root that never saw the image pulls and runs it.
+    let fresh = NativeRoot::new("pushfresh");
+    fresh.write(
+        "compose.yaml",
+        &format!("services:\n  app:\n    image: {image}\n"),
+    );
+    let pulled = fresh.ok(&["image", "pull", &image]);
+    assert!(pulled.contains("Downloaded newer image"), "{pulled}");
+    let ran = fresh.ok(&["run", "--rm", "app"]);
+    assert!(ran.contains("built-natively"), "{ran}");
+    let inspected = fresh.ok(&["image", "inspect", &image]);
+    let built: serde_json::Value =
+        serde_json::from_str(&builder.ok(&["image", "inspect", &image])).unwrap();
+    let fetched: serde_json::Value = serde_json::from_str(&inspected).unwrap();
+    assert_eq!(
+        built[0]["Id"], fetched[0]["Id"],
+        "the same image id after a round trip"
+    );
+
+    // The Docker engine reads what hoist pushed (it treats 127.0.0.1 as insecure).
+    let _cleanup = DockerImages(vec![other.clone()]);
+    docker(&["pull", &other]);
+    let out = docker_output(&["run", "--rm", &other]);
+    assert_eq!(out.trim(), "built-natively");
+}
+
+#[test]
+fn a_docker_save_archive_loads_into_the_native_store_and_runs() {
+    let root = NativeRoot::new("load");
+    let out = root.load_busybox();
+    assert!(
+        out.contains("Loaded image: hoist-test/busybox:latest"),
+        "{out}"
+    );
+    let listed = root.ok(&["image", "ls"]);
+    assert!(listed.starts_with("REPOSITORY"), "{listed}");
+    assert!(listed.contains("hoist-test/busybox"), "{listed}");
+    let matching = root.ok(&["image", "ls", "--filter", "reference=hoist-test/*"]);
+    assert!(matching.contains("hoist-test/busybox"), "{matching}");
+    let dangling = root.ok(&["image", "ls", "--filter", "dangling=true"]);
+    assert_eq!(dangling.lines().count(), 1, "only the header: {dangling}");
+    let docker_id = docker_output(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{.Id}}",
+        common::ensure_busybox_image(),
+    ]);
+    let ids = root.ok(&["image", "ls", "-q"]);
+    assert_eq!(
+        ids.trim(),
+        &docker_id.trim()["sha256:".len()..][..12],
+        "docker's image id is kept"
+    );
+
+    root.write(
+        "compose.yaml",
+        "services:\n  app:\n    image: hoist-test/busybox:latest\n    command: [\"sh\", \"-c\", \"head -1 /etc/passwd\"]\n",
+    );
+    let ran = root.ok(&["run", "--rm", "app"]);
+    assert!(ran.contains("root:x:0:0:root:/root:/bin/sh"), "{ran}");
+}
+
+#[test]
+fn an_image_saved_by_hoist_is_read_by_docker_load_and_runs() {
+    let root = NativeRoot::new("save");
+    root.load_busybox();
+    let name = format!("hoist-test/saved-{}:1", root.project);
+    root.write("Dockerfile", BUILT_DOCKERFILE);
+    root.write(
+        "compose.yaml",
+        &format!("services:\n  app:\n    build: .\n    image: {name}\n"),
+    );
+    root.ok(&["build"]);
+    let archive = root.file("saved.tar");
+    root.ok(&["image", "save", "-o", &archive.to_string_lossy(), &name]);
+
+    let _cleanup = DockerImages(vec![name.clone()]);
+    let loaded = docker_output(&["load", "-i", &archive.to_string_lossy()]);
+    assert!(
+        loaded.contains(&format!("Loaded image: {name}")),
+        "{loaded}"
+    );
+    let out = docker_output(&["run", "--rm", &name]);
+    assert_eq!(out.trim(), "built-natively");
+}
+
+/// Rewrites a tar archive without the entries `drop` names, gzip-compressed.
+fn without_entries(from: &Path, to: &Path, drop: &[&str]) {
+    let mut input = tar::Archive::new(std::fs::File::open(from).unwrap());
+    let gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(to).unwrap(),
+        flate2::Compression::fast(),
+    );
+    let mut output = tar::Builder::new(gz);
+    for entry in input.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        if drop.contains(&path.as_str()) {
+            continue;
+        }
+        let mut header = entry.header().clone();
+        output.append_data(&mut header, &path, &mut entry).unwrap();
+    }
+    output.into_inner().unwrap().finish().unwrap();
+}
+
+#[test]
+fn an_oci_layout_archive_round_trips_gzip_too() {
+    let source = NativeRoot::new("ocisrc");
+    source.load_busybox();
+    source.ok(&["image", "tag", "hoist-test/busybox", "hoist-test/oci:7"]);
+    let saved = source.file("both.tar");
+    source.ok(&[
+        "image",
+        "save",
+        "-o",
+        &saved.to_string_lossy(),
+        "hoist-test/oci:7",
+    ]);
+    // Only the OCI layout is left: index.json, oci-layout, blobs.
+    let oci = source.file("oci.tar.gz");
+    without_entries(&saved, &oci, &["manifest.json"]);
+
+    let target = NativeRoot::new("ocidst");
+    let out = target.ok(&["image", "load", "-i", &oci.to_string_lossy()]);
+    assert!(out.contains("Loaded image: hoist-test/oci:7"), "{out}");
+    target.write(
+        "compose.yaml",
+        "services:\n  app:\n    image: hoist-test/oci:7\n    command: [\"echo\", \"from-oci\"]\n",
+    );
+    let ran = target.ok(&["run", "--rm", "app"]);
+    assert!(ran.contains("from-oci"), "{ran}");
+    let a: serde_json::Value =
+        serde_json::from_str(&source.ok(&["image", "inspect", "hoist-test/oci:7"])).unwrap();
+    let b: serde_json::Value =
+        serde_json::from_str(&target.ok(&["image", "inspect", "hoist-test/oci:7"])).unwrap();
+    assert_eq!(a[0]["Id"], b[0]["Id"]);
+    assert_eq!(a[0]["RootFS"], b[0]["RootFS"]);
+
+    // An archive that is neither format says so.
+    without_entries(
+        &saved,
+        &source.file("neither.tar.gz"),
+        &["manifest.json", "index.json"],
+    );
+    let out = target.hoist(&[
+        "image",
+        "load",
+        "-i",
+        &source.file("neither.tar.gz").to_string_lossy(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("neither a `docker save` archive"));
+}
+
+#[test]
+fn prune_reclaims_blobs_and_layers_but_keeps_the_image_a_container_uses() {
+    let root = NativeRoot::new("prune");
+    root.load_busybox();
+    // A second, unused image with content of its own.
+    root.write(
+        "Dockerfile",
+        "FROM hoist-test/busybox:latest\nRUN dd if=/dev/zero of=/big bs=1024 count=512\n",
+    );
+    root.write(
+        "compose.yaml",
+        "services:\n  keep:\n    image: hoist-test/busybox:latest\n    command: [\"sleep\", \"300\"]\n  \
+         unused:\n    build: .\n    image: hoist-test/unused:1\n    profiles: [never]\n",
+    );
+    root.ok(&["build", "unused"]);
+    root.ok(&["up", "-d", "keep"]);
+
+    // Refused while in use, naming the container; the image stays.
+    let refused = root.hoist(&["image", "rm", "hoist-test/busybox:latest"]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains(&format!("{}-keep-1", root.project)), "{err}");
+    root.ok(&["image", "inspect", "hoist-test/busybox:latest"]);
+
+    // The build cache holds the unused image's layer too: drop it first.
+    root.ok(&["builder", "prune", "-a", "-f"]);
+    let before = root.stored_bytes();
+    let out = root.ok(&["image", "prune", "-a", "-f"]);
+    assert!(out.contains("Deleted Images:"), "{out}");
+    assert!(out.contains("untagged: hoist-test/unused:1"), "{out}");
+    assert!(!out.contains("untagged: hoist-test/busybox"), "{out}");
+    assert!(out.contains("Total reclaimed space: "), "{out}");
+    let after = root.stored_bytes();
+    assert!(
+        after + 512 * 1024 <= before,
+        "at least the 512 KiB layer is reclaimed: {before} -> {after}"
+    );
+    // The running container and its image are untouched.
+    let listed = root.ok(&["image", "ls"]);
+    assert!(
+        listed.contains("hoist-test/busybox") && !listed.contains("hoist-test/unused"),
+        "{listed}"
+    );
+    let ps = root.ok(&["exec", "-T", "keep", "cat", "/etc/passwd"]);
+    assert!(ps.contains("root:x:0:0"), "{ps}");
+    root.ok(&["down"]);
+
+    // Nothing uses it now: rm and a default prune give back the rest.
+    let out = root.ok(&["image", "rm", "hoist-test/busybox:latest"]);
+    assert!(out.contains("Untagged: hoist-test/busybox:latest"), "{out}");
+    assert!(out.contains("Deleted: sha256:"), "{out}");
+    root.ok(&["image", "prune", "-f"]);
+    assert_eq!(root.stored_bytes(), 0, "every blob and layer is gone");
+}
+
+#[test]
+fn builder_prune_forgets_cached_steps_and_built_images_still_run() {
+    let root = NativeRoot::new("bprune");
+    root.load_busybox();
+    root.write("Dockerfile", BUILT_DOCKERFILE);
+    root.write(
+        "compose.yaml",
+        "services:\n  app:\n    build: .\n    image: hoist-test/bprune:1\n",
+    );
+    root.ok(&["build"]);
+    let cached = root.ok(&["build"]);
+    assert!(cached.contains(" CACHED"), "{cached}");
+
+    // The steps the tagged image is built on are not dangling: kept.
+    let out = root.ok(&["builder", "prune", "-f"]);
+    assert!(!out.contains("Deleted build cache objects:"), "{out}");
+    assert!(out.contains("Total reclaimed space: "), "{out}");
+    assert!(root.ok(&["build"]).contains(" CACHED"));
+
+    let out = root.ok(&["builder", "prune", "-a", "-f"]);
+    assert!(out.contains("Deleted build cache objects:"), "{out}");
+    assert!(out.contains("Total reclaimed space: "), "{out}");
+    let ran = root.ok(&["run", "--rm", "app"]);
+    assert!(ran.contains("built-natively"), "{ran}");
+    let rebuilt = root.ok(&["build"]);
+    assert!(!rebuilt.contains(" CACHED"), "{rebuilt}");
+}
+
+#[test]
+fn a_loaded_archive_with_a_traversing_layer_writes_nothing_outside_the_rootfs() {
+    let root = NativeRoot::new("evil");
+    let victim = root.file("outside-victim");
+    // A layer whose entries climb out with `..` and through an absolute symlink.
+    let mut layer = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    h.set_mode(0o777);
+    layer
+        .append_link(&mut h, "escape", root.dir.path())
+        .unwrap();
+    for name in ["escape/outside-victim", "../../outside-victim"] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(4);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        // `append_data` refuses `..`: write the raw name into the header.
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_cksum();
+        layer.append(&h, &b"evil"[..]).unwrap();
+    }
+    let busybox = busybox::busybox_rootfs(root.dir.path());
+    let base = std::fs::read(&busybox).unwrap();
+    let layer = layer.into_inner().unwrap();
+    let diff = |data: &[u8]| Digest::of(data).to_string();
+    let config = serde_json::json!({
+        "architecture": Platform::host().architecture, "os": "linux",
+        "config": {"Cmd": ["/bin/sh", "-c", "echo ran"], "Env": ["PATH=/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": [diff(&base), diff(&layer)]},
+    });
+    let manifest = serde_json::json!([{
+        "Config": "config.json",
+        "RepoTags": ["hoist-test/evil:1"],
+        "Layers": ["base/layer.tar", "evil/layer.tar"],
+    }]);
+    let mut archive = tar::Builder::new(std::fs::File::create(root.file("evil.tar")).unwrap());
+    for (name, data) in [
+        ("config.json", serde_json::to_vec(&config).unwrap()),
+        ("manifest.json", serde_json::to_vec(&manifest).unwrap()),
+        ("base/layer.tar", base),
+        ("evil/layer.tar", layer),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        archive.append_data(&mut h, name, data.as_slice()).unwrap();
+    }
+    archive.finish().unwrap();
+
+    root.ok(&[
+        "image",
+        "load",
+        "-i",
+        &root.file("evil.tar").to_string_lossy(),
+    ]);
+    root.write(
+        "compose.yaml",
+        "services:\n  app:\n    image: hoist-test/evil:1\n",
+    );
+    // The layer is unpacked (its refused entries left out) and the container runs.
+    let ran = root.ok(&["run", "--rm", "app"]);
+    assert!(ran.contains("ran"), "{ran}");
+    for place in [
+        victim,
+        root.root().join("outside-victim"),
+        root.root().join("layers/outside-victim"),
+    ] {
+        assert!(!place.exists(), "a layer wrote {}", place.display());
+    }
+}
+
+#[test]
+fn a_registry_asking_for_a_password_gets_the_docker_login_and_a_clear_error_without() {
+    use base64::Engine as _;
+    let registry = LocalRegistry::start_with_password();
+    let target = format!("127.0.0.1:{}/hoist/private:1", registry.port);
+    let root = NativeRoot::new("auth");
+    root.load_busybox();
+    root.ok(&["image", "tag", "hoist-test/busybox", &target]);
+
+    // No login stored: refused, saying how to log in.
+    let config = root.file("docker-config");
+    std::fs::create_dir(&config).unwrap();
+    root.env.borrow_mut().push((
+        "DOCKER_CONFIG".to_string(),
+        config.to_string_lossy().into_owned(),
+    ));
+    let out = root.hoist(&["image", "push", &target]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("docker login"), "{err}");
+
+    // `docker login` stores `auths` in config.json: hoist uses it to push and to pull.
+    let auth = base64::engine::general_purpose::STANDARD.encode("hoist:secret");
+    std::fs::write(
+        config.join("config.json"),
+        format!(
+            r#"{{"auths":{{"127.0.0.1:{}":{{"auth":"{auth}"}}}}}}"#,
+            registry.port
+        ),
+    )
+    .unwrap();
+    let pushed = root.ok(&["image", "push", &target]);
+    assert!(pushed.contains(": Pushed"), "{pushed}");
+
+    let fresh = NativeRoot::new("authpull");
+    fresh
+        .env
+        .borrow_mut()
+        .extend(root.env.borrow().iter().cloned());
+    let pulled = fresh.ok(&["image", "pull", &target]);
+    assert!(pulled.contains("Downloaded newer image"), "{pulled}");
+}
+
+#[test]
+fn image_push_and_pull_on_the_docker_backend_go_through_the_engine() {
+    let registry = LocalRegistry::start();
+    let target = format!("127.0.0.1:{}/hoist/through-engine:1", registry.port);
+    let _cleanup = DockerImages(vec![target.clone()]);
+    let hoist = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_hoist"))
+            .args(["--backend", "docker", "image"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run hoist");
+        assert!(
+            out.status.success(),
+            "hoist image {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    hoist(&["tag", common::ensure_busybox_image(), &target]);
+    let pushed = hoist(&["push", &target]);
+    assert!(pushed.contains("digest: sha256:"), "{pushed}");
+    hoist(&["rm", &target]);
+    let pulled = hoist(&["pull", &target]);
+    assert!(pulled.trim_end().ends_with(&target), "{pulled}");
+    let out = docker_output(&["run", "--rm", &target, "echo", "pulled-through-the-engine"]);
+    assert_eq!(out.trim(), "pulled-through-the-engine");
 }

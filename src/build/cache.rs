@@ -119,6 +119,18 @@ impl<'a> BuildCache<'a> {
 
     /// Every layer digest an entry still needs (what a prune must keep).
     pub fn layers_in_use(&self) -> Result<Vec<Digest>, ImageError> {
+        let mut out: Vec<Digest> = self
+            .entries()?
+            .into_iter()
+            .flat_map(|(_, state)| state.layers.into_iter().map(|d| d.digest))
+            .collect();
+        out.sort_by_key(|d| d.to_string());
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Every entry with its key (hex): what `builder prune` chooses from.
+    pub fn entries(&self) -> Result<Vec<(String, CachedState)>, ImageError> {
         let tx = self.db.begin_read().map_err(cache_err)?;
         let table = match tx.open_table(BUILD_CACHE) {
             Ok(t) => t,
@@ -127,14 +139,24 @@ impl<'a> BuildCache<'a> {
         };
         let mut out = Vec::new();
         for row in table.iter().map_err(cache_err)? {
-            let (_, value) = row.map_err(cache_err)?;
+            let (key, value) = row.map_err(cache_err)?;
             if let Ok(state) = serde_json::from_slice::<CachedState>(value.value()) {
-                out.extend(state.layers.into_iter().map(|d| d.digest));
+                out.push((key.value().to_string(), state));
             }
         }
-        out.sort_by_key(|d| d.to_string());
-        out.dedup();
         Ok(out)
+    }
+
+    /// Forgets the entries with `keys` (`builder prune`), in one transaction.
+    pub fn remove(&self, keys: &[String]) -> Result<(), ImageError> {
+        let tx = self.db.begin_write().map_err(cache_err)?;
+        {
+            let mut table = tx.open_table(BUILD_CACHE).map_err(cache_err)?;
+            for k in keys {
+                table.remove(k.as_str()).map_err(cache_err)?;
+            }
+        }
+        tx.commit().map_err(cache_err)
     }
 
     /// Forgets every entry (`builder prune`); returns how many there were.

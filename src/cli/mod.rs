@@ -5,6 +5,7 @@
 mod attach;
 mod backend;
 mod build;
+mod builder;
 pub mod config;
 mod cp;
 mod down;
@@ -12,6 +13,7 @@ mod events;
 mod exec;
 mod image;
 mod images;
+mod info;
 mod kill;
 mod logs;
 mod ls;
@@ -124,6 +126,8 @@ pub enum Backend {
 pub enum Command {
     /// Build or rebuild services
     Build(build::BuildArgs),
+    /// Manage the build cache (`builder prune`)
+    Builder(builder::BuilderArgs),
     /// Parse, resolve and render the compose file in canonical format
     Config(config::ConfigArgs),
     /// Copy files/folders between a service container and the local filesystem
@@ -136,10 +140,12 @@ pub enum Command {
     Events(events::EventsArgs),
     /// Execute a command in a running container
     Exec(exec::ExecArgs),
-    /// Manage images of the native runtime (`image import`)
+    /// Manage images of the backend in use (ls, pull, push, rm, prune, inspect, tag, load, save, import)
     Image(image::ImageArgs),
     /// List images used by the created containers
     Images(images::ImagesArgs),
+    /// Display the backend in use, where its data lives, and what it holds
+    Info(info::InfoArgs),
     /// Force stop service containers
     Kill(kill::KillArgs),
     /// View output from containers
@@ -172,7 +178,7 @@ pub enum Command {
     Unpause(pause::UnpauseArgs),
     /// Create and start containers
     Up(up::UpArgs),
-    /// Show the hoist version information
+    /// Show the hoist version and the backend in use
     Version(version::VersionArgs),
     /// Block until containers of all (or specified) services stop.
     Wait(wait::WaitArgs),
@@ -229,7 +235,6 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Config(args) => config::run(&cli.global, args).map_err(CliError::from),
-        Command::Version(args) => version::run(&cli.global, args).map_err(CliError::from),
         command => async_main(&cli.global, command),
     };
     match result {
@@ -242,7 +247,7 @@ pub fn main() -> i32 {
 }
 
 /// Commands that talk to a runtime run on a tokio runtime built only for them, so `config`
-/// and `version` start no threads.
+/// starts no threads.
 fn async_main(global: &GlobalArgs, command: &Command) -> Result<i32, CliError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -260,6 +265,9 @@ fn async_main(global: &GlobalArgs, command: &Command) -> Result<i32, CliError> {
             Command::Run(args) => run::run(global, args).await,
             Command::Exec(args) => exec::run(global, args).await,
             Command::Build(args) => build::run(global, args).await,
+            Command::Builder(args) => builder::run(global, args).await,
+            Command::Info(args) => info::run(global, args).await,
+            Command::Version(args) => version::run(global, args).await,
             Command::Kill(args) => kill::run(global, args).await,
             Command::Pause(args) => pause::pause(global, args).await,
             Command::Pull(args) => pull::run(global, args).await,
@@ -280,7 +288,7 @@ fn async_main(global: &GlobalArgs, command: &Command) -> Result<i32, CliError> {
             Command::Top(args) => top::run(global, args).await,
             Command::Wait(args) => wait::run(global, args).await,
             Command::Watch(args) => watch::run(global, args).await,
-            Command::Config(_) | Command::Version(_) => Ok(0),
+            Command::Config(_) => Ok(0),
         }
     })
 }

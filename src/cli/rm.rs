@@ -46,7 +46,7 @@ pub async fn run(global: &GlobalArgs, args: &RmArgs) -> Result<i32, CliError> {
 }
 
 /// Asks on the terminal; off a terminal nobody can answer, so removal needs `-f`.
-fn confirm(question: &str) -> Result<bool, CliError> {
+pub(super) fn confirm(question: &str) -> Result<bool, CliError> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         return Err(EngineError::new(format!(

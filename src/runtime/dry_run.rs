@@ -29,8 +29,8 @@ use super::{
     ContainerSpec, ContainerState, ContainerStatus, ContainerSummary, EventFilter, ExecSession,
     ExecSpec, HealthState, HealthStatus, ImageInfo, ImageSummary, LabelFilter, LogOptions,
     NetworkAttachment, NetworkEndpoint, NetworkInfo, NetworkSpec, ObjectKind, OutputChunk,
-    ProcessList, ProgressSink, RegistryAuth, Result, Runtime, RuntimeError, RuntimeEvent,
-    RuntimeInfo, TtySize, VolumeInfo, VolumeSpec,
+    ProcessList, ProgressSink, PruneReport, RegistryAuth, Result, Runtime, RuntimeError,
+    RuntimeEvent, RuntimeInfo, SystemInfo, TtySize, VolumeInfo, VolumeSpec,
 };
 
 /// Wraps a real runtime; see the module docs.
@@ -558,6 +558,33 @@ impl Runtime for DryRunRuntime {
         }
         overlay.removed_images.insert(info.id);
         Ok(())
+    }
+
+    async fn prune_images(&self, _all: bool) -> Result<PruneReport> {
+        Err(unavailable("prune images".to_string(), "image prune"))
+    }
+
+    async fn save_images(&self, references: &[String], path: &std::path::Path) -> Result<()> {
+        // Writes a local file only: the runtime is not changed.
+        self.inner.save_images(references, path).await
+    }
+
+    async fn load_images(&self, path: &std::path::Path) -> Result<Vec<String>> {
+        Err(unavailable(
+            format!("load {}", path.display()),
+            "image load",
+        ))
+    }
+
+    async fn prune_build_cache(&self, _all: bool) -> Result<PruneReport> {
+        Err(unavailable(
+            "prune build cache".to_string(),
+            "builder prune",
+        ))
+    }
+
+    async fn system_info(&self) -> Result<SystemInfo> {
+        self.inner.system_info().await
     }
 
     // -- containers: lifecycle --

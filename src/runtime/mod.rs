@@ -319,6 +319,30 @@ impl ImageProgress {
     }
 }
 
+/// What an image or build-cache prune removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    /// Names taken off images (`untagged: ...`).
+    pub untagged: Vec<String>,
+    /// Images, layers or cache records deleted (`deleted: sha256:...`).
+    pub deleted: Vec<String>,
+    pub reclaimed_bytes: u64,
+}
+
+/// Facts about the runtime's host and storage, for `hoist info`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SystemInfo {
+    /// Where images and containers live (the engine's `DockerRootDir`, or `HOIST_ROOT`).
+    pub data_root: String,
+    pub storage_driver: String,
+    /// `1` or `2`.
+    pub cgroup_version: String,
+    pub kernel_version: String,
+    pub operating_system: String,
+    pub registry_mirrors: Vec<String>,
+    pub insecure_registries: Vec<String>,
+}
+
 /// An image to build from a tar context.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BuildSpec {
@@ -372,6 +396,8 @@ pub struct ImageInfo {
     pub os: Option<String>,
     pub architecture: Option<String>,
     pub config: ImageConfig,
+    /// The layers' diff ids (`RootFS.Layers`), bottom first.
+    pub layers: Vec<String>,
 }
 
 /// An image as listed (cheaper than inspect).
@@ -1016,6 +1042,19 @@ pub trait Runtime: Send + Sync {
         progress: ProgressSink<'_>,
     ) -> Result<()>;
     async fn remove_image(&self, reference: &str, force: bool) -> Result<()>;
+    /// Removes dangling images (untagged), or with `all` every image no container uses,
+    /// and reclaims their content.
+    async fn prune_images(&self, all: bool) -> Result<PruneReport>;
+    /// Writes `references` to `path` as one `docker save` archive (with the OCI layout
+    /// files too where the backend writes them).
+    async fn save_images(&self, references: &[String], path: &std::path::Path) -> Result<()>;
+    /// Loads a `docker save` or OCI image-layout archive (plain or gzip) from `path`;
+    /// returns what was loaded, one `Loaded image: ...` line each.
+    async fn load_images(&self, path: &std::path::Path) -> Result<Vec<String>>;
+    /// Removes the build cache no image uses, or with `all` all of it.
+    async fn prune_build_cache(&self, all: bool) -> Result<PruneReport>;
+    /// The host and storage facts of `hoist info`.
+    async fn system_info(&self) -> Result<SystemInfo>;
 
     // -- containers: lifecycle --
 

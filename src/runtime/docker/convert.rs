@@ -277,6 +277,7 @@ pub(super) fn image_info(i: bm::ImageInspect) -> ImageInfo {
         os: i.os,
         architecture: i.architecture,
         config: i.config.map(image_config).unwrap_or_default(),
+        layers: i.root_fs.and_then(|r| r.layers).unwrap_or_default(),
     }
 }
 

@@ -31,8 +31,8 @@ use crate::runtime::{
     AttachOptions, AttachedIo, BoxStream, BuildSpec, ContainerInfo, ContainerListOptions,
     ContainerSpec, ContainerSummary, EventFilter, ExecSession, ExecSpec, ImageInfo, ImageProgress,
     ImageSummary, LabelFilter, LogOptions, NetworkAttachment, NetworkInfo, NetworkSpec, ObjectKind,
-    OutputChunk, ProcessList, ProgressSink, RegistryAuth, Result, Runtime, RuntimeError,
-    RuntimeEvent, RuntimeInfo, TtySize, VolumeInfo, VolumeSpec,
+    OutputChunk, ProcessList, ProgressSink, PruneReport, RegistryAuth, Result, Runtime,
+    RuntimeError, RuntimeEvent, RuntimeInfo, SystemInfo, TtySize, VolumeInfo, VolumeSpec,
 };
 
 /// Where Docker listens when `DOCKER_HOST` is unset.
@@ -534,6 +534,144 @@ impl Runtime for DockerRuntime {
             .await
             .map(|_| ())
             .map_err(self.fail("remove", ObjectKind::Image, reference))
+    }
+
+    async fn prune_images(&self, all: bool) -> Result<PruneReport> {
+        // As `docker image prune`: dangling only, unless `-a`.
+        let filters =
+            std::collections::HashMap::from([("dangling".to_string(), vec![(!all).to_string()])]);
+        let options = qp::PruneImagesOptions {
+            filters: Some(filters),
+        };
+        let r = self
+            .long_client
+            .prune_images(Some(options))
+            .await
+            .map_err(self.fail("prune", ObjectKind::Image, "*"))?;
+        let mut report = PruneReport {
+            reclaimed_bytes: r.space_reclaimed.unwrap_or(0).max(0) as u64,
+            ..Default::default()
+        };
+        for item in r.images_deleted.unwrap_or_default() {
+            report.untagged.extend(item.untagged);
+            report.deleted.extend(item.deleted);
+        }
+        Ok(report)
+    }
+
+    async fn save_images(&self, references: &[String], path: &std::path::Path) -> Result<()> {
+        use tokio::io::AsyncWriteExt as _;
+        let names: Vec<&str> = references.iter().map(String::as_str).collect();
+        let what = references.join(" ");
+        let io_err = |e: std::io::Error| RuntimeError::Other {
+            operation: format!("save {what}"),
+            message: format!("{}: {e}", path.display()),
+        };
+        let mut file = tokio::fs::File::create(path).await.map_err(io_err)?;
+        let mut stream = self.long_client.export_images(&names);
+        let mut outcome = Ok(());
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(data) => {
+                    if let Err(e) = file.write_all(&data).await {
+                        outcome = Err(io_err(e));
+                        break;
+                    }
+                }
+                Err(e) => {
+                    outcome = Err(self.fail("save", ObjectKind::Image, &what)(e));
+                    break;
+                }
+            }
+        }
+        if outcome.is_ok() {
+            outcome = file.flush().await.map_err(io_err);
+        }
+        if outcome.is_err() {
+            // Nothing half-written is left under the name asked for.
+            drop(file);
+            let _ = tokio::fs::remove_file(path).await;
+        }
+        outcome
+    }
+
+    async fn load_images(&self, path: &std::path::Path) -> Result<Vec<String>> {
+        let data = tokio::fs::read(path)
+            .await
+            .map_err(|e| RuntimeError::Other {
+                operation: "load".to_string(),
+                message: format!("cannot read {}: {e}", path.display()),
+            })?;
+        let options = qp::ImportImageOptions {
+            quiet: true,
+            ..Default::default()
+        };
+        let mut stream =
+            self.long_client
+                .import_image(options, bollard::body_full(Bytes::from(data)), None);
+        let mut loaded = Vec::new();
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| match e {
+                bollard::errors::Error::DockerResponseServerError { message, .. }
+                | bollard::errors::Error::DockerStreamError { error: message } => {
+                    RuntimeError::Other {
+                        operation: format!("load {}", path.display()),
+                        message,
+                    }
+                }
+                other => self.fail("load", ObjectKind::Image, &path.display().to_string())(other),
+            })?;
+            if let Some(detail) = info.error_detail {
+                return Err(RuntimeError::Other {
+                    operation: format!("load {}", path.display()),
+                    message: detail.message.unwrap_or_default(),
+                });
+            }
+            if let Some(text) = info.stream {
+                loaded.extend(
+                    text.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(str::to_string),
+                );
+            }
+        }
+        Ok(loaded)
+    }
+
+    async fn prune_build_cache(&self, all: bool) -> Result<PruneReport> {
+        let options = qp::PruneBuildOptions {
+            all: Some(all),
+            ..Default::default()
+        };
+        let r = self
+            .long_client
+            .prune_build(Some(options))
+            .await
+            .map_err(self.fail("prune build cache", ObjectKind::Image, "*"))?;
+        Ok(PruneReport {
+            untagged: Vec::new(),
+            deleted: r.caches_deleted.unwrap_or_default(),
+            reclaimed_bytes: r.space_reclaimed.unwrap_or(0).max(0) as u64,
+        })
+    }
+
+    async fn system_info(&self) -> Result<SystemInfo> {
+        let i = self.client.info().await.map_err(self.fail(
+            "query",
+            ObjectKind::Container,
+            &self.endpoint,
+        ))?;
+        let registry = i.registry_config.unwrap_or_default();
+        Ok(SystemInfo {
+            data_root: i.docker_root_dir.unwrap_or_default(),
+            storage_driver: i.driver.unwrap_or_default(),
+            cgroup_version: i.cgroup_version.map(|v| v.to_string()).unwrap_or_default(),
+            kernel_version: i.kernel_version.unwrap_or_default(),
+            operating_system: i.operating_system.unwrap_or_default(),
+            registry_mirrors: registry.mirrors.unwrap_or_default(),
+            insecure_registries: registry.insecure_registry_cidrs.unwrap_or_default(),
+        })
     }
 
     // -- containers: lifecycle -----------------------------------------------------------

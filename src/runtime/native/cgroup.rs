@@ -13,7 +13,8 @@ use super::monitor::lc_id;
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
-fn unified() -> bool {
+/// Whether the host runs cgroup v2 (one unified hierarchy).
+pub fn unified() -> bool {
     std::path::Path::new(CGROUP_ROOT)
         .join("cgroup.controllers")
         .exists()

@@ -33,6 +33,17 @@ pub enum From {
     Now,
 }
 
+/// The byte offset reading starts at. For [`From::Now`] it is the log's length when the
+/// stream is asked for, taken before returning: the reader task may first run after the
+/// caller has started the container, and output written in between belongs to the attach.
+/// The log is only ever appended to, so the offset stays valid.
+fn start_offset(path: &Path, from: From) -> u64 {
+    match from {
+        From::Beginning => 0,
+        From::Now => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+    }
+}
+
 fn parse(line: &str) -> Option<(OutputStream, String, String, SystemTime)> {
     let e: Entry = serde_json::from_str(line).ok()?;
     let stream = match e.stream.as_str() {
@@ -85,24 +96,20 @@ impl Reader {
         }
     }
 
-    async fn run(self, from: From, tx: mpsc::Sender<Result<OutputChunk>>) {
-        let path = state::container_dir(&self.root, &self.id).join(super::monitor::LOG_FILE);
-        let mut waited = false;
+    async fn run(self, offset: u64, tx: mpsc::Sender<Result<OutputChunk>>) {
+        let path = log_path(&self.root, &self.id);
         let file = loop {
             match tokio::fs::File::open(&path).await {
                 Ok(f) => break Some(f),
                 Err(_) if self.options.follow && self.active() => {
-                    waited = true;
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 Err(_) => break None,
             }
         };
         let Some(mut file) = file else { return };
-        // A log that did not exist yet when we came holds nothing from before: an attach
-        // before the first start must not skip what the process printed meanwhile.
-        if from == From::Now && !waited {
-            if let Err(e) = file.seek(std::io::SeekFrom::End(0)).await {
+        if offset > 0 {
+            if let Err(e) = file.seek(std::io::SeekFrom::Start(offset)).await {
                 let _ = tx.send(Err(read_err(&path, e))).await;
                 return;
             }
@@ -195,6 +202,10 @@ impl Reader {
     }
 }
 
+fn log_path(root: &Path, id: &str) -> PathBuf {
+    state::container_dir(root, id).join(super::monitor::LOG_FILE)
+}
+
 fn read_err(path: &Path, e: std::io::Error) -> RuntimeError {
     RuntimeError::Other {
         operation: "read container logs".to_string(),
@@ -217,7 +228,8 @@ pub fn stream_logs(
         options: options.clone(),
         through_created,
     };
-    tokio::spawn(reader.run(from, tx));
+    let offset = start_offset(&log_path(root, id), from);
+    tokio::spawn(reader.run(offset, tx));
     Box::pin(stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     }))

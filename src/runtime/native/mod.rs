@@ -2,7 +2,8 @@
 //! parsing and normalizing references ([`reference`]), a content-addressed blob store with
 //! image records in an embedded transactional database ([`store`]), an OCI distribution
 //! client that pulls into it ([`registry`]), layer unpacking that refuses path traversal
-//! ([`unpack`]) and rootfs imports ([`import`]). Its containers: overlay snapshots
+//! ([`unpack`]), rootfs imports ([`import`]), `docker save` / OCI archives ([`archive`]) and
+//! reclaiming unreferenced content ([`prune`]). Its containers: overlay snapshots
 //! ([`snapshot`]), the OCI spec ([`spec`]), network namespace files ([`netns`]), records and
 //! process state ([`state`]), the lifecycle ([`containers`]), the per-container monitor that
 //! drives libcontainer ([`monitor`]) and a TTY container's terminal ([`console`]), log reading ([`logs`]), events ([`events`]) and direct
@@ -12,6 +13,7 @@
 //! Not for: compose files (nothing here knows about them), nor bridges and addresses (the
 //! networking module configures the namespaces made here).
 
+pub mod archive;
 pub mod cgroup;
 pub mod console;
 pub mod containers;
@@ -27,6 +29,7 @@ pub mod monitor;
 pub mod net;
 pub mod netns;
 pub mod oci;
+pub mod prune;
 pub mod reference;
 pub mod registry;
 pub mod runtime;

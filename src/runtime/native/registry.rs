@@ -1,7 +1,7 @@
 //! An OCI distribution (Docker registry v2) client that pulls images into the
-//! [`ImageStore`]: manifests (OCI index, Docker manifest list, OCI and Docker v2 manifests),
-//! the host platform picked from an index, anonymous bearer-token auth, digest-verified
-//! blobs, layers fetched concurrently with progress.
+//! [`ImageStore`] and pushes them from it: manifests (OCI index, Docker manifest list, OCI
+//! and Docker v2 manifests), the host platform picked from an index, bearer-token and basic
+//! auth, digest-verified blobs, layers fetched concurrently with progress.
 //!
 //! Where a registry lives: `docker.io` is served by `registry-1.docker.io`; registries on
 //! `localhost`, `127.0.0.0/8` or `::1`, and those listed in `HOIST_REGISTRY_INSECURE`
@@ -10,8 +10,14 @@
 //! `https://mirror.example` (a Docker Hub mirror, like Docker's `registry-mirrors`) or
 //! `ghcr.io=http://10.0.0.5:5000` (a mirror of another registry).
 //!
-//! Not for: credentials (only anonymous pulls for now), pushes, or reference parsing
-//! (see [`super::reference`]).
+//! Pushes follow the distribution spec's monolithic upload: `HEAD` each blob, else `POST`
+//! an upload session and `PUT` the blob to its `Location`, then `PUT` the manifest.
+//!
+//! Credentials: the [`Credentials`] given to the client (from the caller's `RegistryAuth`,
+//! else `auths` of the Docker CLI's `config.json`) answer `Basic` challenges and go to the
+//! token service of `Bearer` ones; without any, tokens are asked for anonymously.
+//!
+//! Not for: reference parsing (see [`super::reference`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -19,7 +25,8 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full, StreamBody};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
@@ -146,11 +153,102 @@ pub struct PullOutcome {
     pub downloaded_bytes: u64,
 }
 
+/// A request body: empty, in memory, or streamed from a blob file.
+type Body = BoxBody<Bytes, std::io::Error>;
+
+fn empty_body() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+fn full_body(data: Bytes) -> Body {
+    Full::new(data).map_err(|never| match never {}).boxed()
+}
+
+/// A user name and password (or identity token) for one registry.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    // Never print the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Credentials {
+    fn basic(&self) -> String {
+        use base64::Engine as _;
+        let pair = format!("{}:{}", self.username, self.password);
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    }
+
+    /// The Docker CLI's stored login for `domain` (`$DOCKER_CONFIG/config.json`, default
+    /// `~/.docker/config.json`, its `auths` entries; credential helpers are not run).
+    pub fn from_docker_config(domain: &str) -> Option<Credentials> {
+        let dir = std::env::var_os("DOCKER_CONFIG")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker"))
+            })?;
+        let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
+        let config: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let auths = config.get("auths")?.as_object()?;
+        let wanted: Vec<String> = if domain == DOCKER_HUB {
+            vec![
+                "https://index.docker.io/v1/".to_string(),
+                "index.docker.io".to_string(),
+                DOCKER_HUB.to_string(),
+            ]
+        } else {
+            vec![
+                domain.to_string(),
+                format!("https://{domain}"),
+                format!("http://{domain}"),
+            ]
+        };
+        let entry = auths.iter().find_map(|(k, v)| {
+            wanted
+                .iter()
+                .any(|w| k.trim_end_matches('/') == w.trim_end_matches('/'))
+                .then_some(v)
+        })?;
+        let encoded = entry.get("auth")?.as_str()?;
+        use base64::Engine as _;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .ok()?;
+        let (user, pass) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+        Some(Credentials {
+            username: user.to_string(),
+            password: pass.to_string(),
+        })
+    }
+}
+
+/// What a push did.
+#[derive(Debug, Clone)]
+pub struct PushOutcome {
+    /// The digest of the manifest now under the tag.
+    pub manifest_digest: Digest,
+    /// Blobs uploaded; the others were present in the registry already.
+    pub uploaded_blobs: usize,
+    pub uploaded_bytes: u64,
+}
+
 /// A registry client; cheap to share, holds a connection pool and tokens.
 pub struct RegistryClient {
-    http: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    http: Client<HttpsConnector<HttpConnector>, Body>,
     config: RegistryConfig,
-    /// Bearer tokens by `base|repository`.
+    credentials: Option<Credentials>,
+    /// Authorization header values by `base|repository`.
     tokens: Mutex<HashMap<String, String>>,
 }
 
@@ -172,8 +270,191 @@ impl RegistryClient {
         RegistryClient {
             http: Client::builder(TokioExecutor::new()).build(connector),
             config,
+            credentials: None,
             tokens: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The same client answering auth challenges with `credentials`.
+    pub fn with_credentials(mut self, credentials: Option<Credentials>) -> RegistryClient {
+        self.credentials = credentials;
+        self
+    }
+
+    /// Pushes the stored image `record` to `target` (a tag, or the digest of the stored
+    /// manifest): every blob the manifest names that the registry lacks, then the manifest
+    /// itself, byte for byte as stored, so its digest stays the image's digest.
+    pub async fn push(
+        &self,
+        store: &ImageStore,
+        record: &ImageRecord,
+        target: &Reference,
+        progress: ProgressSink<'_>,
+    ) -> Result<PushOutcome, ImageError> {
+        let endpoints = self.config.endpoints(target.domain());
+        // Mirrors are for reading: a push goes to the registry itself.
+        let base = endpoints.last().cloned().unwrap_or_default();
+        let repo = Repo {
+            base: &base,
+            path: target.path(),
+            reference: target.to_string(),
+        };
+        let manifest_body = store.read_blob(&record.manifest_digest)?;
+        let manifest: Manifest = serde_json::from_slice(&manifest_body).map_err(|e| {
+            registry_err(&repo, format!("the stored manifest is not valid JSON: {e}"))
+        })?;
+        if manifest.config.digest != record.config.digest || manifest.layers != record.layers {
+            return Err(registry_err(
+                &repo,
+                "the stored manifest does not match the image record; pull or build the image again",
+            ));
+        }
+        progress(ImageProgress::Layer {
+            id: None,
+            status: format!("The push refers to repository [{}]", target.name()),
+            current: None,
+            total: None,
+        });
+        let mut uploaded_blobs = 0;
+        let mut uploaded_bytes = 0;
+        // Layers first, the config last, as Docker does: a manifest only becomes valid once
+        // everything it names is there.
+        for (descriptor, is_layer) in manifest
+            .layers
+            .iter()
+            .map(|l| (l, true))
+            .chain(std::iter::once((&manifest.config, false)))
+        {
+            let report = layer_reporter(descriptor, is_layer, progress);
+            if let Some(bytes) = self.push_blob(store, &repo, descriptor, report).await? {
+                uploaded_blobs += 1;
+                uploaded_bytes += bytes;
+            }
+        }
+        let media_type = manifest
+            .media_type
+            .clone()
+            .unwrap_or_else(|| OCI_MANIFEST.to_string());
+        let tag = target.manifest_ref();
+        let url = format!("{}/v2/{}/manifests/{tag}", repo.base, repo.path);
+        let body = Bytes::from(manifest_body);
+        let response = self
+            .request(
+                &repo,
+                http::Method::PUT,
+                &url,
+                &[(http::header::CONTENT_TYPE, media_type.as_str())],
+                || full_body(body.clone()),
+            )
+            .await?;
+        if !response.status().is_success() {
+            return Err(refusal(&repo, "PUT", &url, response).await);
+        }
+        if let Some(answered) = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+        {
+            if answered != record.manifest_digest.to_string() {
+                return Err(ImageError::DigestMismatch {
+                    what: format!("manifest pushed to {target}"),
+                    expected: record.manifest_digest.to_string(),
+                    actual: answered.to_string(),
+                });
+            }
+        }
+        progress(ImageProgress::Layer {
+            id: None,
+            status: format!(
+                "{}: digest: {} size: {}",
+                target.tag().unwrap_or("latest"),
+                record.manifest_digest,
+                body.len()
+            ),
+            current: None,
+            total: None,
+        });
+        Ok(PushOutcome {
+            manifest_digest: record.manifest_digest.clone(),
+            uploaded_blobs,
+            uploaded_bytes,
+        })
+    }
+
+    /// Uploads one blob unless the registry has it, telling `report` how it goes; returns
+    /// the bytes uploaded.
+    async fn push_blob(
+        &self,
+        store: &ImageStore,
+        repo: &Repo<'_>,
+        descriptor: &Descriptor,
+        report: impl Fn(&str, Option<u64>),
+    ) -> Result<Option<u64>, ImageError> {
+        let path = store.blob_path(&descriptor.digest);
+        let size = std::fs::metadata(&path)
+            .map_err(|e| registry_err(repo, format!("blob {}: {e}", path.display())))?
+            .len();
+        if size != descriptor.size {
+            return Err(registry_err(
+                repo,
+                format!(
+                    "the stored blob {} has {size} bytes, its descriptor says {}",
+                    descriptor.digest, descriptor.size
+                ),
+            ));
+        }
+        report("Preparing", None);
+        let blob_url = format!("{}/v2/{}/blobs/{}", repo.base, repo.path, descriptor.digest);
+        let head = self
+            .request(repo, http::Method::HEAD, &blob_url, &[], empty_body)
+            .await?;
+        if head.status().is_success() {
+            report("Layer already exists", None);
+            return Ok(None);
+        }
+        let uploads = format!("{}/v2/{}/blobs/uploads/", repo.base, repo.path);
+        let started = self
+            .request(repo, http::Method::POST, &uploads, &[], empty_body)
+            .await?;
+        if started.status() != StatusCode::ACCEPTED {
+            return Err(refusal(repo, "POST", &uploads, started).await);
+        }
+        let location = started
+            .headers()
+            .get(http::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| registry_err(repo, "the upload session came without a Location"))?;
+        let put_url = upload_url(&uploads, location, &descriptor.digest);
+        // Verify before sending: the registry would refuse a mismatch, but this names the
+        // local blob that went bad.
+        verify_file(&path, &descriptor.digest)?;
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let length = size.to_string();
+        let headers = [
+            (http::header::CONTENT_TYPE, "application/octet-stream"),
+            (http::header::CONTENT_LENGTH, length.as_str()),
+        ];
+        let upload = self.request(repo, http::Method::PUT, &put_url, &headers, || {
+            file_body(path.clone(), sent.clone())
+        });
+        tokio::pin!(upload);
+        let mut ticker = tokio::time::interval(std::time::Duration::from_millis(200));
+        let response = loop {
+            tokio::select! {
+                response = &mut upload => break response?,
+                _ = ticker.tick() => {
+                    let n = sent.load(std::sync::atomic::Ordering::Relaxed);
+                    if n > 0 {
+                        report("Pushing", Some(n.min(size)));
+                    }
+                }
+            }
+        };
+        if response.status() != StatusCode::CREATED && !response.status().is_success() {
+            return Err(refusal(repo, "PUT", &put_url, response).await);
+        }
+        report("Pushed", None);
+        Ok(Some(size))
     }
 
     /// Pulls `reference` for `platform` into `store` and records it there under its
@@ -385,17 +666,7 @@ impl RegistryClient {
         is_layer: bool,
         progress: ProgressSink<'_>,
     ) -> Result<Option<u64>, ImageError> {
-        let id = descriptor.digest.hex().chars().take(12).collect::<String>();
-        let report = |status: &str, current: Option<u64>| {
-            if is_layer {
-                progress(ImageProgress::Layer {
-                    id: Some(id.clone()),
-                    status: status.to_string(),
-                    current,
-                    total: current.map(|_| descriptor.size),
-                });
-            }
-        };
+        let report = layer_reporter(descriptor, is_layer, progress);
         if store.has_blob(&descriptor.digest) {
             report("Already exists", None);
             return Ok(None);
@@ -440,7 +711,7 @@ impl RegistryClient {
         Ok(Some(written))
     }
 
-    /// GET with the cached token, answering a bearer challenge once and following
+    /// GET with the cached authorization, answering a challenge once and following
     /// redirects (blob downloads usually redirect to a CDN, which must not see the token).
     async fn get(
         &self,
@@ -448,12 +719,31 @@ impl RegistryClient {
         url: &str,
         accept: Option<&str>,
     ) -> Result<Response<Incoming>, ImageError> {
+        let headers: Vec<(http::HeaderName, &str)> = accept
+            .map(|a| vec![(http::header::ACCEPT, a)])
+            .unwrap_or_default();
+        self.request(repo, http::Method::GET, url, &headers, empty_body)
+            .await
+    }
+
+    /// Sends `method url` with the cached authorization for the repository, answering a
+    /// `401` challenge once (the body is made again by `body` for the retry) and following
+    /// redirects of GETs and HEADs without the authorization.
+    async fn request(
+        &self,
+        repo: &Repo<'_>,
+        method: http::Method,
+        url: &str,
+        headers: &[(http::HeaderName, &str)],
+        body: impl Fn() -> Body,
+    ) -> Result<Response<Incoming>, ImageError> {
         let token_key = format!("{}|{}", repo.base, repo.path);
         let mut url = url.to_string();
         let mut send_token = true;
         let mut challenged = false;
+        let follows = method == http::Method::GET || method == http::Method::HEAD;
         for _ in 0..=MAX_REDIRECTS {
-            let token = if send_token {
+            let authorization = if send_token {
                 self.tokens
                     .lock()
                     .ok()
@@ -461,7 +751,16 @@ impl RegistryClient {
             } else {
                 None
             };
-            let response = self.send(repo, &url, accept, token.as_deref()).await?;
+            let response = self
+                .send(
+                    repo,
+                    method.clone(),
+                    &url,
+                    headers,
+                    authorization.as_deref(),
+                    body(),
+                )
+                .await?;
             let status = response.status();
             if status == StatusCode::UNAUTHORIZED && send_token && !challenged {
                 challenged = true;
@@ -471,13 +770,13 @@ impl RegistryClient {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("")
                     .to_string();
-                let token = self.fetch_token(repo, &challenge).await?;
+                let authorization = self.answer_challenge(repo, &challenge).await?;
                 if let Ok(mut tokens) = self.tokens.lock() {
-                    tokens.insert(token_key.clone(), token);
+                    tokens.insert(token_key.clone(), authorization);
                 }
                 continue;
             }
-            if status.is_redirection() {
+            if follows && status.is_redirection() {
                 let location = response
                     .headers()
                     .get(http::header::LOCATION)
@@ -497,19 +796,24 @@ impl RegistryClient {
     async fn send(
         &self,
         repo: &Repo<'_>,
+        method: http::Method,
         url: &str,
-        accept: Option<&str>,
-        token: Option<&str>,
+        headers: &[(http::HeaderName, &str)],
+        authorization: Option<&str>,
+        body: Body,
     ) -> Result<Response<Incoming>, ImageError> {
-        let mut request = Request::get(url).header(http::header::USER_AGENT, "hoist");
-        if let Some(accept) = accept {
-            request = request.header(http::header::ACCEPT, accept);
+        let mut request = Request::builder()
+            .method(method)
+            .uri(url)
+            .header(http::header::USER_AGENT, "hoist");
+        for (name, value) in headers {
+            request = request.header(name, *value);
         }
-        if let Some(token) = token {
-            request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        if let Some(authorization) = authorization {
+            request = request.header(http::header::AUTHORIZATION, authorization);
         }
         let request = request
-            .body(Empty::new())
+            .body(body)
             .map_err(|e| registry_err(repo, format!("invalid request URL {url}: {e}")))?;
         self.http
             .request(request)
@@ -517,7 +821,35 @@ impl RegistryClient {
             .map_err(|e| registry_err(repo, format!("cannot reach {url}: {}", error_chain(&e))))
     }
 
-    /// Answers a `WWW-Authenticate: Bearer realm=…,service=…,scope=…` challenge anonymously.
+    /// The `Authorization` value answering a `WWW-Authenticate` challenge: `Basic` with the
+    /// credentials, or a bearer token from the challenge's token service.
+    async fn answer_challenge(
+        &self,
+        repo: &Repo<'_>,
+        challenge: &str,
+    ) -> Result<String, ImageError> {
+        let lower = challenge.to_ascii_lowercase();
+        if lower.starts_with("basic") {
+            return match &self.credentials {
+                Some(c) => Ok(c.basic()),
+                None => Err(registry_err(
+                    repo,
+                    format!(
+                        "the registry asks for a password ({challenge}); log in with \
+                         `docker login {}`",
+                        strip_scheme(repo.base)
+                    ),
+                )),
+            };
+        }
+        Ok(format!(
+            "Bearer {}",
+            self.fetch_token(repo, challenge).await?
+        ))
+    }
+
+    /// Answers a `WWW-Authenticate: Bearer realm=…,service=…,scope=…` challenge, with the
+    /// credentials when there are some, anonymously otherwise.
     async fn fetch_token(&self, repo: &Repo<'_>, challenge: &str) -> Result<String, ImageError> {
         let Some(params) = challenge
             .strip_prefix("Bearer ")
@@ -526,7 +858,7 @@ impl RegistryClient {
             return Err(registry_err(
                 repo,
                 format!(
-                    "the registry requires credentials ({}); hoist pulls anonymously for now",
+                    "the registry requires credentials hoist cannot answer ({})",
                     if challenge.is_empty() {
                         "no challenge"
                     } else {
@@ -547,13 +879,23 @@ impl RegistryClient {
         if let Some(service) = params.get("service") {
             url.push_str(&format!("&service={}", percent_encode(service)));
         }
-        let response = self.send(repo, &url, None, None).await?;
+        let basic = self.credentials.as_ref().map(Credentials::basic);
+        let response = self
+            .send(
+                repo,
+                http::Method::GET,
+                &url,
+                &[],
+                basic.as_deref(),
+                empty_body(),
+            )
+            .await?;
         if !response.status().is_success() {
             return Err(registry_err(
                 repo,
                 format!(
-                    "the token service {realm} refused an anonymous token ({}): the repository \
-                     may not exist or may need credentials",
+                    "the token service {realm} refused a token for {scope} ({}): the \
+                     repository may not exist or may need credentials (`docker login`)",
                     response.status()
                 ),
             ));
@@ -574,6 +916,26 @@ impl RegistryClient {
             .token
             .or(parsed.access_token)
             .ok_or_else(|| registry_err(repo, "the token service returned no token"))
+    }
+}
+
+/// Reports `status` (and bytes done) of one layer's transfer as Docker does, under the
+/// short id of its digest; configs transfer silently.
+fn layer_reporter<'a>(
+    descriptor: &'a Descriptor,
+    is_layer: bool,
+    progress: ProgressSink<'a>,
+) -> impl Fn(&str, Option<u64>) + 'a {
+    let id = descriptor.digest.hex().chars().take(12).collect::<String>();
+    move |status, current| {
+        if is_layer {
+            progress(ImageProgress::Layer {
+                id: Some(id.clone()),
+                status: status.to_string(),
+                current,
+                total: current.map(|_| descriptor.size),
+            });
+        }
     }
 }
 
@@ -658,6 +1020,115 @@ fn percent_encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+fn strip_scheme(base: &str) -> &str {
+    base.split_once("://").map_or(base, |(_, rest)| rest)
+}
+
+/// A registry's refusal, with the error it sent (the spec's `errors` JSON) when short.
+async fn refusal(
+    repo: &Repo<'_>,
+    method: &str,
+    url: &str,
+    response: Response<Incoming>,
+) -> ImageError {
+    let status = response.status();
+    let body = http_body_util::Limited::new(response.into_body(), 64 * 1024)
+        .collect()
+        .await
+        .map(|b| String::from_utf8_lossy(&b.to_bytes()).trim().to_string())
+        .unwrap_or_default();
+    let hint = match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            ": access denied (log in with `docker login`, or check the repository name)"
+        }
+        _ => "",
+    };
+    let detail = if body.is_empty() {
+        String::new()
+    } else {
+        format!(": {body}")
+    };
+    registry_err(
+        repo,
+        format!("{method} {url} returned {status}{hint}{detail}"),
+    )
+}
+
+/// Re-hashes a stored blob before it leaves the machine.
+fn verify_file(path: &std::path::Path, digest: &Digest) -> Result<(), ImageError> {
+    use sha2::Digest as _;
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path).map_err(|e| ImageError::Store {
+        path: path.to_path_buf(),
+        message: format!("cannot open blob: {e}"),
+    })?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| ImageError::Store {
+            path: path.to_path_buf(),
+            message: format!("cannot read blob: {e}"),
+        })?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    let actual = Digest::from_hasher(hasher);
+    if &actual != digest {
+        return Err(ImageError::DigestMismatch {
+            what: format!("stored blob {}", path.display()),
+            expected: digest.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// A blob file streamed as a request body; `sent` counts the bytes handed to the
+/// connection (for progress).
+fn file_body(path: std::path::PathBuf, sent: std::sync::Arc<std::sync::atomic::AtomicU64>) -> Body {
+    use tokio::io::AsyncReadExt as _;
+    let chunks = stream::unfold(
+        (None::<tokio::fs::File>, path, sent, false),
+        |(file, path, sent, done)| async move {
+            if done {
+                return None;
+            }
+            let mut file = match file {
+                Some(f) => f,
+                None => match tokio::fs::File::open(&path).await {
+                    Ok(f) => f,
+                    Err(e) => return Some((Err(e), (None, path, sent, true))),
+                },
+            };
+            let mut buf = vec![0u8; 256 * 1024];
+            match file.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    sent.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                    Some((
+                        Ok(hyper::body::Frame::data(Bytes::from(buf))),
+                        (Some(file), path, sent, false),
+                    ))
+                }
+                Err(e) => Some((Err(e), (Some(file), path, sent, true))),
+            }
+        },
+    );
+    BodyExt::boxed(StreamBody::new(chunks))
+}
+
+/// Where a monolithic upload's `PUT` goes: the session's `Location` (absolute, or relative
+/// to the uploads URL) with the blob's digest added to its query.
+fn upload_url(uploads: &str, location: &str, digest: &Digest) -> String {
+    let mut url = resolve_location(uploads, location);
+    url.push(if url.contains('?') { '&' } else { '?' });
+    url.push_str(&format!("digest={}", percent_encode(&digest.to_string())));
+    url
 }
 
 /// A redirect target, absolute or relative to `base`.
@@ -755,6 +1226,25 @@ mod tests {
         assert_eq!(
             resolve_location(base, "y"),
             "http://127.0.0.1:5000/v2/a/blobs/y"
+        );
+    }
+
+    #[test]
+    fn upload_locations_keep_their_query_and_get_the_digest() {
+        let uploads = "http://127.0.0.1:5000/v2/a/b/blobs/uploads/";
+        let digest = Digest::of(b"x");
+        let encoded = percent_encode(&digest.to_string());
+        assert_eq!(
+            upload_url(uploads, "/v2/a/b/blobs/uploads/u1?_state=s", &digest),
+            format!("http://127.0.0.1:5000/v2/a/b/blobs/uploads/u1?_state=s&digest={encoded}")
+        );
+        assert_eq!(
+            upload_url(uploads, "https://store.example/up/u2", &digest),
+            format!("https://store.example/up/u2?digest={encoded}")
+        );
+        assert_eq!(
+            upload_url(uploads, "u3", &digest),
+            format!("http://127.0.0.1:5000/v2/a/b/blobs/uploads/u3?digest={encoded}")
         );
     }
 

@@ -3,9 +3,8 @@
 //! processes belong to their monitors (see [`super::monitor`]).
 //!
 //! Networks, endpoints and published ports go through [`super::net`] (its tables are the only
-//! record of networks) via [`super::wiring`]. Not for: the
-//! operations not built yet (past events, and whatever else answers
-//! [`RuntimeError::Unsupported`] rather than pretending).
+//! record of networks) via [`super::wiring`]. Not for: the operations not built yet (past
+//! events), which answer [`RuntimeError::Unsupported`] rather than pretending.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,12 +14,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use super::archive::{self, is_untagged_key};
 use super::containers::{self, familiar, find_image, unsupported};
 use super::logs::{self, From};
 use super::net::HostNetwork;
 use super::oci::Platform;
+use super::prune::{self, BUILD_STEP_DOMAIN};
 use super::reference::Reference;
-use super::registry::{RegistryClient, RegistryConfig};
+use super::registry::{Credentials, RegistryClient, RegistryConfig};
 use super::state::{self, ContainerRecord, RunState, VolumeRecord, CONTAINERS, VOLUMES};
 use super::store::{self, ImageStore};
 use super::wiring::{self, block_on};
@@ -29,8 +30,8 @@ use crate::runtime::{
     ContainerSpec, ContainerState, ContainerStatus, ContainerSummary, EventFilter, ExecSession,
     ExecSpec, HealthStatus, ImageConfig, ImageInfo, ImageSummary, LabelFilter, LogOptions,
     MountInfo, NetworkAttachment, NetworkEndpoint, NetworkInfo, NetworkSpec, ObjectKind,
-    OutputChunk, ProcessList, ProgressSink, RegistryAuth, Result, RuntimeError, RuntimeEvent,
-    RuntimeInfo, StdinWriter, TtySize, VolumeInfo, VolumeSpec,
+    OutputChunk, ProcessList, ProgressSink, PruneReport, RegistryAuth, Result, RuntimeError,
+    RuntimeEvent, RuntimeInfo, StdinWriter, SystemInfo, TtySize, VolumeInfo, VolumeSpec,
 };
 
 /// The bundled runtime over one data root.
@@ -231,6 +232,9 @@ fn image_info(store: &ImageStore, reference: &str) -> Result<ImageInfo> {
     let mut repo_digests = Vec::new();
     for (name, r) in store.images()? {
         if r.config.digest == record.config.digest {
+            if is_untagged_key(&name) {
+                continue;
+            }
             repo_tags.push(familiar(&name));
             let repo = name.split_once('@').map_or(name.as_str(), |(n, _)| n);
             let repo = repo
@@ -241,11 +245,18 @@ fn image_info(store: &ImageStore, reference: &str) -> Result<ImageInfo> {
         }
     }
     let d = &config.config;
+    let layers = config
+        .rootfs
+        .diff_ids
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     Ok(ImageInfo {
+        layers,
         id,
         repo_tags,
         repo_digests,
-        created: None,
+        created: config.created.clone(),
         size: record.layers.iter().map(|l| l.size as i64).sum(),
         os: Some(config.os.clone()),
         architecture: Some(config.architecture.clone()),
@@ -340,16 +351,67 @@ pub(crate) fn pull_blocking(
     platform: &Platform,
     progress: ProgressSink<'_>,
 ) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| RuntimeError::Other {
-            operation: "pull".to_string(),
-            message: format!("cannot start a tokio runtime: {e}"),
-        })?;
+    let rt = current_thread("pull")?;
     let store = ImageStore::open(root)?;
     rt.block_on(client.pull(&store, reference, platform, progress))?;
     Ok(())
+}
+
+/// The credentials for `domain`: the caller's, else the Docker CLI's stored login.
+fn credentials_for(auth: Option<&RegistryAuth>, domain: &str) -> Option<Credentials> {
+    match auth {
+        Some(RegistryAuth {
+            username: Some(username),
+            password: Some(password),
+            ..
+        }) => Some(Credentials {
+            username: username.clone(),
+            password: password.clone(),
+        }),
+        // Docker's identity tokens go to the token service as the password of `<token>`.
+        Some(RegistryAuth {
+            identity_token: Some(token),
+            ..
+        }) => Some(Credentials {
+            username: "<token>".to_string(),
+            password: token.clone(),
+        }),
+        _ => Credentials::from_docker_config(domain),
+    }
+}
+
+/// A current-thread tokio runtime for a blocking thread to drive the registry client on.
+fn current_thread(operation: &str) -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| RuntimeError::Other {
+            operation: operation.to_string(),
+            message: format!("cannot start a tokio runtime: {e}"),
+        })
+}
+
+/// Runs blocking `f` on a thread of its own, forwarding the progress it reports to
+/// `progress` as it comes (over a channel: `f` outlives no borrow of the caller's).
+async fn with_progress<T: Send + 'static>(
+    operation: &str,
+    progress: ProgressSink<'_>,
+    f: impl FnOnce(ProgressSink<'_>) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::task::spawn_blocking(move || {
+        let sink = move |p| {
+            let _ = tx.send(p);
+        };
+        f(&sink)
+    });
+    while let Some(p) = rx.recv().await {
+        progress(p);
+    }
+    task.await.map_err(|e| RuntimeError::Other {
+        operation: operation.to_string(),
+        message: e.to_string(),
+    })?
 }
 
 impl NativeRuntime {
@@ -640,19 +702,33 @@ impl crate::runtime::Runtime for NativeRuntime {
             state::with_store(&root, |store| {
                 let mut by_id: BTreeMap<String, ImageSummary> = BTreeMap::new();
                 for (name, record) in store.images()? {
+                    // A build's RUN steps are not images anyone asked for.
+                    if name.starts_with(BUILD_STEP_DOMAIN) {
+                        continue;
+                    }
+                    let tags = if is_untagged_key(&name) {
+                        Vec::new()
+                    } else {
+                        vec![familiar(&name)]
+                    };
                     let id = record.config.digest.to_string();
                     if let Some(s) = by_id.get_mut(&id) {
-                        s.repo_tags.push(familiar(&name));
+                        s.repo_tags.extend(tags);
                         continue;
                     }
                     let config = store.image_config(&record)?;
+                    let created = config
+                        .created
+                        .as_deref()
+                        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+                        .map_or(0, |t| t.timestamp());
                     by_id.insert(
                         id.clone(),
                         ImageSummary {
                             id,
-                            repo_tags: vec![familiar(&name)],
+                            repo_tags: tags,
                             labels: config.config.labels.clone().unwrap_or_default(),
-                            created: 0,
+                            created,
                             size: record.layers.iter().map(|l| l.size as i64).sum(),
                         },
                     );
@@ -670,7 +746,7 @@ impl crate::runtime::Runtime for NativeRuntime {
         &self,
         reference: &str,
         platform: Option<&str>,
-        _auth: Option<&RegistryAuth>,
+        auth: Option<&RegistryAuth>,
         progress: ProgressSink<'_>,
     ) -> Result<()> {
         let parsed = Reference::parse(reference)?;
@@ -678,26 +754,17 @@ impl crate::runtime::Runtime for NativeRuntime {
             Some(p) => Platform::parse(p)?,
             None => Platform::host(),
         };
-        let client = RegistryClient::new(RegistryConfig::from_env()?);
+        let client = RegistryClient::new(RegistryConfig::from_env()?)
+            .with_credentials(credentials_for(auth, parsed.domain()));
         // The registry client's future is not `Send` (higher-ranked closures inside), so it
         // runs on a thread of its own with a current-thread runtime; progress comes back
         // over a channel. The pull keeps the store open while it downloads: other hoist
         // processes wait for it.
         let root = self.root.clone();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let pull = tokio::task::spawn_blocking(move || -> Result<()> {
-            let sink = move |p| {
-                let _ = tx.send(p);
-            };
-            pull_blocking(&client, &root, &parsed, &platform, &sink)
-        });
-        while let Some(p) = rx.recv().await {
-            progress(p);
-        }
-        pull.await.map_err(|e| RuntimeError::Other {
-            operation: "pull".to_string(),
-            message: e.to_string(),
-        })?
+        with_progress("pull", progress, move |sink| {
+            pull_blocking(&client, &root, &parsed, &platform, sink)
+        })
+        .await
     }
 
     async fn build_image(&self, spec: &BuildSpec, progress: ProgressSink<'_>) -> Result<String> {
@@ -705,20 +772,12 @@ impl crate::runtime::Runtime for NativeRuntime {
         // channel as the pull's does.
         let root = self.root.clone();
         let spec = spec.clone();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let build = tokio::task::spawn_blocking(move || {
-            let sink = move |p| {
-                let _ = tx.send(p);
-            };
-            crate::build::native::build(&root, &spec, &sink)
-        });
-        while let Some(p) = rx.recv().await {
-            progress(p);
-        }
-        build.await.map_err(|e| RuntimeError::Other {
-            operation: "build".to_string(),
-            message: e.to_string(),
-        })?
+        with_progress("build", progress, move |sink| {
+            // A prune waits until the build has recorded what it stored.
+            let _lock = prune::BuildLock::acquire(&root, false)?;
+            crate::build::native::build(&root, &spec, sink)
+        })
+        .await
     }
 
     async fn tag_image(&self, source: &str, target: &str) -> Result<()> {
@@ -737,11 +796,93 @@ impl crate::runtime::Runtime for NativeRuntime {
 
     async fn push_image(
         &self,
-        _reference: &str,
-        _auth: Option<&RegistryAuth>,
-        _progress: ProgressSink<'_>,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+        progress: ProgressSink<'_>,
     ) -> Result<()> {
-        Err(unsupported("image push"))
+        let target = Reference::parse(reference)?;
+        let credentials = credentials_for(auth, target.domain());
+        let client = RegistryClient::new(RegistryConfig::from_env()?).with_credentials(credentials);
+        let root = self.root.clone();
+        let record = {
+            let (root, reference) = (root.clone(), reference.to_string());
+            blocking(move || state::with_store(&root, |store| Ok(find_image(store, &reference)?.1)))
+                .await?
+        };
+        // As the pull: the client's future runs on a thread of its own; the store is only
+        // read, and opened once for the whole push.
+        with_progress("push", progress, move |sink| {
+            let rt = current_thread("push")?;
+            let store = ImageStore::open(&root)?;
+            rt.block_on(client.push(&store, &record, &target, sink))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn prune_images(&self, all: bool) -> Result<PruneReport> {
+        let root = self.root.clone();
+        blocking(move || {
+            let _lock = prune::BuildLock::acquire(&root, true)?;
+            state::with_store(&root, |store| prune::prune_images(store, all))
+        })
+        .await
+    }
+
+    async fn save_images(&self, references: &[String], path: &Path) -> Result<()> {
+        let root = self.root.clone();
+        let references = references.to_vec();
+        let path = path.to_path_buf();
+        blocking(move || {
+            state::with_store(&root, |store| Ok(archive::save(store, &references, &path)?))
+        })
+        .await
+    }
+
+    async fn load_images(&self, path: &Path) -> Result<Vec<String>> {
+        let root = self.root.clone();
+        let path = path.to_path_buf();
+        blocking(move || state::with_store(&root, |store| Ok(archive::load(store, &path)?))).await
+    }
+
+    async fn prune_build_cache(&self, all: bool) -> Result<PruneReport> {
+        let root = self.root.clone();
+        blocking(move || {
+            let _lock = prune::BuildLock::acquire(&root, true)?;
+            state::with_store(&root, |store| prune::prune_build_cache(store, all))
+        })
+        .await
+    }
+
+    async fn system_info(&self) -> Result<SystemInfo> {
+        let config = RegistryConfig::from_env()?;
+        let kernel = nix::sys::utsname::uname()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let cgroup = if super::cgroup::unified() { "2" } else { "1" };
+        let os = std::fs::read_to_string("/etc/os-release")
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+                    .map(|v| v.trim_matches('"').to_string())
+            })
+            .unwrap_or_default();
+        Ok(SystemInfo {
+            data_root: self.root.display().to_string(),
+            storage_driver: "overlayfs".to_string(),
+            cgroup_version: cgroup.to_string(),
+            kernel_version: kernel,
+            operating_system: os,
+            registry_mirrors: config
+                .mirrors
+                .iter()
+                .flat_map(|(domain, urls)| urls.iter().map(move |u| format!("{domain}={u}")))
+                .collect(),
+            insecure_registries: std::iter::once("localhost, 127.0.0.0/8, ::1".to_string())
+                .chain(config.insecure.iter().cloned())
+                .collect(),
+        })
     }
 
     async fn remove_image(&self, reference: &str, force: bool) -> Result<()> {

@@ -18,7 +18,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use sha2::{Digest as _, Sha256};
 
 use super::digest::Digest;
-use super::oci::ImageConfig;
+use super::oci::{Descriptor, ImageConfig};
 use super::store::{ImageRecord, ImageStore};
 use super::unpack::{unpack_layer_file, UnpackOptions};
 use super::ImageError;
@@ -49,6 +49,19 @@ pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
     out
 }
 
+/// The chain ids naming the unpacked layers (`layers/<chain-id>`) of an image whose
+/// configuration is `config` and layer blobs `layers`, bottom first.
+pub fn layer_chain(config: &ImageConfig, layers: &[Descriptor]) -> Vec<Digest> {
+    // Configs without diff ids (hand-made images) fall back to the blob digests: still a
+    // stable key for the same content.
+    let diff_ids: Vec<Digest> = if config.rootfs.diff_ids.len() == layers.len() {
+        config.rootfs.diff_ids.clone()
+    } else {
+        layers.iter().map(|l| l.digest.clone()).collect()
+    };
+    chain_ids(&diff_ids)
+}
+
 /// Makes sure every layer of `record` is unpacked under `layers/`; returns their
 /// directories, bottom first.
 pub fn ensure_layers(
@@ -56,19 +69,13 @@ pub fn ensure_layers(
     record: &ImageRecord,
     config: &ImageConfig,
 ) -> Result<Vec<PathBuf>, ImageError> {
-    // Configs without diff ids (hand-made images) fall back to the blob digests: still a
-    // stable key for the same content.
-    let diff_ids: Vec<Digest> = if config.rootfs.diff_ids.len() == record.layers.len() {
-        config.rootfs.diff_ids.clone()
-    } else {
-        record.layers.iter().map(|l| l.digest.clone()).collect()
-    };
+    let chain = layer_chain(config, &record.layers);
     let layers_dir = store.root().join("layers");
     let tmp_dir = layers_dir.join("tmp");
     fs::create_dir_all(&tmp_dir)
         .map_err(|e| snap_err(&tmp_dir, format!("cannot create directory: {e}")))?;
-    let mut dirs = Vec::with_capacity(diff_ids.len());
-    for (chain, layer) in chain_ids(&diff_ids).iter().zip(&record.layers) {
+    let mut dirs = Vec::with_capacity(chain.len());
+    for (chain, layer) in chain.iter().zip(&record.layers) {
         let dir = layers_dir.join(chain.hex());
         if !dir.is_dir() {
             unpack_atomically(&store.blob_path(&layer.digest), &tmp_dir, &dir)?;

@@ -96,7 +96,7 @@ fn open_database(db_path: &Path) -> Result<Database, ImageError> {
 }
 
 /// Whether a temporary blob name `<hex>.<pid>.<n>` belongs to a process still running.
-fn written_by_live_process(name: &str) -> bool {
+pub(crate) fn written_by_live_process(name: &str) -> bool {
     let Some(pid) = name.split('.').nth(1).and_then(|p| p.parse::<i32>().ok()) else {
         return false;
     };
@@ -226,6 +226,77 @@ impl ImageStore {
             expected: expected.clone(),
             written: 0,
         })
+    }
+
+    /// Stores whatever `reader` yields under the digest it hashes to (content of unknown
+    /// digest: the files of an archive being loaded); returns the digest and size.
+    pub fn ingest(&self, reader: &mut impl Read) -> Result<(Digest, u64), ImageError> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let tmp = self.root.join("blobs/tmp").join(format!(
+            "ingest.{}.{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| store_err(&tmp, format!("cannot create temporary blob: {e}")))?;
+        let outcome = (|| {
+            let mut hasher = Sha256::new();
+            let mut size = 0u64;
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = reader
+                    .read(&mut buf)
+                    .map_err(|e| store_err(&tmp, format!("cannot read the content: {e}")))?;
+                if n == 0 {
+                    break;
+                }
+                file.write_all(&buf[..n])
+                    .map_err(|e| store_err(&tmp, format!("cannot write blob: {e}")))?;
+                hasher.update(&buf[..n]);
+                size += n as u64;
+            }
+            file.sync_all()
+                .map_err(|e| store_err(&tmp, format!("cannot fsync blob: {e}")))?;
+            let digest = Digest::from_hasher(hasher);
+            let target = self.blob_path(&digest);
+            fs::rename(&tmp, &target)
+                .map_err(|e| store_err(&target, format!("cannot move blob into place: {e}")))?;
+            Ok((digest, size))
+        })();
+        if outcome.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        outcome
+    }
+
+    /// Every blob in the store with its size.
+    pub fn blobs(&self) -> Result<Vec<(Digest, u64)>, ImageError> {
+        let dir = self.root.join("blobs/sha256");
+        let entries =
+            fs::read_dir(&dir).map_err(|e| store_err(&dir, format!("cannot list blobs: {e}")))?;
+        let mut out = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(digest) = format!("sha256:{name}").parse::<Digest>() else {
+                continue;
+            };
+            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            out.push((digest, size));
+        }
+        Ok(out)
+    }
+
+    /// Deletes a blob (garbage collection: nothing may reference it).
+    pub fn delete_blob(&self, digest: &Digest) -> Result<(), ImageError> {
+        let path = self.blob_path(digest);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(store_err(&path, format!("cannot delete blob: {e}"))),
+        }
     }
 
     /// Records (or replaces) the image `reference` (a normalized reference string).

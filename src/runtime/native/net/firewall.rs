@@ -9,11 +9,12 @@
 //! Driven through the `iptables` binary on `PATH`, the one Docker uses (the Debian alternative
 //! picks nf_tables or legacy, nf_tables on Debian 12 and on these machines, where Docker's
 //! rules show in `iptables -S`; rules of two backends would not see each other);
-//! `HOIST_IPTABLES` overrides it. Every change is idempotent (`-C` before adding; removal
-//! deletes what it lists). Not for: locking against concurrent callers (the caller holds the
+//! `HOIST_IPTABLES` overrides it. Every change is idempotent (what `iptables-save` lists is
+//! not added again; removal deletes what it lists) and one `iptables-restore` transaction. Not for: locking against concurrent callers (the caller holds the
 //! host lock) nor published ports (a userland forwarder does those, see [`super::ports`]).
 
-use std::process::{Command, Output};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
 
 use ipnet::Ipv4Net;
 
@@ -59,12 +60,13 @@ pub fn network_rules(bridge: &str, subnet: &Ipv4Net, internal: bool) -> Vec<Rule
         rules.push(rule(
             "filter",
             FORWARD_CHAIN,
+            // iptables prints `-i` before `-o`: spelled so, the rule compares as text.
             &[
-                "-o",
-                bridge,
                 "!",
                 "-i",
                 ALL_BRIDGES,
+                "-o",
+                bridge,
                 "-m",
                 "conntrack",
                 "--ctstate",
@@ -82,7 +84,112 @@ pub fn network_rules(bridge: &str, subnet: &Ipv4Net, internal: bool) -> Vec<Rule
     rules
 }
 
-/// The iptables binary and the operations on it.
+/// hoist's view of the rule set: the `-A` lines and chains of every table, from one
+/// `iptables-save`. Rules compare as text, so the rules hoist writes are spelled the way
+/// iptables prints them back (options in iptables' canonical order).
+#[derive(Debug, Default)]
+struct Ruleset {
+    /// (table, chain) of every chain.
+    chains: Vec<(String, String)>,
+    /// (table, `-A chain args…` line).
+    rules: Vec<(String, String)>,
+}
+
+impl Ruleset {
+    fn parse(text: &str) -> Ruleset {
+        let mut set = Ruleset::default();
+        let mut table = String::new();
+        for line in text.lines().map(str::trim) {
+            if let Some(name) = line.strip_prefix('*') {
+                table = name.to_string();
+            } else if let Some(decl) = line.strip_prefix(':') {
+                let chain = decl.split_whitespace().next().unwrap_or_default();
+                set.chains.push((table.clone(), chain.to_string()));
+            } else if line.starts_with("-A ") {
+                set.rules.push((table.clone(), line.to_string()));
+            }
+        }
+        set
+    }
+
+    fn has_chain(&self, table: &str, chain: &str) -> bool {
+        self.chains.iter().any(|(t, c)| t == table && c == chain)
+    }
+
+    /// The `-A` lines of `chain`.
+    fn chain_rules<'a>(&'a self, table: &'a str, chain: &'a str) -> impl Iterator<Item = &'a str> {
+        let prefix = format!("-A {chain} ");
+        self.rules
+            .iter()
+            .filter(move |(t, l)| t == table && l.starts_with(&prefix))
+            .map(|(_, l)| l.as_str())
+    }
+
+    /// How many copies of `r` there are.
+    fn count(&self, r: &Rule) -> usize {
+        let line = r.line("-A");
+        self.rules
+            .iter()
+            .filter(|(t, l)| t == r.table && *l == line)
+            .count()
+    }
+}
+
+impl Rule {
+    /// `<op> <chain> <args…>`, as iptables-save prints it (op `-A`) or restore reads it;
+    /// `-I` inserts at the top of the chain.
+    fn line(&self, op: &str) -> String {
+        let mut line = format!("{op} {}", self.chain);
+        if op == "-I" {
+            line.push_str(" 1");
+        }
+        for a in &self.args {
+            line.push(' ');
+            line.push_str(a);
+        }
+        line
+    }
+}
+
+/// The commands of one `iptables-restore --noflush` transaction, by table.
+#[derive(Debug, Default)]
+struct Batch {
+    filter: Vec<String>,
+    nat: Vec<String>,
+}
+
+impl Batch {
+    fn push(&mut self, table: &str, line: String) {
+        match table {
+            "nat" => self.nat.push(line),
+            _ => self.filter.push(line),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.filter.is_empty() && self.nat.is_empty()
+    }
+
+    fn script(&self) -> String {
+        let mut script = String::new();
+        for (table, lines) in [("filter", &self.filter), ("nat", &self.nat)] {
+            if lines.is_empty() {
+                continue;
+            }
+            script.push_str(&format!("*{table}\n"));
+            for line in lines {
+                script.push_str(line);
+                script.push('\n');
+            }
+            script.push_str("COMMIT\n");
+        }
+        script
+    }
+}
+
+/// The iptables binary and the operations on it. A change is one `iptables-save` to read
+/// the rules and one `iptables-restore --noflush` to apply every difference (each call costs
+/// ~10 ms; the nf_tables backend applies the batch atomically).
 #[derive(Debug, Clone)]
 pub struct Firewall {
     binary: String,
@@ -95,7 +202,8 @@ impl Default for Firewall {
 }
 
 impl Firewall {
-    /// `$HOIST_IPTABLES`, or `iptables` from `PATH`.
+    /// `$HOIST_IPTABLES`, or `iptables` from `PATH`; its `-save` and `-restore` companions
+    /// are named after it (`iptables-legacy` -> `iptables-legacy-save`).
     pub fn new() -> Firewall {
         let binary = std::env::var("HOIST_IPTABLES")
             .ok()
@@ -104,67 +212,75 @@ impl Firewall {
         Firewall { binary }
     }
 
+    fn fail(command: String, message: String) -> NetError {
+        NetError::Firewall { command, message }
+    }
+
     fn run(&self, table: &str, args: &[&str]) -> Result<Output, NetError> {
         Command::new(&self.binary)
             .args(["-w", "-t", table])
             .args(args)
             .output()
-            .map_err(|e| NetError::Firewall {
-                command: format!("{} -t {table} {}", self.binary, args.join(" ")),
-                message: format!("cannot run it: {e} (install iptables, or set HOIST_IPTABLES)"),
+            .map_err(|e| {
+                Self::fail(
+                    format!("{} -t {table} {}", self.binary, args.join(" ")),
+                    format!("cannot run it: {e} (install iptables, or set HOIST_IPTABLES)"),
+                )
             })
     }
 
-    fn must(&self, table: &str, args: &[&str]) -> Result<(), NetError> {
-        let out = self.run(table, args)?;
+    /// Every table's rules, from `iptables-save`.
+    fn save(&self) -> Result<Ruleset, NetError> {
+        let binary = format!("{}-save", self.binary);
+        let out = Command::new(&binary).output().map_err(|e| {
+            Self::fail(
+                binary.clone(),
+                format!("cannot run it: {e} (install iptables, or set HOIST_IPTABLES)"),
+            )
+        })?;
+        if !out.status.success() {
+            return Err(Self::fail(
+                binary,
+                String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            ));
+        }
+        Ok(Ruleset::parse(&String::from_utf8_lossy(&out.stdout)))
+    }
+
+    /// Applies `batch` in one `iptables-restore --noflush`.
+    fn apply(&self, batch: &Batch) -> Result<(), NetError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let binary = format!("{}-restore", self.binary);
+        let command = format!("{binary} -w --noflush");
+        let script = batch.script();
+        let failed = |message: String| Self::fail(format!("{command} <<EOF\n{script}EOF"), message);
+        let mut child = Command::new(&binary)
+            .args(["-w", "--noflush"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                failed(format!(
+                    "cannot run it: {e} (install iptables, or set HOIST_IPTABLES)"
+                ))
+            })?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(script.as_bytes())
+                .map_err(|e| failed(format!("cannot write the rules to it: {e}")))?;
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| failed(e.to_string()))?;
         if out.status.success() {
             return Ok(());
         }
-        Err(NetError::Firewall {
-            command: format!("{} -t {table} {}", self.binary, args.join(" ")),
-            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        })
-    }
-
-    fn succeeds(&self, table: &str, args: &[&str]) -> Result<bool, NetError> {
-        Ok(self.run(table, args)?.status.success())
-    }
-
-    fn has_rule(&self, r: &Rule) -> Result<bool, NetError> {
-        let mut args = vec!["-C", r.chain];
-        args.extend(r.args.iter().map(String::as_str));
-        self.succeeds(r.table, &args)
-    }
-
-    /// Adds `r` unless present: at the top of its chain when `first`, else at the end.
-    fn ensure_rule(&self, r: &Rule, first: bool) -> Result<(), NetError> {
-        if self.has_rule(r)? {
-            return Ok(());
-        }
-        let mut args = if first {
-            vec!["-I", r.chain, "1"]
-        } else {
-            vec!["-A", r.chain]
-        };
-        args.extend(r.args.iter().map(String::as_str));
-        self.must(r.table, &args)
-    }
-
-    /// Deletes every copy of `r`.
-    fn delete_rule(&self, r: &Rule) -> Result<(), NetError> {
-        while self.has_rule(r)? {
-            let mut args = vec!["-D", r.chain];
-            args.extend(r.args.iter().map(String::as_str));
-            self.must(r.table, &args)?;
-        }
-        Ok(())
-    }
-
-    fn ensure_chain(&self, table: &str, chain: &str) -> Result<(), NetError> {
-        if self.succeeds(table, &["-S", chain])? {
-            return Ok(());
-        }
-        self.must(table, &["-N", chain])
+        Err(failed(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ))
     }
 
     fn base_rules() -> Vec<(Rule, bool)> {
@@ -200,18 +316,17 @@ impl Firewall {
         ]
     }
 
+    /// The jump from FORWARD into hoist's chain.
+    fn forward_jump() -> Rule {
+        rule("filter", "FORWARD", &["-j", FORWARD_CHAIN])
+    }
+
     /// Creates hoist's chains and the jumps to them, once (one check when they exist).
     pub fn ensure_base(&self) -> Result<(), NetError> {
         if self.is_installed()? {
             return Ok(());
         }
-        self.ensure_chain("filter", ISOLATION_CHAIN)?;
-        self.ensure_chain("filter", FORWARD_CHAIN)?;
-        self.ensure_chain("nat", POSTROUTING_CHAIN)?;
-        for (r, first) in Self::base_rules() {
-            self.ensure_rule(&r, first)?;
-        }
-        Ok(())
+        self.add_network(&[])
     }
 
     /// Whether hoist's jump from FORWARD is in place: it is added after the rest of the base
@@ -219,77 +334,89 @@ impl Firewall {
     /// rules, so one cheap check tells whether the base, and after a repair the network
     /// rules, must be (re-)added.
     pub fn is_installed(&self) -> Result<bool, NetError> {
-        self.has_rule(&rule("filter", "FORWARD", &["-j", FORWARD_CHAIN]))
+        let r = Self::forward_jump();
+        let mut args = vec!["-C", r.chain];
+        args.extend(r.args.iter().map(String::as_str));
+        Ok(self.run(r.table, &args)?.status.success())
     }
 
-    /// Adds a network's rules (after [`ensure_base`](Self::ensure_base)).
+    /// Adds what is missing of hoist's base (chains, jumps) and of a network's `rules`, in
+    /// one transaction.
     pub fn add_network(&self, rules: &[Rule]) -> Result<(), NetError> {
-        self.ensure_base()?;
-        for r in rules {
-            self.ensure_rule(r, true)?;
+        self.apply(&Self::addition(&self.save()?, rules))
+    }
+
+    fn addition(set: &Ruleset, rules: &[Rule]) -> Batch {
+        let mut batch = Batch::default();
+        for (table, chain) in [
+            ("filter", ISOLATION_CHAIN),
+            ("filter", FORWARD_CHAIN),
+            ("nat", POSTROUTING_CHAIN),
+        ] {
+            if !set.has_chain(table, chain) {
+                batch.push(table, format!("-N {chain}"));
+            }
         }
-        Ok(())
+        let network = rules.iter().map(|r| (r.clone(), true));
+        for (r, first) in Self::base_rules().into_iter().chain(network) {
+            if set.count(&r) > 0 {
+                continue;
+            }
+            let op = if first { "-I" } else { "-A" };
+            batch.push(r.table, r.line(op));
+        }
+        batch
     }
 
     /// Removes every rule naming `bridge` from hoist's chains (found by listing them, so a
     /// bridge whose record is gone is cleaned as well); when no network rule is left, of any
-    /// hoist data root on this host, removes hoist's chains and jumps too.
+    /// hoist data root on this host, removes hoist's chains and jumps too. One transaction.
     pub fn remove_network(&self, bridge: &str) -> Result<(), NetError> {
-        for (table, chain) in [("filter", FORWARD_CHAIN), ("nat", POSTROUTING_CHAIN)] {
-            for line in self.chain_rules(table, chain)? {
-                let words: Vec<&str> = line.split_whitespace().collect();
-                if !words.contains(&bridge) {
-                    continue;
-                }
-                let mut args = vec!["-D"];
-                args.extend(&words[1..]);
-                self.must(table, &args)?;
-            }
-        }
-        if self.in_use()? {
-            return Ok(());
-        }
-        for (r, _) in Self::base_rules().iter().rev() {
-            self.delete_rule(r)?;
-        }
-        for (table, chain) in [
-            ("filter", FORWARD_CHAIN),
-            ("filter", ISOLATION_CHAIN),
-            ("nat", POSTROUTING_CHAIN),
-        ] {
-            if self.succeeds(table, &["-S", chain])? {
-                self.must(table, &["-F", chain])?;
-                self.must(table, &["-X", chain])?;
-            }
-        }
-        Ok(())
+        self.apply(&Self::removal(&self.save()?, bridge))
     }
 
-    /// Whether some network rule (other than the base ones) is still in hoist's chains.
-    fn in_use(&self) -> Result<bool, NetError> {
-        for (table, chain, base) in [
-            ("filter", FORWARD_CHAIN, 1usize),
-            ("nat", POSTROUTING_CHAIN, 0),
-        ] {
-            let rules = self.chain_rules(table, chain)?;
-            if rules.len() > base {
-                return Ok(true);
+    fn removal(set: &Ruleset, bridge: &str) -> Batch {
+        let base: Vec<String> = Self::base_rules()
+            .iter()
+            .map(|(r, _)| r.line("-A"))
+            .collect();
+        let mut batch = Batch::default();
+        let mut in_use = false;
+        for (table, chain) in [("filter", FORWARD_CHAIN), ("nat", POSTROUTING_CHAIN)] {
+            for line in set.chain_rules(table, chain) {
+                if line.split_whitespace().any(|w| w == bridge) {
+                    batch.push(table, line.replacen("-A", "-D", 1));
+                } else if !base.iter().any(|b| b == line) {
+                    in_use = true;
+                }
             }
         }
-        Ok(false)
+        if !in_use {
+            for (r, _) in Self::base_rules().iter().rev() {
+                if r.chain == "FORWARD" || r.chain == "POSTROUTING" {
+                    for _ in 0..set.count(r) {
+                        batch.push(r.table, r.line("-D"));
+                    }
+                }
+            }
+            for (table, chain) in [
+                ("filter", FORWARD_CHAIN),
+                ("filter", ISOLATION_CHAIN),
+                ("nat", POSTROUTING_CHAIN),
+            ] {
+                if set.has_chain(table, chain) {
+                    batch.push(table, format!("-F {chain}"));
+                    batch.push(table, format!("-X {chain}"));
+                }
+            }
+        }
+        batch
     }
 
     /// The `-A` lines of `chain` (empty when the chain does not exist).
     pub fn chain_rules(&self, table: &str, chain: &str) -> Result<Vec<String>, NetError> {
-        let out = self.run(table, &["-S", chain])?;
-        if !out.status.success() {
-            return Ok(Vec::new());
-        }
-        Ok(String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| l.starts_with("-A "))
-            .map(str::to_string)
-            .collect())
+        let set = self.save()?;
+        Ok(set.chain_rules(table, chain).map(str::to_string).collect())
     }
 }
 
@@ -316,5 +443,84 @@ mod tests {
         assert!(open
             .iter()
             .any(|r| r.args.join(" ") == "-i hoist-abc ! -o hoist-+ -j ACCEPT"));
+    }
+
+    /// A restore command as iptables-save prints the rule it adds.
+    fn as_saved(line: &str) -> String {
+        match line.strip_prefix("-I ") {
+            Some(rest) => format!("-A {}\n", rest.replacen(" 1 ", " ", 1)),
+            None => format!("{line}\n"),
+        }
+    }
+
+    /// What `iptables-save` prints with one hoist network installed next to Docker's rules.
+    fn installed(bridge: &str, subnet: &str) -> String {
+        let subnet: Ipv4Net = subnet.parse().unwrap();
+        let mut text = String::from(
+            "# Generated by iptables-save\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n\
+             :DOCKER-USER - [0:0]\n-A FORWARD -j DOCKER-USER\n",
+        );
+        let batch = Firewall::addition(&Ruleset::default(), &network_rules(bridge, &subnet, false));
+        for line in &batch.filter {
+            if let Some(chain) = line.strip_prefix("-N ") {
+                text.push_str(&format!(":{chain} - [0:0]\n"));
+            } else {
+                text.push_str(&as_saved(line));
+            }
+        }
+        text.push_str("COMMIT\n*nat\n:POSTROUTING ACCEPT [0:0]\n:HOIST-POSTROUTING - [0:0]\n");
+        for line in batch
+            .nat
+            .iter()
+            .filter(|l| l.starts_with("-A") || l.starts_with("-I"))
+        {
+            text.push_str(&as_saved(line));
+        }
+        text.push_str("COMMIT\n");
+        text
+    }
+
+    #[test]
+    fn an_installed_network_is_not_added_twice() {
+        let set = Ruleset::parse(&installed("hoist-abc", "10.89.7.0/24"));
+        let rules = network_rules("hoist-abc", &"10.89.7.0/24".parse().unwrap(), false);
+        assert!(Firewall::addition(&set, &rules).is_empty());
+        // Another network adds only its own rules, at the top of hoist's chain.
+        let other = network_rules("hoist-def", &"10.89.8.0/24".parse().unwrap(), false);
+        let batch = Firewall::addition(&set, &other);
+        assert_eq!(batch.filter.len() + batch.nat.len(), other.len());
+        assert!(batch
+            .filter
+            .iter()
+            .all(|l| l.starts_with("-I HOIST-FORWARD 1 ")));
+    }
+
+    #[test]
+    fn removing_the_last_network_removes_hoists_chains_and_jumps() {
+        let set = Ruleset::parse(&installed("hoist-abc", "10.89.7.0/24"));
+        let script = Firewall::removal(&set, "hoist-abc").script();
+        assert!(script.contains("-D HOIST-FORWARD -i hoist-abc -o hoist-abc -j ACCEPT\n"));
+        assert!(script.contains("-D FORWARD -j HOIST-FORWARD\n"));
+        assert!(script.contains("-D POSTROUTING -j HOIST-POSTROUTING\n"));
+        assert!(
+            script.contains("-X HOIST-ISOLATION\n") && script.contains("-X HOIST-POSTROUTING\n")
+        );
+        assert!(!script.contains("DOCKER"), "{script}");
+    }
+
+    #[test]
+    fn removing_one_of_two_networks_keeps_the_base() {
+        let mut text = installed("hoist-abc", "10.89.7.0/24");
+        text = text.replace(
+            "COMMIT\n*nat",
+            "-A HOIST-FORWARD -i hoist-def -o hoist-def -j ACCEPT\nCOMMIT\n*nat",
+        );
+        let script = Firewall::removal(&Ruleset::parse(&text), "hoist-abc").script();
+        assert!(script.contains("-D HOIST-FORWARD -i hoist-abc -o hoist-abc -j ACCEPT\n"));
+        assert!(!script.contains("hoist-def"), "{script}");
+        assert!(
+            !script.contains("-X ") && !script.contains("-D FORWARD "),
+            "{script}"
+        );
     }
 }

@@ -1,0 +1,96 @@
+//! One container of the native runtime, through the library (no CLI, no project): the time
+//! `start_container` takes until the process runs (the monitor's report), and a whole
+//! create + start + wait + remove of `true`. Both without networking (`network_mode: none`)
+//! and, for start, on a bridge network with its veth and hosts file. Run as root:
+//! `cargo bench --bench native_start` (needs busybox-static).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use hoist::runtime::native::oci::ContainerDefaults;
+use hoist::runtime::native::NativeRuntime;
+use hoist::runtime::{ContainerSpec, Runtime};
+
+#[path = "../tests/common/busybox.rs"]
+mod busybox;
+
+const IMAGE: &str = "hoist-bench/busybox:latest";
+
+fn spec(cmd: &[&str], network_mode: Option<&str>) -> ContainerSpec {
+    ContainerSpec {
+        image: IMAGE.to_string(),
+        cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+        network_mode: network_mode.map(str::to_string),
+        stop_signal: Some("SIGKILL".to_string()),
+        ..Default::default()
+    }
+}
+
+async fn open(dir: &Path) -> NativeRuntime {
+    let rt = NativeRuntime::open(&dir.join("root")).expect("open the native runtime");
+    let tarball = busybox::busybox_rootfs(dir);
+    let defaults = ContainerDefaults {
+        env: Some(vec!["PATH=/bin".to_string()]),
+        ..Default::default()
+    };
+    rt.import_image(&tarball, IMAGE, defaults)
+        .await
+        .expect("import the busybox rootfs");
+    rt
+}
+
+fn bench(c: &mut Criterion) {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the native runtime starts containers on the real kernel: run as root"
+    );
+    std::env::set_var("HOIST_BINARY", env!("CARGO_BIN_EXE_hoist"));
+    let tokio = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rt = tokio.block_on(open(dir.path()));
+
+    let mut group = c.benchmark_group("native container");
+    group.sample_size(30).measurement_time(Duration::from_secs(10));
+    for (name, mode) in [("start (no network)", Some("none")), ("start (bridge)", None)] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                tokio.block_on(async {
+                    let mut spent = Duration::ZERO;
+                    for _ in 0..iters {
+                        let id = rt
+                            .create_container(&spec(&["sleep", "3600"], mode))
+                            .await
+                            .expect("create");
+                        let began = Instant::now();
+                        rt.start_container(&id).await.expect("start");
+                        spent += began.elapsed();
+                        rt.remove_container(&id, true, true).await.expect("remove");
+                    }
+                    spent
+                })
+            })
+        });
+    }
+    group.bench_function("create + start + wait + remove of true (no network)", |b| {
+        b.iter(|| {
+            tokio.block_on(async {
+                let id = rt
+                    .create_container(&spec(&["true"], Some("none")))
+                    .await
+                    .expect("create");
+                rt.start_container(&id).await.expect("start");
+                assert_eq!(rt.wait_container(&id).await.expect("wait"), 0);
+                rt.remove_container(&id, true, true).await.expect("remove");
+            })
+        })
+    });
+    group.finish();
+    // The bridge network the networked containers joined.
+    tokio.block_on(async {
+        let _ = rt.remove_network("bridge").await;
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
