@@ -359,16 +359,23 @@ fn terminal_run(
 #[test]
 fn run_under_a_terminal_gets_a_tty_takes_keystrokes_and_restores_the_terminal() {
     let stack = utility_stack("run-tty");
-    let (output, code) = under_terminal(
-        &stack,
-        &[
-            "run",
-            "--rm",
-            "npm",
-            "read line; echo \"got:$line\"; tty; exit 3",
-        ],
-        b"hello\n",
-    );
+    let (output, code) = under_terminal(&stack, &TYPED_RUN, b"hello\n");
+    assert_typed_into_a_tty(&output, code);
+    assert!(stack.containers().is_empty());
+}
+
+/// A one-off that reads a typed line, echoes it, shows its terminal and exits 3.
+const TYPED_RUN: [&str; 4] = [
+    "run",
+    "--rm",
+    "npm",
+    "read line; echo \"got:$line\"; tty; exit 3",
+];
+
+/// What [`TYPED_RUN`] fed `hello` at a terminal shows: the keystrokes reached the
+/// process, it had a TTY, its exit code came back, and the terminal is out of raw mode
+/// again.
+fn assert_typed_into_a_tty(output: &str, code: i32) {
     assert_eq!(code, 3, "terminal output: {output:?}");
     assert!(output.contains("got:hello"), "terminal output: {output:?}");
     assert!(output.contains("/dev/pts/"), "a TTY: {output:?}");
@@ -377,7 +384,6 @@ fn run_under_a_terminal_gets_a_tty_takes_keystrokes_and_restores_the_terminal() 
         output.lines().any(|l| l.trim() == "icanon"),
         "terminal restored: {output:?}"
     );
-    assert!(stack.containers().is_empty());
 }
 
 #[test]
@@ -389,25 +395,8 @@ fn run_under_a_terminal_gets_a_tty_on_the_native_backend() {
         ("HOIST_BACKEND", "native"),
         ("HOIST_ROOT", root.to_str().expect("a UTF-8 temp path")),
     ];
-    let (output, code) = terminal_run(
-        stack.path(),
-        &stack.name,
-        &env,
-        &[
-            "run",
-            "--rm",
-            "npm",
-            "read line; echo \"got:$line\"; tty; exit 3",
-        ],
-        b"hello\n",
-    );
-    assert_eq!(code, 3, "terminal output: {output:?}");
-    assert!(output.contains("got:hello"), "terminal output: {output:?}");
-    assert!(output.contains("/dev/pts/"), "a TTY: {output:?}");
-    assert!(
-        output.lines().any(|l| l.trim() == "icanon"),
-        "terminal restored: {output:?}"
-    );
+    let (output, code) = terminal_run(stack.path(), &stack.name, &env, &TYPED_RUN, b"hello\n");
+    assert_typed_into_a_tty(&output, code);
     assert!(stack.containers().is_empty(), "{:?}", stack.containers());
 }
 

@@ -496,25 +496,17 @@ fn cleanup_libcontainer(root: &Path, id: &str) {
 /// returns its exit code (128 + signal when killed, as Docker reports).
 fn pump(pid: Pid, stdout: File, stderr: File, log: &mut File) -> i64 {
     let mut streams = [Stream::new(stdout, "stdout"), Stream::new(stderr, "stderr")];
-    let mut exit: Option<i64> = None;
-    let mut drained_since: Option<Instant> = None;
+    let mut ending = Ending::default();
     loop {
         let open: Vec<usize> = (0..2).filter(|&i| streams[i].open).collect();
-        if open.is_empty() {
-            break;
-        }
-        // After the exit, processes outside a pid namespace could hold the pipes forever:
-        // read what is there, then stop.
-        if exit.is_some() && drained_since.is_some_and(|t| t.elapsed() > Duration::from_millis(200))
-        {
+        if open.is_empty() || ending.drained() {
             break;
         }
         let mut fds: Vec<PollFd> = open
             .iter()
             .map(|&i| PollFd::new(streams[i].file.as_fd(), PollFlags::POLLIN))
             .collect();
-        let timeout = if exit.is_some() { 50u16 } else { 500u16 };
-        let ready = poll(&mut fds, PollTimeout::from(timeout)).unwrap_or(0);
+        let ready = poll(&mut fds, ending.poll_timeout()).unwrap_or(0);
         let events: Vec<bool> = fds
             .iter()
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
@@ -525,19 +517,52 @@ fn pump(pid: Pid, stdout: File, stderr: File, log: &mut File) -> i64 {
                 streams[i].read_into(log, &mut |_| {});
             }
         }
-        if exit.is_none() {
-            exit = reap(pid, false);
-            if exit.is_some() {
-                drained_since = Some(Instant::now());
-            }
-        } else if ready > 0 {
-            drained_since = Some(Instant::now());
-        }
+        ending.observe(pid, ready);
     }
     for s in &mut streams {
         s.flush_partial(log);
     }
-    exit.or_else(|| reap(pid, true)).unwrap_or(-1)
+    ending.code(pid)
+}
+
+/// How a container's output ends: its exit code once reaped, then a drain of what its
+/// stdio still hold.
+#[derive(Default)]
+struct Ending {
+    exit: Option<i64>,
+    /// The last time output came after the exit.
+    drained_since: Option<Instant>,
+}
+
+impl Ending {
+    /// After a poll that found `ready` descriptors: reaps the container if not yet.
+    fn observe(&mut self, pid: Pid, ready: i32) {
+        if self.exit.is_none() {
+            self.exit = reap(pid, false);
+            if self.exit.is_some() {
+                self.drained_since = Some(Instant::now());
+            }
+        } else if ready > 0 {
+            self.drained_since = Some(Instant::now());
+        }
+    }
+
+    /// Exited and quiet for a moment: processes outside a pid namespace could hold its
+    /// stdio forever, so what is there is read, then reading stops.
+    fn drained(&self) -> bool {
+        self.exit.is_some()
+            && self
+                .drained_since
+                .is_some_and(|t| t.elapsed() > Duration::from_millis(200))
+    }
+
+    fn poll_timeout(&self) -> PollTimeout {
+        PollTimeout::from(if self.exit.is_some() { 50u16 } else { 500u16 })
+    }
+
+    fn code(self, pid: Pid) -> i64 {
+        self.exit.or_else(|| reap(pid, true)).unwrap_or(-1)
+    }
 }
 
 /// [`pump`] for a container with a TTY: its terminal's output to the log (as stdout, as
@@ -552,12 +577,9 @@ fn pump_tty(pid: Pid, master: File, server: &mut Server, log: &mut File) -> i64 
         }
     };
     let mut stream = Stream::new(reader, "stdout");
-    let mut exit: Option<i64> = None;
-    let mut drained_since: Option<Instant> = None;
+    let mut ending = Ending::default();
     loop {
-        let draining_done = exit.is_some()
-            && drained_since.is_some_and(|t| t.elapsed() > Duration::from_millis(200));
-        if draining_done {
+        if ending.drained() {
             stream.open = false;
         }
         // Over: unless the client that attached before the start is still to come.
@@ -574,8 +596,7 @@ fn pump_tty(pid: Pid, master: File, server: &mut Server, log: &mut File) -> i64 
                 .iter()
                 .map(|f| PollFd::new(*f, PollFlags::POLLIN)),
         );
-        let timeout = if exit.is_some() { 50u16 } else { 500u16 };
-        let ready = poll(&mut fds, PollTimeout::from(timeout)).unwrap_or(0);
+        let ready = poll(&mut fds, ending.poll_timeout()).unwrap_or(0);
         let mut events: Vec<bool> = fds
             .iter()
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
@@ -586,17 +607,10 @@ fn pump_tty(pid: Pid, master: File, server: &mut Server, log: &mut File) -> i64 
             stream.read_into(log, &mut |bytes| server.broadcast(bytes));
         }
         server.handle(&events, master.as_fd());
-        if exit.is_none() {
-            exit = reap(pid, false);
-            if exit.is_some() {
-                drained_since = Some(Instant::now());
-            }
-        } else if ready > 0 {
-            drained_since = Some(Instant::now());
-        }
+        ending.observe(pid, ready);
     }
     stream.flush_partial(log);
-    exit.or_else(|| reap(pid, true)).unwrap_or(-1)
+    ending.code(pid)
 }
 
 /// Reaps our children (libcontainer's intermediate process among them, which has no exit
