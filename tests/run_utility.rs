@@ -312,17 +312,18 @@ fn under_terminal(stack: &Stack, args: &[&str], input: &[u8]) -> (String, i32) {
         &stack.name,
         &[("HOIST_BACKEND", "docker")],
         args,
-        input,
+        &[("", input)],
     )
 }
 
-/// [`under_terminal`] for project `project` in `dir`, hoist's environment set to `env`.
+/// [`under_terminal`] for project `project` in `dir`, hoist's environment set to `env`;
+/// each of `keys` is typed once the terminal shows its text (`""` at once).
 fn terminal_run(
     dir: &std::path::Path,
     project: &str,
     env: &[(&str, &str)],
     args: &[&str],
-    input: &[u8],
+    keys: &[(&str, &[u8])],
 ) -> (String, i32) {
     let mut line = format!(
         "{} -p {project} --progress quiet",
@@ -342,17 +343,40 @@ fn terminal_run(
         .spawn()
         .expect("the `script` command (bsdutils) runs");
     // Kept open until hoist is done: `script` turns the end of its input into keystrokes.
-    let mut keys = child.stdin.take().expect("stdin");
-    keys.write_all(input).expect("type");
-    let mut output = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut output)
-        .expect("read the terminal");
+    let mut typing = child.stdin.take().expect("stdin");
+    let shown = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut screen = child.stdout.take().expect("stdout");
+    let reader = {
+        let shown = shown.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = screen.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut s) = shown.lock() {
+                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }
+        })
+    };
+    // Each step's keys are typed once the terminal shows its text.
+    for (after, bytes) in keys {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !shown.lock().is_ok_and(|s| s.contains(after)) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the terminal never showed {after:?}: {:?}",
+                shown.lock().map(|s| s.clone())
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        typing.write_all(bytes).expect("type");
+    }
     let status = child.wait().expect("script exits");
-    drop(keys);
+    let _ = reader.join();
+    drop(typing);
+    let output = shown.lock().map(|s| s.clone()).unwrap_or_default();
     (output, status.code().unwrap_or(-1))
 }
 
@@ -395,8 +419,43 @@ fn run_under_a_terminal_gets_a_tty_on_the_native_backend() {
         ("HOIST_BACKEND", "native"),
         ("HOIST_ROOT", root.to_str().expect("a UTF-8 temp path")),
     ];
-    let (output, code) = terminal_run(stack.path(), &stack.name, &env, &TYPED_RUN, b"hello\n");
+    let (output, code) = terminal_run(
+        stack.path(),
+        &stack.name,
+        &env,
+        &TYPED_RUN,
+        &[("", b"hello\n")],
+    );
     assert_typed_into_a_tty(&output, code);
+    assert!(stack.containers().is_empty(), "{:?}", stack.containers());
+}
+
+#[test]
+fn ctrl_c_at_the_terminal_reaches_the_native_container_as_sigint() {
+    let stack = native::NativeStack::new(&common::unique_name("run-ctrlc-native"));
+    stack.write("compose.yaml", &utility_compose());
+    let root = stack.root();
+    let env = [
+        ("HOIST_BACKEND", "native"),
+        ("HOIST_ROOT", root.to_str().expect("a UTF-8 temp path")),
+    ];
+    // The terminal is the process's controlling terminal: ^C, typed once the process
+    // runs (hoist's terminal is raw then), is a SIGINT to it, not a byte on its input.
+    let (output, code) = terminal_run(
+        stack.path(),
+        &stack.name,
+        &env,
+        &[
+            "run",
+            "--rm",
+            "npm",
+            "trap 'echo caught; exit 7' INT; read line; echo \"got:$line\"; sleep 30 & wait",
+        ],
+        &[("", b"go\n"), ("got:go", b"\x03")],
+    );
+    assert_eq!(code, 7, "terminal output: {output:?}");
+    assert!(output.contains("got:go"), "terminal output: {output:?}");
+    assert!(output.contains("caught"), "terminal output: {output:?}");
     assert!(stack.containers().is_empty(), "{:?}", stack.containers());
 }
 
