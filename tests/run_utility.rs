@@ -9,9 +9,11 @@ mod common;
 #[path = "common/native.rs"]
 mod native;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use common::background::Background;
 use common::stack::{free_port, stderr, stdout, Stack};
 use common::BUSYBOX_IMAGE;
 
@@ -333,51 +335,23 @@ fn terminal_run(
         line.push_str(&format!(" '{}'", a.replace('\'', r"'\''")));
     }
     let shell = format!("{line}; rc=$?; stty -a | tr ' ;' '\\n\\n' | grep icanon; exit $rc");
-    let mut child = Command::new("script")
-        .args(["-qec", &shell, "/dev/null"])
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &shell, "/dev/null"])
         .current_dir(dir)
         .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the `script` command (bsdutils) runs");
+        .stdin(Stdio::piped());
+    let mut term = Background::spawn(cmd);
     // Kept open until hoist is done: `script` turns the end of its input into keystrokes.
-    let mut typing = child.stdin.take().expect("stdin");
-    let shown = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let mut screen = child.stdout.take().expect("stdout");
-    let reader = {
-        let shown = shown.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = screen.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                if let Ok(mut s) = shown.lock() {
-                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            }
-        })
-    };
+    let mut typing = term.child.stdin.take().expect("stdin");
     // Each step's keys are typed once the terminal shows its text.
     for (after, bytes) in keys {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !shown.lock().is_ok_and(|s| s.contains(after)) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the terminal never showed {after:?}: {:?}",
-                shown.lock().map(|s| s.clone())
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        let what = format!("{after:?} on the terminal");
+        term.wait_for(|out, _| out.contains(after), &what, Duration::from_secs(30));
         typing.write_all(bytes).expect("type");
     }
-    let status = child.wait().expect("script exits");
-    let _ = reader.join();
+    let status = term.wait(Duration::from_secs(60));
     drop(typing);
-    let output = shown.lock().map(|s| s.clone()).unwrap_or_default();
-    (output, status.code().unwrap_or(-1))
+    (term.stdout(), status.code().unwrap_or(-1))
 }
 
 #[test]
@@ -410,53 +384,40 @@ fn assert_typed_into_a_tty(output: &str, code: i32) {
     );
 }
 
-#[test]
-fn run_under_a_terminal_gets_a_tty_on_the_native_backend() {
-    let stack = native::NativeStack::new(&common::unique_name("run-tty-native"));
+/// `hoist run ...` (`args`) under a terminal on the native backend, in a project of the
+/// utility services on a data root of its own; `keys` as for [`terminal_run`].
+fn native_terminal_run(prefix: &str, args: &[&str], keys: &[(&str, &[u8])]) -> (String, i32) {
+    let stack = native::NativeStack::new(&common::unique_name(prefix));
     stack.write("compose.yaml", &utility_compose());
     let root = stack.root();
     let env = [
         ("HOIST_BACKEND", "native"),
         ("HOIST_ROOT", root.to_str().expect("a UTF-8 temp path")),
     ];
-    let (output, code) = terminal_run(
-        stack.path(),
-        &stack.name,
-        &env,
-        &TYPED_RUN,
-        &[("", b"hello\n")],
-    );
-    assert_typed_into_a_tty(&output, code);
+    let result = terminal_run(stack.path(), &stack.name, &env, args, keys);
     assert!(stack.containers().is_empty(), "{:?}", stack.containers());
+    result
+}
+
+#[test]
+fn run_under_a_terminal_gets_a_tty_on_the_native_backend() {
+    let (output, code) = native_terminal_run("run-tty-native", &TYPED_RUN, &[("", b"hello\n")]);
+    assert_typed_into_a_tty(&output, code);
 }
 
 #[test]
 fn ctrl_c_at_the_terminal_reaches_the_native_container_as_sigint() {
-    let stack = native::NativeStack::new(&common::unique_name("run-ctrlc-native"));
-    stack.write("compose.yaml", &utility_compose());
-    let root = stack.root();
-    let env = [
-        ("HOIST_BACKEND", "native"),
-        ("HOIST_ROOT", root.to_str().expect("a UTF-8 temp path")),
-    ];
     // The terminal is the process's controlling terminal: ^C, typed once the process
     // runs (hoist's terminal is raw then), is a SIGINT to it, not a byte on its input.
-    let (output, code) = terminal_run(
-        stack.path(),
-        &stack.name,
-        &env,
-        &[
-            "run",
-            "--rm",
-            "npm",
-            "trap 'echo caught; exit 7' INT; read line; echo \"got:$line\"; sleep 30 & wait",
-        ],
+    let script = "trap 'echo caught; exit 7' INT; read line; echo \"got:$line\"; sleep 30 & wait";
+    let (output, code) = native_terminal_run(
+        "run-ctrlc-native",
+        &["run", "--rm", "npm", script],
         &[("", b"go\n"), ("got:go", b"\x03")],
     );
     assert_eq!(code, 7, "terminal output: {output:?}");
     assert!(output.contains("got:go"), "terminal output: {output:?}");
     assert!(output.contains("caught"), "terminal output: {output:?}");
-    assert!(stack.containers().is_empty(), "{:?}", stack.containers());
 }
 
 #[test]
