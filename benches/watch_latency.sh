@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Watch latency on the docker backend:
+# Watch latency on the docker and the native backend, in one run:
 #   sync          a file written on the host until its new content is readable at its target
 #                 inside the container;
 #   sync+restart  a file written on the host until the restarted process has read it.
 # p50 and p95 over EDITS edits (default 100) each. The container's side is read through its
-# root file system as the storage driver mounts it on the host (GraphDriver MergedDir), which is
-# exactly what the container sees, polled every 0.5 ms: no `docker exec` round trip in the
-# measurement.
+# root file system as mounted on the host (docker: the storage driver's GraphDriver MergedDir;
+# native: the overlay on $HOIST_ROOT/containers/<id>/merged), which is exactly what the
+# container sees, polled every 0.5 ms: no exec round trip in the measurement.
 #
 # Usage: benches/watch_latency.sh [path/to/hoist]   (default: target/release/hoist; build it first)
-# Needs: docker engine with an overlay-style storage driver, python3, busybox-static.
+#        BACKENDS="native" benches/watch_latency.sh  (default: "docker native")
+# Needs: docker engine with an overlay-style storage driver (for docker), root (for native),
+# python3, busybox-static.
 set -euo pipefail
 # shellcheck source=benches/busybox.sh
 . "$(dirname "$0")/busybox.sh"
@@ -18,13 +20,14 @@ HOIST=$(realpath "${1:-target/release/hoist}")
 IMAGE=hoist-test/busybox:latest
 EDITS=${EDITS:-100}
 OUT=${OUT:-/tmp/hoist-bench-watch}
+BACKENDS=${BACKENDS:-docker native}
 [ -x "$HOIST" ] || { echo "no hoist binary at $HOIST (cargo build --release)" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "python3 is required" >&2; exit 1; }
 
-docker_busybox_image "$IMAGE" 'RUN mkdir -p /tmp\n'
+case " $BACKENDS " in *" docker "*) docker_busybox_image "$IMAGE" 'RUN mkdir -p /tmp\n' ;; esac
 
 run_case() {
-    local action=$1 project=$2
+    local backend=$1 action=$2 project=$3
     local dir="$OUT/$project"
     rm -rf "$dir"
     mkdir -p "$dir/src"
@@ -40,7 +43,7 @@ services:
         - {action: $action, path: ./src, target: /app, initial_sync: true}
 EOF
     cd "$dir"
-    local H="$HOIST --backend docker --progress quiet -p $project"
+    local H="$HOIST --backend $backend --progress quiet -p $project"
     $H down -t 0 >/dev/null 2>&1 || true
     $H watch >"$dir/watch.log" 2>&1 &
     local pid=$!
@@ -50,13 +53,17 @@ EOF
         sleep 0.1
     done
     local merged
-    merged=$(docker inspect --format '{{.GraphDriver.Data.MergedDir}}' "$project-app-1")
+    if [ "$backend" = docker ]; then
+        merged=$(docker inspect --format '{{.GraphDriver.Data.MergedDir}}' "$project-app-1")
+    else
+        merged="$HOIST_ROOT/containers/$($H ps -q --no-trunc app)/merged"
+    fi
     [ -d "$merged" ] || { echo "no MergedDir for $project-app-1" >&2; kill "$pid"; exit 1; }
     local watched=/app/probe.txt
     [ "$action" = "sync+restart" ] && watched=/tmp/started
-    python3 - "$dir/src/probe.txt" "$merged$watched" "$EDITS" "$action" <<'PY'
+    python3 - "$dir/src/probe.txt" "$merged$watched" "$EDITS" "$action" "$backend" <<'PY'
 import os, sys, time
-src, seen, edits, action = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+src, seen, edits, action, backend = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 def read(p):
     try:
         with open(p) as f:
@@ -83,7 +90,7 @@ for i in range(edits):
     time.sleep(0.25 if action == "sync" else 0.5)
 lat.sort()
 pct = lambda p: lat[min(len(lat) - 1, int(round(p / 100 * len(lat) + 0.5)) - 1)]
-print(f"{action:13} edits={len(lat)} p50={pct(50):.1f} ms p95={pct(95):.1f} ms "
+print(f"{backend:7} {action:13} edits={len(lat)} p50={pct(50):.1f} ms p95={pct(95):.1f} ms "
       f"min={lat[0]:.1f} ms max={lat[-1]:.1f} ms")
 PY
     kill -INT "$pid" 2>/dev/null || true
@@ -92,5 +99,14 @@ PY
     cd - >/dev/null
 }
 
-run_case sync hw-sync
-run_case sync+restart hw-restart
+for backend in $BACKENDS; do
+    if [ "$backend" = native ]; then
+        # A data root of its own, with the same busybox image imported.
+        export HOIST_ROOT="$OUT/native-root"
+        rm -rf "$HOIST_ROOT" && mkdir -p "$HOIST_ROOT"
+        native_busybox_image "$HOIST" "$IMAGE" "$OUT/busybox-rootfs.tar" \
+            --change "ENV PATH=/bin" --change 'CMD ["/bin/sh"]'
+    fi
+    run_case "$backend" sync "hw-$backend-sync"
+    run_case "$backend" sync+restart "hw-$backend-restart"
+done

@@ -22,6 +22,8 @@ const IMAGE: &str = "hoist-test/busybox:latest";
 mod busybox;
 #[path = "common/host.rs"]
 mod host;
+#[path = "common/native.rs"]
+mod native;
 #[path = "common/ps.rs"]
 mod ps;
 use busybox::busybox_rootfs;
@@ -133,34 +135,7 @@ impl Drop for Native {
     /// A failed test still leaves no running container, mount, namespace file or network
     /// behind.
     fn drop(&mut self) {
-        let root = self.root().to_path_buf();
-        let _ = std::thread::spawn(move || {
-            let Ok(tokio_rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            tokio_rt.block_on(async {
-                // A runtime of this thread's own: the test's one holds its kernel connection
-                // on the test's tokio runtime, which is blocked here.
-                let Ok(rt) = NativeRuntime::open(&root) else {
-                    return;
-                };
-                let all = ContainerListOptions {
-                    all: true,
-                    labels: vec![],
-                };
-                for c in rt.list_containers(&all).await.unwrap_or_default() {
-                    let _ = rt.remove_container(&c.id, true, true).await;
-                }
-                // Then the networks: no bridge, veth or iptables rule outlives a test.
-                for net in rt.list_networks(&[]).await.unwrap_or_default() {
-                    let _ = rt.remove_network(&net.id).await;
-                }
-            });
-        })
-        .join();
+        native::remove_everything(self.root());
     }
 }
 

@@ -1,12 +1,14 @@
 //! `run` and `exec` on both backends: USER-STORIES.md story 2 (utility containers with the
-//! project bind-mounted), exit codes, piped stdin, dependencies, one-off names and labels;
-//! and, on the docker backend, the TTY path under a real pseudo-terminal (`script`).
+//! project bind-mounted), exit codes, piped stdin, dependencies, one-off names and labels,
+//! and the TTY path under a real pseudo-terminal (`script`).
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use common::background::Background;
 use common::stack::{free_port, stderr, stdout, Backend, Stack};
 use common::BUSYBOX_IMAGE;
 
@@ -270,10 +272,11 @@ fn exec_into_a_stopped_or_unknown_service_fails_clearly(backend: Backend) {
 }
 on_both_backends!(exec_into_a_stopped_or_unknown_service_fails_clearly);
 
-/// Runs `hoist <args>` inside a pseudo-terminal (`script` from bsdutils), sends `input`
-/// as typed keys, then prints the terminal's `icanon` setting (to prove raw mode was
-/// undone). Returns the terminal's output and the exit code of hoist.
-fn under_terminal(stack: &Stack, args: &[&str], input: &[u8]) -> (String, i32) {
+/// Runs `hoist <args>` inside a pseudo-terminal (`script` from bsdutils), types each of
+/// `keys` once the terminal shows its text (`""`: at once), then prints the terminal's
+/// `icanon` setting (to prove raw mode was undone). Returns the terminal's output and the
+/// exit code of hoist.
+fn under_terminal(stack: &Stack, args: &[&str], keys: &[(&str, &[u8])]) -> (String, i32) {
     let mut line = format!(
         "{} -p {} --progress quiet",
         env!("CARGO_BIN_EXE_hoist"),
@@ -283,35 +286,25 @@ fn under_terminal(stack: &Stack, args: &[&str], input: &[u8]) -> (String, i32) {
         line.push_str(&format!(" '{}'", a.replace('\'', r"'\''")));
     }
     let shell = format!("{line}; rc=$?; stty -a | tr ' ;' '\\n\\n' | grep icanon; exit $rc");
-    let mut script = Command::new("script");
-    stack.backend_env(&mut script);
-    let mut child = script
-        .args(["-qec", &shell, "/dev/null"])
+    let mut cmd = Command::new("script");
+    stack.backend_env(&mut cmd);
+    cmd.args(["-qec", &shell, "/dev/null"])
         .current_dir(stack.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the `script` command (bsdutils) runs");
+        .stdin(Stdio::piped());
+    let mut term = Background::spawn(cmd);
     // Kept open until hoist is done: `script` turns the end of its input into keystrokes.
-    let mut keys = child.stdin.take().expect("stdin");
-    keys.write_all(input).expect("type");
-    let mut output = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut output)
-        .expect("read the terminal");
-    let status = child.wait().expect("script exits");
-    drop(keys);
-    (output, status.code().unwrap_or(-1))
+    let mut typing = term.child.stdin.take().expect("stdin");
+    for (after, bytes) in keys {
+        let what = format!("{after:?} on the terminal");
+        term.wait_for(|out, _| out.contains(after), &what, Duration::from_secs(30));
+        typing.write_all(bytes).expect("type");
+    }
+    let status = term.wait(Duration::from_secs(60));
+    drop(typing);
+    (term.stdout(), status.code().unwrap_or(-1))
 }
 
-// Docker only for now: TTY attach on the native backend is another change in progress.
-#[test]
-fn run_under_a_terminal_gets_a_tty_takes_keystrokes_and_restores_the_terminal() {
-    let backend = Backend::Docker;
+fn run_under_a_terminal_gets_a_tty_takes_keystrokes_and_restores_the_terminal(backend: Backend) {
     let stack = utility_stack(backend, "run-tty");
     let (output, code) = under_terminal(
         &stack,
@@ -321,7 +314,7 @@ fn run_under_a_terminal_gets_a_tty_takes_keystrokes_and_restores_the_terminal() 
             "npm",
             "read line; echo \"got:$line\"; tty; exit 3",
         ],
-        b"hello\n",
+        &[("", b"hello\n")],
     );
     assert_eq!(code, 3, "terminal output: {output:?}");
     assert!(output.contains("got:hello"), "terminal output: {output:?}");
@@ -333,18 +326,33 @@ fn run_under_a_terminal_gets_a_tty_takes_keystrokes_and_restores_the_terminal() 
     );
     assert!(stack.containers().is_empty());
 }
+on_both_backends!(run_under_a_terminal_gets_a_tty_takes_keystrokes_and_restores_the_terminal);
 
-// Docker only for now: TTY attach on the native backend is another change in progress.
-#[test]
-fn exec_under_a_terminal_gets_a_tty_and_its_exit_code() {
-    let backend = Backend::Docker;
+fn ctrl_c_at_the_terminal_reaches_the_container_as_sigint(backend: Backend) {
+    // The terminal is the process's controlling terminal: ^C, typed once the process
+    // runs (hoist's terminal is raw then), is a SIGINT to it, not a byte on its input.
+    let stack = utility_stack(backend, "run-ctrlc");
+    let script = "trap 'echo caught; exit 7' INT; read line; echo \"got:$line\"; sleep 30 & wait";
+    let (output, code) = under_terminal(
+        &stack,
+        &["run", "--rm", "npm", script],
+        &[("", b"go\n"), ("got:go", b"\x03")],
+    );
+    assert_eq!(code, 7, "terminal output: {output:?}");
+    assert!(output.contains("caught"), "terminal output: {output:?}");
+    assert!(stack.containers().is_empty());
+}
+on_both_backends!(ctrl_c_at_the_terminal_reaches_the_container_as_sigint);
+
+fn exec_under_a_terminal_gets_a_tty_and_its_exit_code(backend: Backend) {
     let stack = utility_stack(backend, "exec-tty");
     stack.ok(&["up", "-d", "db"]);
-    let (output, code) = under_terminal(&stack, &["exec", "db", "sh", "-c", "tty; exit 4"], b"");
+    let (output, code) = under_terminal(&stack, &["exec", "db", "sh", "-c", "tty; exit 4"], &[]);
     assert_eq!(code, 4, "terminal output: {output:?}");
     assert!(output.contains("/dev/pts/"), "a TTY: {output:?}");
     assert!(output.lines().any(|l| l.trim() == "icanon"));
 }
+on_both_backends!(exec_under_a_terminal_gets_a_tty_and_its_exit_code);
 
 fn detached_run_with_rm_is_removed_when_it_exits(backend: Backend) {
     let stack = Stack::on(backend, "rundrm");

@@ -1,19 +1,150 @@
-//! `hoist watch` against the real Docker engine: every `develop.watch` action (sync with
-//! new, modified, renamed and deleted files and ignore rules; restart; sync+restart;
-//! sync+exec; rebuild, and a failing rebuild that keeps the old container), initial_sync,
-//! ownership and modes, a burst coalesced, and the errors for broken rules.
+//! `hoist watch` on both backends, each scenario written once and run against the real
+//! Docker engine and against the native runtime on the real kernel: every `develop.watch`
+//! action (sync with new, modified, renamed and deleted files and ignore rules; restart;
+//! sync+restart; sync+exec; rebuild, and a failing rebuild that keeps the old container),
+//! initial_sync, ownership and modes, an atomic save and a burst coalesced, poll mode, a
+//! read-only target, and the errors for broken rules.
 //!
 //! Results are awaited by polling the container with a bounded deadline; nothing asserts
 //! on timings.
 
+#[path = "common/busybox.rs"]
+mod busybox;
 mod common;
+#[path = "common/native.rs"]
+mod native;
 
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::background::Background;
 use common::stack::{stderr, Stack};
-use common::BUSYBOX_IMAGE;
+use common::{unique_name, BUSYBOX_IMAGE};
+use native::NativeStack;
+
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Docker,
+    Native,
+}
+
+/// Each scenario as two tests, `<scenario>::docker` and `<scenario>::native`.
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[test]
+            fn docker() {
+                super::$scenario(super::Backend::Docker)
+            }
+            #[test]
+            fn native() {
+                super::$scenario(super::Backend::Native)
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    sync_copies_new_modified_and_renamed_files_and_deletes_removed_ones,
+    an_atomic_save_and_a_burst_are_coalesced,
+    restart_and_sync_restart_restart_the_process,
+    sync_exec_runs_the_command_after_syncing,
+    rebuild_recreates_the_container_and_a_failed_build_keeps_it,
+    broken_rules_are_refused_with_the_service_and_path,
+    up_watch_streams_logs_across_restarts_and_stops_on_ctrl_c,
+    poll_mode_syncs_without_file_events,
+    a_target_on_a_read_only_root_is_reported_and_the_watch_goes_on,
+    ignored_directories_are_not_watched,
+);
+
+/// A compose project on one backend, with the checks the scenarios make from the
+/// backend's side (not through hoist).
+enum Project {
+    Docker(Stack),
+    Native(NativeStack),
+}
+
+impl Project {
+    fn new(backend: Backend, prefix: &str) -> Project {
+        match backend {
+            Backend::Docker => Project::Docker(Stack::new(prefix)),
+            Backend::Native => {
+                let name = unique_name(prefix).replace('.', "-").to_lowercase();
+                Project::Native(NativeStack::new(&name))
+            }
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Project::Docker(s) => &s.name,
+            Project::Native(s) => &s.name,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            Project::Docker(s) => s.path(),
+            Project::Native(s) => s.path(),
+        }
+    }
+
+    fn write(&self, rel: &str, content: &str) -> &Self {
+        match self {
+            Project::Docker(s) => {
+                s.write(rel, content);
+            }
+            Project::Native(s) => {
+                s.write(rel, content);
+            }
+        }
+        self
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        match self {
+            Project::Docker(s) => s.command(args),
+            Project::Native(s) => s.command(args),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run hoist")
+    }
+
+    /// `sh -c script` in the container; its trimmed stdout (empty when it fails).
+    fn sh(&self, container: &str, script: &str) -> String {
+        match self {
+            Project::Docker(s) => s.docker(&["exec", container, "sh", "-c", script]),
+            Project::Native(s) => s.sh(container, script),
+        }
+    }
+
+    fn container_id(&self, name: &str) -> String {
+        match self {
+            Project::Docker(s) => s.container_id(name),
+            Project::Native(s) => s.container_id(name),
+        }
+    }
+
+    fn running(&self, name: &str) -> bool {
+        match self {
+            Project::Docker(s) => {
+                s.docker(&["inspect", "--format", "{{.State.Running}}", name]) == "true"
+            }
+            Project::Native(s) => s.running(name),
+        }
+    }
+
+    fn containers(&self) -> Vec<String> {
+        match self {
+            Project::Docker(s) => s.containers(),
+            Project::Native(s) => s.containers(),
+        }
+    }
+}
 
 /// Long enough for a loaded CI machine; results normally arrive within a second.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -25,7 +156,7 @@ const IDLE: &str = "trap 'exit 0' TERM; while true; do sleep 1 & wait; done";
 struct Watching(Background);
 
 impl Watching {
-    fn start(stack: &Stack, args: &[&str]) -> Watching {
+    fn start(stack: &Project, args: &[&str]) -> Watching {
         let mut w = Watching(Background::spawn(stack.command(args)));
         w.wait_for(|out, _| out.contains("Watch enabled"), "Watch enabled");
         w
@@ -50,12 +181,12 @@ impl Watching {
 }
 
 /// `sh -c script` in the container; its trimmed stdout (empty when it fails).
-fn sh(stack: &Stack, container: &str, script: &str) -> String {
-    stack.docker(&["exec", container, "sh", "-c", script])
+fn sh(stack: &Project, container: &str, script: &str) -> String {
+    stack.sh(container, script)
 }
 
 /// Polls `script` in the container until its output is `expected`.
-fn eventually(stack: &Stack, watch: &Watching, container: &str, script: &str, expected: &str) {
+fn eventually(stack: &Project, watch: &Watching, container: &str, script: &str, expected: &str) {
     let deadline = Instant::now() + LIMIT;
     loop {
         let got = sh(stack, container, script);
@@ -71,13 +202,12 @@ fn eventually(stack: &Stack, watch: &Watching, container: &str, script: &str, ex
     }
 }
 
-fn container(stack: &Stack, service: &str) -> String {
-    format!("{}-{service}-1", stack.name)
+fn container(stack: &Project, service: &str) -> String {
+    format!("{}-{service}-1", stack.name())
 }
 
-#[test]
-fn sync_copies_new_modified_and_renamed_files_and_deletes_removed_ones() {
-    let stack = Stack::new("watch-sync");
+fn sync_copies_new_modified_and_renamed_files_and_deletes_removed_ones(backend: Backend) {
+    let stack = Project::new(backend, "watch-sync");
     stack
         .write(
             "compose.yaml",
@@ -88,6 +218,7 @@ services:
     image: {BUSYBOX_IMAGE}
     user: "1234:5678"
     command: ["sh", "-c", "{IDLE}"]
+    volumes: [cache:/cache]
     develop:
       watch:
         - action: sync
@@ -98,17 +229,27 @@ services:
           path: ./seed
           target: /seed
           initial_sync: true
+        - action: sync
+          path: ./cache
+          target: /cache
+volumes:
+  cache: {{}}
 "#
             ),
         )
         .write("src/a.txt", "one")
-        .write("seed/seed.txt", "seeded");
+        .write("seed/seed.txt", "seeded")
+        .write("cache/.keep", "");
     let watch = Watching::start(&stack, &["watch"]);
     let app = container(&stack, "app");
     let src = stack.path().join("src");
 
     // initial_sync copied the seed directory without any edit.
     eventually(&stack, &watch, &app, "cat /seed/seed.txt", "seeded");
+
+    // A target on a volume lands in the volume, where the container sees it.
+    stack.write("cache/c.txt", "cached");
+    eventually(&stack, &watch, &app, "cat /cache/c.txt", "cached");
 
     std::fs::write(src.join("new.txt"), "fresh").expect("write");
     eventually(&stack, &watch, &app, "cat /app/new.txt", "fresh");
@@ -181,9 +322,8 @@ services:
     );
 }
 
-#[test]
-fn an_atomic_save_and_a_burst_are_coalesced() {
-    let stack = Stack::new("watch-burst");
+fn an_atomic_save_and_a_burst_are_coalesced(backend: Backend) {
+    let stack = Project::new(backend, "watch-burst");
     stack
         .write(
             "compose.yaml",
@@ -251,9 +391,8 @@ services:
     assert_eq!(changes, 200, "{}", watch.output());
 }
 
-#[test]
-fn restart_and_sync_restart_restart_the_process() {
-    let stack = Stack::new("watch-restart");
+fn restart_and_sync_restart_restart_the_process(backend: Backend) {
+    let stack = Project::new(backend, "watch-restart");
     // Each start of the process appends a line: the count is how often it started.
     let counting =
         "echo started >> /tmp/starts; trap 'exit 0' TERM; while true; do sleep 1 & wait; done";
@@ -310,9 +449,8 @@ services:
     );
 }
 
-#[test]
-fn sync_exec_runs_the_command_after_syncing() {
-    let stack = Stack::new("watch-exec");
+fn sync_exec_runs_the_command_after_syncing(backend: Backend) {
+    let stack = Project::new(backend, "watch-exec");
     stack
         .write(
             "compose.yaml",
@@ -344,9 +482,8 @@ services:
     watch.wait_for(|out, _| out.contains("| reloaded"), "the command's output");
 }
 
-#[test]
-fn rebuild_recreates_the_container_and_a_failed_build_keeps_it() {
-    let stack = Stack::new("watch-rebuild");
+fn rebuild_recreates_the_container_and_a_failed_build_keeps_it(backend: Backend) {
+    let stack = Project::new(backend, "watch-rebuild");
     stack
         .write(
             "compose.yaml",
@@ -405,16 +542,12 @@ services:
         watch.output()
     );
     assert_eq!(stack.container_id(&app), second, "the old container stays");
-    assert_eq!(
-        stack.docker(&["inspect", "--format", "{{.State.Running}}", &app]),
-        "true"
-    );
+    assert!(stack.running(&app), "the old container keeps running");
     assert_eq!(sh(&stack, &app, "cat /version"), "v2");
 }
 
-#[test]
-fn broken_rules_are_refused_with_the_service_and_path() {
-    let stack = Stack::new("watch-errors");
+fn broken_rules_are_refused_with_the_service_and_path(backend: Backend) {
+    let stack = Project::new(backend, "watch-errors");
     let cases = [
         (
             format!(
@@ -446,9 +579,8 @@ fn broken_rules_are_refused_with_the_service_and_path() {
     }
 }
 
-#[test]
-fn up_watch_streams_logs_across_restarts_and_stops_on_ctrl_c() {
-    let stack = Stack::new("watch-up");
+fn up_watch_streams_logs_across_restarts_and_stops_on_ctrl_c(backend: Backend) {
+    let stack = Project::new(backend, "watch-up");
     let greeting = "echo started; trap 'exit 0' TERM; while true; do sleep 1 & wait; done";
     stack
         .write(
@@ -482,16 +614,14 @@ services:
     watch.0.signal(libc::SIGINT);
     let status = watch.0.wait(LIMIT);
     assert!(status.success(), "{status}\n{}", watch.output());
-    assert_eq!(
-        stack.docker(&["inspect", "--format", "{{.State.Running}}", &app]),
-        "false",
+    assert!(
+        !stack.running(&app),
         "Ctrl-C stops the containers, as attached up does"
     );
 }
 
-#[test]
-fn poll_mode_syncs_without_file_events() {
-    let stack = Stack::new("watch-poll");
+fn poll_mode_syncs_without_file_events(backend: Backend) {
+    let stack = Project::new(backend, "watch-poll");
     stack
         .write(
             "compose.yaml",
@@ -527,9 +657,8 @@ services:
     );
 }
 
-#[test]
-fn a_target_on_a_read_only_root_is_reported_and_the_watch_goes_on() {
-    let stack = Stack::new("watch-ro");
+fn a_target_on_a_read_only_root_is_reported_and_the_watch_goes_on(backend: Backend) {
+    let stack = Project::new(backend, "watch-ro");
     stack
         .write(
             "compose.yaml",
@@ -554,6 +683,15 @@ services:
         "the sync error",
     );
     assert!(watch.stderr().contains("writable"), "{}", watch.output());
+    if let Backend::Native = backend {
+        // Only the direct path knows the root is read-only: an archive extraction through
+        // the host's overlay mount would have written it.
+        assert!(
+            watch.stderr().contains("read-only (read_only: true)"),
+            "{}",
+            watch.output()
+        );
+    }
     // Still watching: the next change is tried again.
     stack.write("src/b.txt", "three");
     watch.wait_for(
@@ -578,9 +716,8 @@ fn inotify_watches(pid: u32) -> usize {
         .sum()
 }
 
-#[test]
-fn ignored_directories_are_not_watched() {
-    let stack = Stack::new("watch-skip");
+fn ignored_directories_are_not_watched(backend: Backend) {
+    let stack = Project::new(backend, "watch-skip");
     stack.write(
         "compose.yaml",
         &format!(

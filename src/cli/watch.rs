@@ -12,7 +12,7 @@ use super::{engine_for, load_context, CliError, GlobalArgs};
 use crate::engine::progress::QuietReporter;
 use crate::engine::up::UpOptions;
 use crate::engine::{Engine, ProjectContext};
-use crate::watch::{WatchEvent, WatchOptions, WatchSession};
+use crate::watch::{sync, WatchEvent, WatchOptions, WatchSession};
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct WatchArgs {
@@ -48,7 +48,11 @@ pub async fn run(global: &GlobalArgs, args: &WatchArgs) -> Result<i32, CliError>
     } else {
         engine.clone()
     };
-    let session = WatchSession::new(watch_engine, ctx.clone(), opts, Arc::new(print_event))?;
+    let mut session = WatchSession::new(watch_engine, ctx.clone(), opts, Arc::new(print_event))?;
+    // A dry run must not write: it keeps the archive path, which the dry-run runtime pretends.
+    if !global.dry_run {
+        session = with_backend_sync(&engine, session).await;
+    }
     let mut interrupts = Interrupts::listen();
     if !args.no_up {
         let up = UpOptions {
@@ -113,6 +117,8 @@ pub async fn follow_and_watch(
     interrupts: &mut Interrupts,
     began: std::time::SystemTime,
 ) -> Result<i32, CliError> {
+    // `up --watch` returns before watching in a dry run: the direct path is safe here.
+    let session = with_backend_sync(engine, session).await;
     let (stop, stopped) = oneshot::channel::<()>();
     let watch = tokio::spawn(session.run(async {
         let _ = stopped.await;
@@ -127,6 +133,15 @@ pub async fn follow_and_watch(
     match watched {
         Ok(Err(e)) => Err(CliError::Engine(e)),
         _ => Ok(code),
+    }
+}
+
+/// `session` syncing through the backend's direct path when it has one (the native runtime
+/// writes into the containers' file systems).
+async fn with_backend_sync(engine: &Engine, session: WatchSession) -> WatchSession {
+    match sync::for_backend(engine.runtime.as_ref()).await {
+        Some(files) => session.with_file_sync(files),
+        None => session,
     }
 }
 

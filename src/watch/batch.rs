@@ -9,6 +9,11 @@
 //! batch. What is on disk when the batch is released decides what happens, which makes an
 //! atomic save (write a temporary file, rename it over the original) one change.
 //!
+//! A batch of one path whose writer is done (it closed the file, or the path was removed)
+//! is released after the much shorter `settle`: a single save then costs about a
+//! millisecond of waiting, not the whole quiet window, and anything that follows at once
+//! (the rename of an atomic save) still joins it.
+//!
 //! Not for: matching paths to rules ([`super::rules`]) or acting on them.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -47,6 +52,15 @@ struct Batch {
     last: Instant,
     /// Path -> whether it first appeared in this batch.
     paths: BTreeMap<PathBuf, bool>,
+    /// Its only path's writer is done: released after `settle`.
+    settled: bool,
+}
+
+impl Batch {
+    fn due(&self, c: &Coalescer) -> Instant {
+        let quiet = if self.settled { c.settle } else { c.quiet };
+        (self.last + quiet).min(self.first + c.max_delay)
+    }
 }
 
 /// Pending batches, one per service.
@@ -56,6 +70,8 @@ pub struct Coalescer {
     quiet: Duration,
     /// ...or once it is this old, so an endless trickle still syncs.
     max_delay: Duration,
+    /// The quiet period of a settled single-path batch.
+    settle: Duration,
     pending: BTreeMap<String, Batch>,
 }
 
@@ -64,7 +80,23 @@ impl Coalescer {
         Coalescer {
             quiet,
             max_delay,
+            settle: quiet,
             pending: BTreeMap::new(),
+        }
+    }
+
+    /// Releases a settled single-path batch after `settle` instead of `quiet`.
+    pub fn with_settle(mut self, settle: Duration) -> Self {
+        self.settle = settle.min(self.quiet);
+        self
+    }
+
+    /// Records that the writer of `path` is done with it (closed it after writing, or
+    /// removed it). Only a batch holding that path alone settles: a second path means a
+    /// burst may be under way.
+    pub fn done(&mut self, service: &str, path: &Path) {
+        if let Some(batch) = self.pending.get_mut(service) {
+            batch.settled = batch.paths.len() == 1 && batch.paths.contains_key(path);
         }
     }
 
@@ -77,8 +109,11 @@ impl Coalescer {
                 first: now,
                 last: now,
                 paths: BTreeMap::new(),
+                settled: false,
             });
         batch.last = now;
+        // Written again, or another path: not done yet.
+        batch.settled = false;
         // Only the first event of a path says whether it existed before the batch.
         if !batch.paths.contains_key(path) {
             batch
@@ -89,10 +124,7 @@ impl Coalescer {
 
     /// When the earliest pending batch is due, if any.
     pub fn next_due(&self) -> Option<Instant> {
-        self.pending
-            .values()
-            .map(|b| (b.last + self.quiet).min(b.first + self.max_delay))
-            .min()
+        self.pending.values().map(|b| b.due(self)).min()
     }
 
     /// Removes and returns the batches due at `now`: service and the paths it saw, each
@@ -101,7 +133,7 @@ impl Coalescer {
         let due: Vec<String> = self
             .pending
             .iter()
-            .filter(|(_, b)| now >= b.last + self.quiet || now >= b.first + self.max_delay)
+            .filter(|(_, b)| now >= b.due(self))
             .map(|(s, _)| s.clone())
             .collect();
         due.into_iter()
@@ -175,6 +207,25 @@ mod tests {
         assert_eq!(due[0].0, "web");
         assert_eq!(due[0].1.len(), 200);
         assert!(c.next_due().is_none());
+    }
+
+    #[test]
+    fn a_single_finished_write_settles_early_and_a_second_path_undoes_it() {
+        let t0 = Instant::now();
+        let mut c = Coalescer::new(ms(30), ms(2000)).with_settle(ms(2));
+        c.add("web", Path::new("/p/a"), Seen::Changed, t0);
+        c.done("web", Path::new("/p/a"));
+        assert_eq!(c.next_due(), Some(t0 + ms(2)));
+        // Written again: back to the quiet period until closed again.
+        c.add("web", Path::new("/p/a"), Seen::Changed, t0 + ms(1));
+        assert_eq!(c.next_due(), Some(t0 + ms(31)));
+        c.done("web", Path::new("/p/a"));
+        assert_eq!(c.next_due(), Some(t0 + ms(3)));
+        // A second path (a burst, or an atomic save's rename) waits for quiet.
+        c.add("web", Path::new("/p/b"), Seen::Created, t0 + ms(2));
+        c.done("web", Path::new("/p/b"));
+        assert_eq!(c.next_due(), Some(t0 + ms(32)));
+        assert_eq!(c.take_due(t0 + ms(32)).len(), 1);
     }
 
     #[test]

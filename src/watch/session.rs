@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use notify::event::{ModifyKind, RenameMode};
+use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
@@ -41,6 +41,8 @@ pub struct WatchOptions {
     pub quiet: Duration,
     /// ... or once it is this old.
     pub max_delay: Duration,
+    /// A batch of one path whose writer closed or removed it is released after this.
+    pub settle: Duration,
 }
 
 impl Default for WatchOptions {
@@ -54,6 +56,9 @@ impl Default for WatchOptions {
             // editor's save (temp file, rename, chmod) and a checkout's burst are one batch.
             quiet: Duration::from_millis(30),
             max_delay: Duration::from_secs(2),
+            // Room for what follows a save at once (the rename of an atomic save), far
+            // below what anyone notices.
+            settle: Duration::from_millis(2),
         }
     }
 }
@@ -68,7 +73,13 @@ pub struct WatchSession {
     sink: EventSink,
     /// Owner of synced files, by container id.
     owners: HashMap<String, Owner>,
+    /// Each service's running containers (id, name), as last listed, and when.
+    listed: HashMap<String, (Instant, Vec<(String, String)>)>,
 }
+
+/// How long a listing of a service's containers is used for syncs (see
+/// [`WatchSession::sync_targets`]).
+const LISTED_FRESH: Duration = Duration::from_secs(2);
 
 impl WatchSession {
     /// Checks the rules of the selected services; fails with a message naming the service
@@ -89,6 +100,7 @@ impl WatchSession {
             files,
             sink,
             owners: HashMap::new(),
+            listed: HashMap::new(),
         })
     }
 
@@ -157,7 +169,8 @@ impl WatchSession {
         });
         self.initial_sync().await;
 
-        let mut coalescer = Coalescer::new(self.opts.quiet, self.opts.max_delay);
+        let mut coalescer =
+            Coalescer::new(self.opts.quiet, self.opts.max_delay).with_settle(self.opts.settle);
         tokio::pin!(shutdown);
         loop {
             let due = coalescer.next_due();
@@ -231,15 +244,26 @@ impl WatchSession {
 
     /// Adds an event's paths to the batches of the services they concern.
     fn record(&self, coalescer: &mut Coalescer, event: &notify::Event) {
-        if matches!(event.kind, EventKind::Access(_)) {
+        let closed = matches!(
+            event.kind,
+            EventKind::Access(AccessKind::Close(AccessMode::Write))
+        );
+        if matches!(event.kind, EventKind::Access(_)) && !closed {
             return;
         }
         let now = Instant::now();
         for (i, path) in event.paths.iter().enumerate() {
             let seen = seen_of(event.kind, i);
             for service in &self.services {
-                if service.matches(path) {
+                if !service.matches(path) {
+                    continue;
+                }
+                // A close changes nothing on disk: it says the write before it is whole.
+                if !closed {
                     coalescer.add(&service.service, path, seen, now);
+                }
+                if closed || matches!(event.kind, EventKind::Remove(_)) {
+                    coalescer.done(&service.service, path);
                 }
             }
         }
@@ -322,6 +346,7 @@ impl WatchSession {
             .any(|r| matches!(r.action, WatchAction::Restart | WatchAction::SyncRestart))
         {
             self.restart(service_name, reason).await;
+            self.listed.remove(service_name);
         }
     }
 
@@ -396,15 +421,59 @@ impl WatchSession {
             service: service.service.clone(),
             changes: counted,
         });
-        let containers = self.running(&service.service).await?;
-        if containers.is_empty() {
+        let (containers, cached) = self.sync_targets(&service.service).await?;
+        let copied = self.copy_into(&containers, &entries, &removed).await;
+        match copied {
+            // The service's containers changed since they were listed: list them again.
+            Err(_) if cached => {
+                self.listed.remove(&service.service);
+                let (containers, _) = self.sync_targets(&service.service).await?;
+                self.copy_into(&containers, &entries, &removed).await?;
+            }
+            other => other?,
+        }
+        (self.sink)(WatchEvent::Synced {
+            service: service.service.clone(),
+            written: entries.len(),
+            removed: removed.len(),
+            elapsed: start.elapsed(),
+        });
+        Ok(())
+    }
+
+    /// The service's running containers to sync into, and whether the list is a recent
+    /// one kept from before rather than fresh. Listing costs more than a small sync on
+    /// the native runtime (a state-database open), so a list is kept for
+    /// [`LISTED_FRESH`]; the watch's own restarts and rebuilds drop it.
+    async fn sync_targets(
+        &mut self,
+        service: &str,
+    ) -> Result<(Vec<(String, String)>, bool), EngineError> {
+        if let Some((at, list)) = self.listed.get(service) {
+            if at.elapsed() < LISTED_FRESH {
+                return Ok((list.clone(), true));
+            }
+        }
+        let list = self.running(service).await?;
+        if list.is_empty() {
             return Err(EngineError::new(format!(
-                "service \"{}\" has no running container to sync into",
-                service.service
+                "service \"{service}\" has no running container to sync into"
             ))
             .with_hint("start it (hoist up -d), or run hoist watch without --no-up"));
         }
-        for (id, name) in &containers {
+        self.listed
+            .insert(service.to_string(), (Instant::now(), list.clone()));
+        Ok((list, false))
+    }
+
+    /// Deletes `removed` and writes `entries` in each of `containers` (id, name).
+    async fn copy_into(
+        &mut self,
+        containers: &[(String, String)],
+        entries: &[Entry],
+        removed: &[String],
+    ) -> Result<(), EngineError> {
+        for (id, name) in containers {
             let owner = match self.owners.get(id) {
                 Some(o) => *o,
                 None => {
@@ -416,16 +485,12 @@ impl WatchSession {
             // Deletions first: a file replaced by a directory of the same name (or the
             // reverse) must be gone before the new one is extracted.
             if !removed.is_empty() {
-                self.files.remove(name, &removed).await?;
+                self.files.remove(name, removed).await?;
             }
-            self.files.write(name, &entries, owner).await?;
+            if !entries.is_empty() {
+                self.files.write(name, entries, owner).await?;
+            }
         }
-        (self.sink)(WatchEvent::Synced {
-            service: service.service.clone(),
-            written: entries.len(),
-            removed: removed.len(),
-            elapsed: start.elapsed(),
-        });
         Ok(())
     }
 
@@ -539,8 +604,9 @@ impl WatchSession {
         if let Err(e) = recreated {
             return self.failed(service, "rebuild", &e);
         }
-        // New containers: their owners are looked up again.
+        // New containers: they and their owners are looked up again.
         self.owners.clear();
+        self.listed.remove(service);
         if self.opts.prune {
             if let Some(old) = previous.filter(|old| *old != built) {
                 // In use by another service or container: keeping it is right.

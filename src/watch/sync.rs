@@ -2,22 +2,25 @@
 //! archive upload for what was written, an `rm -rf` exec for what was removed. That works
 //! on every backend that implements the trait.
 //!
-//! The seam for a faster path is [`FileSync`]: a backend that can write into a container's
-//! file system directly (the native runtime owns the overlay's upper directory) implements
-//! it, and the watch session takes it instead of [`ArchiveSync`]; nothing else changes.
+//! The seam for a faster path is [`FileSync`]: on the native runtime, which reaches a
+//! running container's file system from the host, [`DirectSync`] writes the files in place
+//! ([`crate::runtime::native::direct`]); [`for_backend`] picks it, and the watch session
+//! takes it instead of [`ArchiveSync`]; nothing else changes.
 //!
 //! Not for: deciding what changed ([`super::batch`]) or which rule applies ([`super::rules`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::engine::EngineError;
+use crate::runtime::native::direct::LiveRoot;
+use crate::runtime::native::state::ContainerRecord;
 use crate::runtime::{ExecSpec, Runtime, RuntimeError};
 
 /// Who owns synced files in the container.
@@ -41,8 +44,8 @@ pub struct Entry {
 /// Puts files into, and removes them from, a running container.
 #[async_trait]
 pub trait FileSync: Send + Sync {
-    /// Writes `entries` (directories listed before what they contain), owned by `owner`,
-    /// keeping each file's mode.
+    /// Writes `entries` (not empty; directories listed before what they contain), owned by
+    /// `owner`, keeping each file's mode.
     async fn write(
         &self,
         container: &str,
@@ -66,6 +69,98 @@ impl ArchiveSync {
     }
 }
 
+/// [`FileSync`] on the native runtime over data root `root`: files written straight into
+/// the container's file system from this process, no archive, no exec.
+pub struct DirectSync {
+    root: PathBuf,
+    /// Container records by name: looking one up opens the state database (fsyncs), which
+    /// would cost more than the sync. A stale one (the container was recreated) is found
+    /// out by [`LiveRoot::of`] and looked up again.
+    records: Arc<Mutex<HashMap<String, ContainerRecord>>>,
+}
+
+impl DirectSync {
+    pub fn new(root: PathBuf) -> Self {
+        DirectSync {
+            root,
+            records: Arc::default(),
+        }
+    }
+
+    /// Runs `f` on the container's live root off the async threads.
+    async fn on_root(
+        &self,
+        container: &str,
+        what: &str,
+        f: impl FnOnce(&LiveRoot) -> Result<(), RuntimeError> + Send + 'static,
+    ) -> Result<(), EngineError> {
+        let root = self.root.clone();
+        let name = container.to_string();
+        let records = self.records.clone();
+        let open = move || -> Result<LiveRoot, RuntimeError> {
+            let cached = records.lock().ok().and_then(|r| r.get(&name).cloned());
+            if let Some(live) = cached.and_then(|r| LiveRoot::of(&root, r).ok()) {
+                return Ok(live);
+            }
+            let record = LiveRoot::find(&root, &name)?;
+            if let Ok(mut r) = records.lock() {
+                r.insert(name.clone(), record.clone());
+            }
+            LiveRoot::of(&root, record)
+        };
+        let done = tokio::task::spawn_blocking(move || f(&open()?))
+            .await
+            .map_err(|e| EngineError::new(format!("cannot {what} {container}: {e}")))?;
+        done.map_err(|e| {
+            let stopped = matches!(e, RuntimeError::Conflict { .. });
+            let e = EngineError::runtime(&format!("{what} {container}"), e);
+            match stopped {
+                true => e.with_hint("start it again (hoist up -d); watch syncs running containers"),
+                false => EngineError { hint: None, ..e },
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl FileSync for DirectSync {
+    async fn write(
+        &self,
+        container: &str,
+        entries: &[Entry],
+        owner: Owner,
+    ) -> Result<(), EngineError> {
+        let id = |n: u64| {
+            u32::try_from(n).map_err(|_| EngineError::new(format!("uid/gid {n} is out of range")))
+        };
+        let (uid, gid) = (id(owner.uid)?, id(owner.gid)?);
+        let entries = entries.to_vec();
+        self.on_root(container, "copy changed files into", move |live| {
+            entries
+                .iter()
+                .try_for_each(|e| live.write(&e.target, &e.host, uid, gid))
+        })
+        .await
+    }
+
+    async fn remove(&self, container: &str, targets: &[String]) -> Result<(), EngineError> {
+        let targets = targets.to_vec();
+        self.on_root(container, "remove deleted files from", move |live| {
+            targets.iter().try_for_each(|t| live.remove(t))
+        })
+        .await
+    }
+}
+
+/// The fastest [`FileSync`] `runtime` offers: [`DirectSync`] on the native backend, `None`
+/// (keep [`ArchiveSync`]) elsewhere. Not for dry runs: a direct write is real.
+pub async fn for_backend(runtime: &dyn Runtime) -> Option<Arc<dyn FileSync>> {
+    let info = runtime.info().await.ok()?;
+    // The native runtime's endpoint is its data root.
+    (info.backend == "native")
+        .then(|| Arc::new(DirectSync::new(PathBuf::from(info.endpoint))) as Arc<dyn FileSync>)
+}
+
 /// Paths per `rm` exec: far below any argument-length limit, few execs for a big checkout.
 const REMOVE_CHUNK: usize = 500;
 
@@ -77,9 +172,6 @@ impl FileSync for ArchiveSync {
         entries: &[Entry],
         owner: Owner,
     ) -> Result<(), EngineError> {
-        if entries.is_empty() {
-            return Ok(());
-        }
         let tar = pack(entries, owner)?;
         self.runtime
             .copy_to_container(container, "/", Bytes::from(tar))

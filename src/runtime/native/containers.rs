@@ -256,9 +256,6 @@ struct Undo {
 
 /// Creates a container (not started) and returns its id.
 pub fn create(root: &Path, spec: &ContainerSpec) -> Result<String> {
-    if spec.tty {
-        return Err(unsupported("TTY containers (tty: true / run -t; use -T)"));
-    }
     let id = random_id()?;
     let mut undo = Undo::default();
     // Between finding the image and committing the record, no container names the image

@@ -78,7 +78,7 @@ impl Drop for Rootfs {
 }
 
 /// The normal components of container path `path`, refusing `..` above the root.
-fn components(path: &str) -> Vec<String> {
+pub(super) fn components(path: &str) -> Vec<String> {
     let mut parts: Vec<String> = Vec::new();
     for c in Path::new(path).components() {
         match c {
@@ -93,7 +93,10 @@ fn components(path: &str) -> Vec<String> {
 }
 
 /// The mount serving container path `parts`, if a volume or bind mount does.
-fn mount_for<'a>(record: &'a ContainerRecord, parts: &[String]) -> Option<&'a MountRecord> {
+pub(super) fn mount_for<'a>(
+    record: &'a ContainerRecord,
+    parts: &[String],
+) -> Option<&'a MountRecord> {
     record
         .mounts
         .iter()
@@ -103,7 +106,11 @@ fn mount_for<'a>(record: &'a ContainerRecord, parts: &[String]) -> Option<&'a Mo
 }
 
 /// The host directory serving container path `parts` and the rest of the path below it.
-fn root_for(record: &ContainerRecord, merged: &Path, parts: &[String]) -> (PathBuf, Vec<String>) {
+pub(super) fn root_for(
+    record: &ContainerRecord,
+    merged: &Path,
+    parts: &[String],
+) -> (PathBuf, Vec<String>) {
     match mount_for(record, parts) {
         Some(m) => (
             PathBuf::from(&m.source),

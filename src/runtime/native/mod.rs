@@ -6,18 +6,20 @@
 //! reclaiming unreferenced content ([`prune`]). Its containers: overlay snapshots
 //! ([`snapshot`]), the OCI spec ([`spec`]), network namespace files ([`netns`]), records and
 //! process state ([`state`]), the lifecycle ([`containers`]), the per-container monitor that
-//! drives libcontainer ([`monitor`]), log reading ([`logs`]) and events ([`events`]). Its
-//! networking ([`net`]): bridges, veths into container namespaces, IPAM, iptables rules,
-//! hosts files and published ports.
+//! drives libcontainer ([`monitor`]) and a TTY container's terminal ([`console`]), log reading ([`logs`]), events ([`events`]) and direct
+//! writes into running containers for watch ([`direct`]). Its networking ([`net`]): bridges,
+//! veths into container namespaces, IPAM, iptables rules, hosts files and published ports.
 //!
 //! Not for: compose files (nothing here knows about them), nor bridges and addresses (the
 //! networking module configures the namespaces made here).
 
 pub mod archive;
 pub mod cgroup;
+pub mod console;
 pub mod containers;
 pub mod copy;
 pub mod digest;
+pub mod direct;
 pub mod events;
 pub mod exec;
 pub mod health;

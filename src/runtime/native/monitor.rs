@@ -5,8 +5,9 @@
 //! It is the container's parent: it mounts the rootfs, forks a short-lived child that calls
 //! libcontainer (create + start, `as_sibling`, so the container's init becomes the
 //! monitor's child and the child absorbs what libcontainer does to its caller: `dumpable`,
-//! `oom_score_adj`), owns the container's stdout/stderr pipes and writes them as JSON lines
-//! (`{"log","stream","time"}`, Docker's json-file format) to `containers/<id>/container.log`,
+//! `oom_score_adj`), owns the container's stdout/stderr pipes (or, with a TTY, the pty
+//! master, which it serves to attach clients: [`super::console`]) and writes them as JSON
+//! lines (`{"log","stream","time"}`, Docker's json-file format) to `containers/<id>/container.log`,
 //! reaps the exit status, records it in `status.json` (see [`super::state`]), applies the
 //! restart policy, and tears down (libcontainer state and cgroups, rootfs mount) once the
 //! container is done. It never touches the state database except to auto-remove.
@@ -35,6 +36,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, pipe2, ForkResult, Pid};
 
+use super::console::{self, ConsoleSocket, Server};
 use super::snapshot::{self, RootfsDirs};
 use super::state::{self, MonitorConfig, Restart, RunState, StdinMode};
 
@@ -170,10 +172,22 @@ fn run(root: &Path, id: &str) -> i32 {
             status.exit_code = Some(128);
             status.finished_at = Some(now());
             status.error = Some(message.clone());
+            let _ = snapshot::unmount(&RootfsDirs::under(&dir).merged);
             let _ = state::write_run_state(root, id, &status);
             ready.send(Err(&message));
-            let _ = snapshot::unmount(&RootfsDirs::under(&dir).merged);
             return 1;
+        }
+    };
+    let mut forwarder = forwarder;
+    // Before the final state is written: whoever waits for "exited" may start the
+    // container again at once, and its new monitor must find the rootfs and the published
+    // ports free (a mount it skipped as present would be detached under it).
+    let mut release = |dir: &Path| {
+        if let Some(f) = forwarder.take() {
+            f.stop(dir);
+        }
+        if let Err(e) = snapshot::unmount(&RootfsDirs::under(dir).merged) {
+            eprintln!("container {id}: {e}");
         }
     };
     let mut backoff = Duration::from_millis(100);
@@ -187,6 +201,7 @@ fn run(root: &Path, id: &str) -> i32 {
                 status.exit_code = Some(128);
                 status.finished_at = Some(now());
                 status.error = Some(message.clone());
+                release(&dir);
                 let _ = state::write_run_state(root, id, &status);
                 ready.send(Err(&message));
                 break;
@@ -207,6 +222,7 @@ fn run(root: &Path, id: &str) -> i32 {
                     backoff = (backoff * 2).min(Duration::from_secs(60));
                     if dir.join(STOP_MARKER).exists() {
                         status.status = "exited".to_string();
+                        release(&dir);
                         let _ = state::write_run_state(root, id, &status);
                         break;
                     }
@@ -214,17 +230,12 @@ fn run(root: &Path, id: &str) -> i32 {
                     continue;
                 }
                 status.status = "exited".to_string();
-                let _ = state::write_run_state(root, id, &status);
                 cleanup_libcontainer(root, id);
+                release(&dir);
+                let _ = state::write_run_state(root, id, &status);
                 break;
             }
         }
-    }
-    if let Some(f) = forwarder {
-        f.stop(&dir);
-    }
-    if let Err(e) = snapshot::unmount(&RootfsDirs::under(&dir).merged) {
-        eprintln!("container {id}: {e}");
     }
     if config.auto_remove {
         if let Err(e) = super::wiring::detach_all_blocking(root, id) {
@@ -281,6 +292,19 @@ fn run_once(
     if let Err(e) = snapshot::mount_rootfs(&config.layers, &RootfsDirs::under(&dir)) {
         return RunOutcome::StartFailed(e.to_string());
     }
+    // With a TTY, libcontainer makes the pty inside the container and sends us its master.
+    let console = if console::wants_terminal(&dir) {
+        let path = lc_root(root).join(format!("{}.console", lc_id(id)));
+        let bound = fs::create_dir_all(lc_root(root))
+            .map_err(|e| format!("cannot create {}: {e}", lc_root(root).display()))
+            .and_then(|()| ConsoleSocket::bind(path));
+        match bound {
+            Ok(c) => Some(c),
+            Err(e) => return RunOutcome::StartFailed(e),
+        }
+    } else {
+        None
+    };
     let stdin = match open_stdin(&dir, config.stdin) {
         Ok(fd) => fd,
         Err(e) => return RunOutcome::StartFailed(e),
@@ -305,7 +329,12 @@ fn run_once(
             drop(err_r);
             drop(rep_r);
             let mut report = File::from(rep_w);
-            let code = match create_and_start(root, id, stdin, out_w, err_w) {
+            // The terminal is the process's stdio then.
+            let stdio = match &console {
+                Some(c) => Stdio::Console(c.path()),
+                None => Stdio::Pipes(stdin, out_w, err_w),
+            };
+            let code = match create_and_start(root, id, stdio) {
                 Ok(pid) => {
                     let _ = write!(report, "pid:{pid}");
                     0
@@ -340,6 +369,22 @@ fn run_once(
         };
         return RunOutcome::StartFailed(message);
     };
+    let pid_of = Pid::from_raw(pid);
+    // The terminal, served on the attach socket before anyone hears the container runs.
+    let terminal = match console.as_ref().map(|c| {
+        let master = console::master_file(c.receive_master()?)?;
+        Ok::<_, String>((master, Server::bind(&dir)?))
+    }) {
+        None => None,
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => {
+            let _ = nix::sys::signal::kill(pid_of, nix::sys::signal::Signal::SIGKILL);
+            let _ = reap(pid_of, true);
+            cleanup_libcontainer(root, id);
+            return RunOutcome::StartFailed(e);
+        }
+    };
+    drop(console);
     status.status = "running".to_string();
     status.pid = Some(pid);
     status.started_at = Some(now());
@@ -353,12 +398,13 @@ fn run_once(
     // must never see a container with a healthcheck but no health.
     let prober = start_prober(root, id, config);
     ready.send(Ok(()));
-    let code = pump(
-        Pid::from_raw(pid),
-        File::from(out_r),
-        File::from(err_r),
-        log,
-    );
+    let code = match terminal {
+        Some((master, mut server)) => {
+            drop((out_r, err_r));
+            pump_tty(pid_of, master, &mut server, log)
+        }
+        None => pump(pid_of, File::from(out_r), File::from(err_r), log),
+    };
     if let Some(prober) = prober {
         // It may have been reaped by `pump` already (it only ends on its own on a bad
         // test); then the kill finds nothing.
@@ -385,26 +431,33 @@ fn start_prober(root: &Path, id: &str, config: &MonitorConfig) -> Option<Pid> {
     }
 }
 
+/// The container process's stdio.
+enum Stdio<'a> {
+    /// stdin, stdout, stderr.
+    Pipes(OwnedFd, OwnedFd, OwnedFd),
+    /// A pty libcontainer creates, its master sent to this console socket.
+    Console(&'a Path),
+}
+
 /// libcontainer's part of a start, in the forked child. Returns the container's pid.
-fn create_and_start(
-    root: &Path,
-    id: &str,
-    stdin: OwnedFd,
-    stdout: OwnedFd,
-    stderr: OwnedFd,
-) -> Result<i32, String> {
+fn create_and_start(root: &Path, id: &str, stdio: Stdio<'_>) -> Result<i32, String> {
     let lc_root = lc_root(root);
     fs::create_dir_all(&lc_root)
         .map_err(|e| format!("cannot create {}: {e}", lc_root.display()))?;
     // A crashed earlier run may have left libcontainer's directory behind.
     cleanup_libcontainer(root, id);
     let bundle = state::container_dir(root, id);
-    let mut container = ContainerBuilder::new(lc_id(id), SyscallType::default())
+    let builder = ContainerBuilder::new(lc_id(id), SyscallType::default())
         .with_root_path(&lc_root)
-        .map_err(|e| format!("libcontainer root {}: {e}", lc_root.display()))?
-        .with_stdin(stdin)
-        .with_stdout(stdout)
-        .with_stderr(stderr)
+        .map_err(|e| format!("libcontainer root {}: {e}", lc_root.display()))?;
+    let builder = match stdio {
+        Stdio::Pipes(stdin, stdout, stderr) => builder
+            .with_stdin(stdin)
+            .with_stdout(stdout)
+            .with_stderr(stderr),
+        Stdio::Console(socket) => builder.with_console_socket(Some(socket)),
+    };
+    let mut container = builder
         .as_init(&bundle)
         .with_systemd(false)
         .as_sibling(true)
@@ -443,25 +496,17 @@ fn cleanup_libcontainer(root: &Path, id: &str) {
 /// returns its exit code (128 + signal when killed, as Docker reports).
 fn pump(pid: Pid, stdout: File, stderr: File, log: &mut File) -> i64 {
     let mut streams = [Stream::new(stdout, "stdout"), Stream::new(stderr, "stderr")];
-    let mut exit: Option<i64> = None;
-    let mut drained_since: Option<Instant> = None;
+    let mut ending = Ending::default();
     loop {
         let open: Vec<usize> = (0..2).filter(|&i| streams[i].open).collect();
-        if open.is_empty() {
-            break;
-        }
-        // After the exit, processes outside a pid namespace could hold the pipes forever:
-        // read what is there, then stop.
-        if exit.is_some() && drained_since.is_some_and(|t| t.elapsed() > Duration::from_millis(200))
-        {
+        if open.is_empty() || ending.drained() {
             break;
         }
         let mut fds: Vec<PollFd> = open
             .iter()
             .map(|&i| PollFd::new(streams[i].file.as_fd(), PollFlags::POLLIN))
             .collect();
-        let timeout = if exit.is_some() { 50u16 } else { 500u16 };
-        let ready = poll(&mut fds, PollTimeout::from(timeout)).unwrap_or(0);
+        let ready = poll(&mut fds, ending.poll_timeout()).unwrap_or(0);
         let events: Vec<bool> = fds
             .iter()
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
@@ -469,22 +514,103 @@ fn pump(pid: Pid, stdout: File, stderr: File, log: &mut File) -> i64 {
         drop(fds);
         for (k, &i) in open.iter().enumerate() {
             if events[k] {
-                streams[i].read_into(log);
+                streams[i].read_into(log, &mut |_| {});
             }
         }
-        if exit.is_none() {
-            exit = reap(pid, false);
-            if exit.is_some() {
-                drained_since = Some(Instant::now());
-            }
-        } else if ready > 0 {
-            drained_since = Some(Instant::now());
-        }
+        ending.observe(pid, ready);
     }
     for s in &mut streams {
         s.flush_partial(log);
     }
-    exit.or_else(|| reap(pid, true)).unwrap_or(-1)
+    ending.code(pid)
+}
+
+/// How a container's output ends: its exit code once reaped, then a drain of what its
+/// stdio still hold.
+#[derive(Default)]
+struct Ending {
+    exit: Option<i64>,
+    /// The last time output came after the exit.
+    drained_since: Option<Instant>,
+}
+
+impl Ending {
+    /// After a poll that found `ready` descriptors: reaps the container if not yet.
+    fn observe(&mut self, pid: Pid, ready: i32) {
+        if self.exit.is_none() {
+            self.exit = reap(pid, false);
+            if self.exit.is_some() {
+                self.drained_since = Some(Instant::now());
+            }
+        } else if ready > 0 {
+            self.drained_since = Some(Instant::now());
+        }
+    }
+
+    /// Exited and quiet for a moment: processes outside a pid namespace could hold its
+    /// stdio forever, so what is there is read, then reading stops.
+    fn drained(&self) -> bool {
+        self.exit.is_some()
+            && self
+                .drained_since
+                .is_some_and(|t| t.elapsed() > Duration::from_millis(200))
+    }
+
+    fn poll_timeout(&self) -> PollTimeout {
+        PollTimeout::from(if self.exit.is_some() { 50u16 } else { 500u16 })
+    }
+
+    fn code(self, pid: Pid) -> i64 {
+        self.exit.or_else(|| reap(pid, true)).unwrap_or(-1)
+    }
+}
+
+/// [`pump`] for a container with a TTY: its terminal's output to the log (as stdout, as
+/// Docker logs it) and to the attached clients, their input and resizes to the terminal,
+/// until it exits and the terminal is drained.
+fn pump_tty(pid: Pid, master: File, server: &mut Server, log: &mut File) -> i64 {
+    let reader = match master.try_clone() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("terminal: {e}");
+            return reap(pid, true).unwrap_or(-1);
+        }
+    };
+    let mut stream = Stream::new(reader, "stdout");
+    let mut ending = Ending::default();
+    loop {
+        if ending.drained() {
+            stream.open = false;
+        }
+        // Over: unless the client that attached before the start is still to come.
+        if !stream.open && !server.awaiting_attach() {
+            break;
+        }
+        let server_fds = server.fds();
+        let mut fds: Vec<PollFd> = Vec::with_capacity(server_fds.len() + 1);
+        if stream.open {
+            fds.push(PollFd::new(master.as_fd(), PollFlags::POLLIN));
+        }
+        fds.extend(
+            server_fds
+                .iter()
+                .map(|f| PollFd::new(*f, PollFlags::POLLIN)),
+        );
+        let ready = poll(&mut fds, ending.poll_timeout()).unwrap_or(0);
+        let mut events: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        drop(server_fds);
+        if stream.open && events.remove(0) {
+            stream.read_into(log, &mut |bytes| server.broadcast(bytes));
+        }
+        server.handle(&events, master.as_fd());
+        ending.observe(pid, ready);
+    }
+    stream.flush_partial(log);
+    ending.code(pid)
 }
 
 /// Reaps our children (libcontainer's intermediate process among them, which has no exit
@@ -526,7 +652,8 @@ impl Stream {
         }
     }
 
-    fn read_into(&mut self, log: &mut File) {
+    /// Reads what is there into the log, showing it to `tee` as read.
+    fn read_into(&mut self, log: &mut File, tee: &mut dyn FnMut(&[u8])) {
         let mut buf = [0u8; 16 * 1024];
         match self.file.read(&mut buf) {
             Ok(0) => {
@@ -534,6 +661,7 @@ impl Stream {
                 self.flush_partial(log);
             }
             Ok(n) => {
+                tee(&buf[..n]);
                 self.partial.extend_from_slice(&buf[..n]);
                 while let Some(pos) = self.partial.iter().position(|&b| b == b'\n') {
                     let line: Vec<u8> = self.partial.drain(..=pos).collect();
@@ -545,8 +673,16 @@ impl Stream {
                     write_entry(log, self.name, &chunk);
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => self.open = false,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+                ) => {}
+            // A pty master answers EIO once the container's side is closed.
+            Err(_) => {
+                self.open = false;
+                self.flush_partial(log);
+            }
         }
     }
 

@@ -3,9 +3,8 @@
 //! processes belong to their monitors (see [`super::monitor`]).
 //!
 //! Networks, endpoints and published ports go through [`super::net`] (its tables are the only
-//! record of networks) via [`super::wiring`]. Not for: the operations not built yet
-//! (resizing an attached TTY, past events), which answer [`RuntimeError::Unsupported`]
-//! rather than pretending.
+//! record of networks) via [`super::wiring`]. Not for: the operations not built yet (past
+//! events), which answer [`RuntimeError::Unsupported`] rather than pretending.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -1136,7 +1135,20 @@ impl crate::runtime::Runtime for NativeRuntime {
     async fn attach_container(&self, name: &str, options: &AttachOptions) -> Result<AttachedIo> {
         let record = self.record(name).await?;
         if record.tty {
-            return Err(unsupported("attach with a TTY"));
+            // The monitor serves the terminal; before the start, the attach waits for it.
+            let dir = state::container_dir(&self.root, &record.id);
+            let (root, id) = (self.root.clone(), record.id.clone());
+            let running = move || {
+                matches!(
+                    state::read_run_state(&root, &id).status.as_str(),
+                    "created" | "running" | "restarting" | "paused"
+                )
+            };
+            let stdin = options.stdin && record.stdin_open;
+            return super::console::attach(dir, stdin, running).map_err(|e| RuntimeError::Other {
+                operation: format!("attach to {}", record.name),
+                message: e.to_string(),
+            });
         }
         let log_options = LogOptions {
             follow: true,
@@ -1168,8 +1180,22 @@ impl crate::runtime::Runtime for NativeRuntime {
         Ok(AttachedIo { output, input })
     }
 
-    async fn resize_container_tty(&self, _name: &str, _size: TtySize) -> Result<()> {
-        Err(unsupported("TTY resize"))
+    async fn resize_container_tty(&self, name: &str, size: TtySize) -> Result<()> {
+        let record = self.record(name).await?;
+        if !record.tty {
+            return Err(RuntimeError::Conflict {
+                kind: ObjectKind::Container,
+                name: record.name.clone(),
+                message: "has no TTY to resize".to_string(),
+            });
+        }
+        let dir = state::container_dir(&self.root, &record.id);
+        super::console::resize(&dir, size)
+            .await
+            .map_err(|e| RuntimeError::Other {
+                operation: format!("resize the TTY of {}", record.name),
+                message: format!("the container's terminal does not answer ({e}): is it running?"),
+            })
     }
 
     async fn exec(&self, container: &str, spec: &ExecSpec) -> Result<ExecSession> {

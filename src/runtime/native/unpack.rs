@@ -416,7 +416,7 @@ pub fn resolve_in_root(root: &Path, rel: &Path) -> io::Result<PathBuf> {
 }
 
 /// Creates `dir` and missing parents (which [`resolve_in_root`] proved symlink-free).
-fn ensure_dir(dir: &Path) -> io::Result<()> {
+pub(super) fn ensure_dir(dir: &Path) -> io::Result<()> {
     match fs::symlink_metadata(dir) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(io::Error::other(format!(
@@ -436,7 +436,9 @@ fn replace(path: &Path) -> io::Result<()> {
     }
 }
 
-fn remove_any(path: &Path) -> io::Result<()> {
+/// Removes `path` whatever it is (a directory with its content, a symlink itself); a
+/// missing one is fine.
+pub(super) fn remove_any(path: &Path) -> io::Result<()> {
     match fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => fs::remove_dir_all(path),
         Ok(_) => fs::remove_file(path),
