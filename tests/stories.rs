@@ -150,12 +150,7 @@ fn story3_up_server_starts_it_and_its_dependencies_but_not_the_utilities(backend
 }
 on_both_backends!(story3_up_server_starts_it_and_its_dependencies_but_not_the_utilities);
 
-// Docker only for now: the native builder stamps every commit with the current time
-// (src/build/native.rs, `commit`), so a fully cached rebuild gets a new image id and the
-// container is recreated; the builder is another change's area.
-#[test]
-fn up_build_recreates_on_a_dockerfile_change_and_keeps_an_unchanged_image() {
-    let backend = Backend::Docker;
+fn up_build_recreates_on_a_dockerfile_change_and_keeps_an_unchanged_image(backend: Backend) {
     let stack = Stack::on(backend, "rebuild");
     stack
         .write(
@@ -194,6 +189,7 @@ services:
     assert_eq!(stack.exec(&app, &["cat", "/version"]), "v2");
     assert_eq!(state(&stack, &app), "running");
 }
+on_both_backends!(up_build_recreates_on_a_dockerfile_change_and_keeps_an_unchanged_image);
 
 fn a_published_port_in_use_names_the_service_and_the_port(backend: Backend) {
     let stack = Stack::on(backend, "port-busy");
