@@ -354,6 +354,21 @@ fn failing_build_exits_non_zero_with_the_failing_steps_output(backend: Backend) 
 }
 on_both_backends!(failing_build_exits_non_zero_with_the_failing_steps_output);
 
+fn several_platforms_are_refused_rather_than_building_only_the_first(backend: Backend) {
+    let stack = build_stack(
+        backend,
+        "lc-platforms",
+        "",
+        "      context: .\n      platforms: [linux/amd64, linux/s390x]\n",
+    );
+    let out = stack.run(&["build"]);
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    assert!(text.contains("failed to build service app"), "{text}");
+    assert!(text.contains("linux/s390x"), "{text}");
+}
+on_both_backends!(several_platforms_are_refused_rather_than_building_only_the_first);
+
 /// Removes an image reference from the engine when the test ends, pass or fail (a native
 /// stack's images go with its data root).
 struct ImageTag(Backend, String);

@@ -548,6 +548,24 @@ fn a_platform_other_than_the_hosts_is_a_clear_error_naming_the_service() {
         out.contains("service app") && out.contains(other) && out.contains("host platform"),
         "{out}"
     );
+    // The host's platform first does not hide a second one: nothing is built.
+    let host = if cfg!(target_arch = "x86_64") {
+        "linux/amd64"
+    } else {
+        "linux/arm64"
+    };
+    f.write(
+        "compose.yaml",
+        &compose(
+            "built/platform:latest",
+            &format!("      platforms: [{host}, {other}]\n"),
+        ),
+    );
+    let out = f.fails(&["build"]);
+    assert!(
+        out.contains(other) && out.contains("host platform"),
+        "{out}"
+    );
 }
 
 /// The configuration the native builder gives an image, as Docker's JSON (`Config`).

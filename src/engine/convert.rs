@@ -969,10 +969,10 @@ pub fn build_spec(
         labels: to_btree(&build.labels),
         no_cache: build.no_cache,
         pull: build.pull,
-        platform: build
-            .platforms
-            .first()
-            .cloned()
+        // Every platform, comma-separated: a backend that cannot build one of them says so
+        // rather than building only the first.
+        platform: (!build.platforms.is_empty())
+            .then(|| build.platforms.join(","))
             .or_else(|| service.platform.clone()),
         network: build.network.clone(),
         extra_hosts: hosts(&build.extra_hosts),
@@ -1635,7 +1635,7 @@ volumes:
         assert_eq!(b.cache_from, vec!["shop-api:cache"]);
         let w = build_spec(&p, "web", &p.services["web"], ctx);
         assert_eq!(w.tags, vec!["web:dev"]);
-        assert_eq!(w.platform.as_deref(), Some("linux/amd64"));
+        assert_eq!(w.platform.as_deref(), Some("linux/amd64,linux/arm64"));
     }
 
     #[test]

@@ -403,6 +403,15 @@ impl Runtime for DockerRuntime {
     }
 
     async fn build_image(&self, spec: &BuildSpec, progress: ProgressSink<'_>) -> Result<String> {
+        if let Some(list) = spec.platform.as_deref().filter(|p| p.contains(',')) {
+            // The Engine API builds one platform (as docker compose's docker driver does).
+            return Err(RuntimeError::BuildFailed {
+                message: format!(
+                    "multi-platform builds are not supported by the Docker engine's builder \
+                     (platforms: {list}); keep one entry in `platforms`"
+                ),
+            });
+        }
         let options = convert::build_options(spec);
         let primary = spec.tags.first().cloned().unwrap_or_default();
         let body = bollard::body_full(spec.context_tar.clone());
