@@ -686,3 +686,56 @@ fn the_image_configuration_matches_what_dockers_classic_builder_produces() {
         );
     }
 }
+
+#[test]
+fn an_images_volume_and_healthcheck_take_effect_at_run_time() {
+    // VOLUME: each container gets an anonymous volume there, filled from the image.
+    // HEALTHCHECK: the image's probe is what `depends_on: service_healthy` waits for.
+    let f = Fixture::new("volhealth");
+    f.write(
+        "compose.yaml",
+        "services:\n  app:\n    build: .\n    image: built/volhealth:latest\n\
+         \x20 web:\n    image: hoist-test/busybox\n    command: [\"sleep\", \"3600\"]\n\
+         \x20   stop_signal: SIGKILL\n    depends_on:\n      app:\n        condition: service_healthy\n",
+    );
+    f.write(
+        "Dockerfile",
+        "FROM hoist-test/busybox\n\
+         RUN mkdir /data && echo seeded > /data/seed\n\
+         VOLUME /data\n\
+         HEALTHCHECK --interval=1s --timeout=1s --retries=3 CMD test -f /tmp/ready\n\
+         STOPSIGNAL SIGKILL\n\
+         CMD [\"sh\", \"-c\", \"sleep 1; touch /tmp/ready; exec sleep 3600\"]\n",
+    );
+    f.ok(&["up", "-d", "--build"]);
+    let ps = f.ok(&["ps", "app"]);
+    assert!(ps.contains("(healthy)"), "{ps}");
+    assert!(
+        f.ok(&["ps", "web"]).contains("Up"),
+        "web started after app turned healthy"
+    );
+    assert_eq!(f.ok(&["exec", "app", "cat", "/data/seed"]).trim(), "seeded");
+    // It is an anonymous volume of the data root, not the container's own layer.
+    let root = f.dir.path().join("root");
+    let volumes: Vec<String> = std::fs::read_dir(root.join("volumes"))
+        .expect("the data root has volumes")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        volumes
+            .iter()
+            .any(|v| v.len() == 64 && v.chars().all(|c| c.is_ascii_hexdigit())),
+        "an anonymous volume (64 hex digits) exists: {volumes:?}"
+    );
+    f.ok(&["down", "-v", "-t", "0"]);
+    let left: Vec<String> = std::fs::read_dir(root.join("volumes"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        left.is_empty(),
+        "down -v removes the anonymous volume: {left:?}"
+    );
+}

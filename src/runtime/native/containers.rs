@@ -31,7 +31,9 @@ use super::state::{
     CONTAINERS, VOLUMES,
 };
 use super::store::{ImageRecord, ImageStore};
-use crate::runtime::{ContainerSpec, MountSource, ObjectKind, RestartPolicy, Result, RuntimeError};
+use crate::runtime::{
+    ContainerSpec, Mount, MountSource, ObjectKind, RestartPolicy, Result, RuntimeError,
+};
 
 /// Where the hoist binary is, for re-executing it as a monitor: `$HOIST_BINARY` when set
 /// (tests driving the library set it to `env!("CARGO_BIN_EXE_hoist")`), else this process's
@@ -290,6 +292,28 @@ fn name_conflict(name: &str) -> RuntimeError {
     }
 }
 
+/// The image's `VOLUME`s no mount of the spec covers: each gets an anonymous volume,
+/// filled from the image, as Docker does.
+fn image_volumes(image: &ContainerDefaults, mounts: &[Mount]) -> Vec<Mount> {
+    let normal = |p: &str| p.trim_end_matches('/').to_string();
+    image
+        .volumes
+        .iter()
+        .flatten()
+        .map(|(path, _)| normal(path))
+        .filter(|path| path.starts_with('/') && !mounts.iter().any(|m| normal(&m.target) == *path))
+        .map(|target| Mount {
+            target,
+            source: MountSource::Volume {
+                name: None,
+                nocopy: false,
+                subpath: None,
+            },
+            read_only: false,
+        })
+        .collect()
+}
+
 fn create_inner(root: &Path, spec: &ContainerSpec, id: &str, undo: &mut Undo) -> Result<()> {
     let dir = state::container_dir(root, id);
     let dirs = RootfsDirs::under(&dir);
@@ -322,7 +346,11 @@ fn create_inner(root: &Path, spec: &ContainerSpec, id: &str, undo: &mut Undo) ->
     let mut resolved: Vec<ResolvedMount> = Vec::new();
     let mut records: Vec<MountRecord> = Vec::new();
     let mut anonymous = Vec::new();
-    for m in &spec.mounts {
+    for m in spec
+        .mounts
+        .iter()
+        .chain(&image_volumes(image, &spec.mounts))
+    {
         if !m.target.starts_with('/') {
             return Err(other(
                 "create container",
