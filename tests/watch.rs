@@ -8,43 +8,14 @@
 //! Results are awaited by polling the container with a bounded deadline; nothing asserts
 //! on timings.
 
-#[path = "common/busybox.rs"]
-mod busybox;
 mod common;
-#[path = "common/native.rs"]
-mod native;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::background::Background;
-use common::stack::{stderr, Stack};
-use common::{unique_name, BUSYBOX_IMAGE};
-use native::NativeStack;
-
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Docker,
-    Native,
-}
-
-/// Each scenario as two tests, `<scenario>::docker` and `<scenario>::native`.
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[test]
-            fn docker() {
-                super::$scenario(super::Backend::Docker)
-            }
-            #[test]
-            fn native() {
-                super::$scenario(super::Backend::Native)
-            }
-        }
-    )*};
-}
+use common::stack::{stderr, Backend, Stack};
+use common::BUSYBOX_IMAGE;
 
 on_both_backends!(
     sync_copies_new_modified_and_renamed_files_and_deletes_removed_ones,
@@ -59,92 +30,8 @@ on_both_backends!(
     ignored_directories_are_not_watched,
 );
 
-/// A compose project on one backend, with the checks the scenarios make from the
-/// backend's side (not through hoist).
-enum Project {
-    Docker(Stack),
-    Native(NativeStack),
-}
-
-impl Project {
-    fn new(backend: Backend, prefix: &str) -> Project {
-        match backend {
-            Backend::Docker => Project::Docker(Stack::new(prefix)),
-            Backend::Native => {
-                let name = unique_name(prefix).replace('.', "-").to_lowercase();
-                Project::Native(NativeStack::new(&name))
-            }
-        }
-    }
-
-    fn name(&self) -> &str {
-        match self {
-            Project::Docker(s) => &s.name,
-            Project::Native(s) => &s.name,
-        }
-    }
-
-    fn path(&self) -> &Path {
-        match self {
-            Project::Docker(s) => s.path(),
-            Project::Native(s) => s.path(),
-        }
-    }
-
-    fn write(&self, rel: &str, content: &str) -> &Self {
-        match self {
-            Project::Docker(s) => {
-                s.write(rel, content);
-            }
-            Project::Native(s) => {
-                s.write(rel, content);
-            }
-        }
-        self
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        match self {
-            Project::Docker(s) => s.command(args),
-            Project::Native(s) => s.command(args),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run hoist")
-    }
-
-    /// `sh -c script` in the container; its trimmed stdout (empty when it fails).
-    fn sh(&self, container: &str, script: &str) -> String {
-        match self {
-            Project::Docker(s) => s.docker(&["exec", container, "sh", "-c", script]),
-            Project::Native(s) => s.sh(container, script),
-        }
-    }
-
-    fn container_id(&self, name: &str) -> String {
-        match self {
-            Project::Docker(s) => s.container_id(name),
-            Project::Native(s) => s.container_id(name),
-        }
-    }
-
-    fn running(&self, name: &str) -> bool {
-        match self {
-            Project::Docker(s) => {
-                s.docker(&["inspect", "--format", "{{.State.Running}}", name]) == "true"
-            }
-            Project::Native(s) => s.running(name),
-        }
-    }
-
-    fn containers(&self) -> Vec<String> {
-        match self {
-            Project::Docker(s) => s.containers(),
-            Project::Native(s) => s.containers(),
-        }
-    }
-}
+/// A compose project on one backend (see `common::stack`).
+type Project = Stack;
 
 /// Long enough for a loaded CI machine; results normally arrive within a second.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -203,11 +90,11 @@ fn eventually(stack: &Project, watch: &Watching, container: &str, script: &str, 
 }
 
 fn container(stack: &Project, service: &str) -> String {
-    format!("{}-{service}-1", stack.name())
+    format!("{}-{service}-1", stack.name)
 }
 
 fn sync_copies_new_modified_and_renamed_files_and_deletes_removed_ones(backend: Backend) {
-    let stack = Project::new(backend, "watch-sync");
+    let stack = Stack::on(backend, "watch-sync");
     stack
         .write(
             "compose.yaml",
@@ -323,7 +210,7 @@ volumes:
 }
 
 fn an_atomic_save_and_a_burst_are_coalesced(backend: Backend) {
-    let stack = Project::new(backend, "watch-burst");
+    let stack = Stack::on(backend, "watch-burst");
     stack
         .write(
             "compose.yaml",
@@ -392,7 +279,7 @@ services:
 }
 
 fn restart_and_sync_restart_restart_the_process(backend: Backend) {
-    let stack = Project::new(backend, "watch-restart");
+    let stack = Stack::on(backend, "watch-restart");
     // Each start of the process appends a line: the count is how often it started.
     let counting =
         "echo started >> /tmp/starts; trap 'exit 0' TERM; while true; do sleep 1 & wait; done";
@@ -450,7 +337,7 @@ services:
 }
 
 fn sync_exec_runs_the_command_after_syncing(backend: Backend) {
-    let stack = Project::new(backend, "watch-exec");
+    let stack = Stack::on(backend, "watch-exec");
     stack
         .write(
             "compose.yaml",
@@ -483,7 +370,7 @@ services:
 }
 
 fn rebuild_recreates_the_container_and_a_failed_build_keeps_it(backend: Backend) {
-    let stack = Project::new(backend, "watch-rebuild");
+    let stack = Stack::on(backend, "watch-rebuild");
     stack
         .write(
             "compose.yaml",
@@ -547,7 +434,7 @@ services:
 }
 
 fn broken_rules_are_refused_with_the_service_and_path(backend: Backend) {
-    let stack = Project::new(backend, "watch-errors");
+    let stack = Stack::on(backend, "watch-errors");
     let cases = [
         (
             format!(
@@ -580,7 +467,7 @@ fn broken_rules_are_refused_with_the_service_and_path(backend: Backend) {
 }
 
 fn up_watch_streams_logs_across_restarts_and_stops_on_ctrl_c(backend: Backend) {
-    let stack = Project::new(backend, "watch-up");
+    let stack = Stack::on(backend, "watch-up");
     let greeting = "echo started; trap 'exit 0' TERM; while true; do sleep 1 & wait; done";
     stack
         .write(
@@ -621,7 +508,7 @@ services:
 }
 
 fn poll_mode_syncs_without_file_events(backend: Backend) {
-    let stack = Project::new(backend, "watch-poll");
+    let stack = Stack::on(backend, "watch-poll");
     stack
         .write(
             "compose.yaml",
@@ -658,7 +545,7 @@ services:
 }
 
 fn a_target_on_a_read_only_root_is_reported_and_the_watch_goes_on(backend: Backend) {
-    let stack = Project::new(backend, "watch-ro");
+    let stack = Stack::on(backend, "watch-ro");
     stack
         .write(
             "compose.yaml",
@@ -717,7 +604,7 @@ fn inotify_watches(pid: u32) -> usize {
 }
 
 fn ignored_directories_are_not_watched(backend: Backend) {
-    let stack = Project::new(backend, "watch-skip");
+    let stack = Stack::on(backend, "watch-skip");
     stack.write(
         "compose.yaml",
         &format!(

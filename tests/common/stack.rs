@@ -248,6 +248,25 @@ impl Stack {
         names
     }
 
+    /// `sh -c script` in container `container`: its trimmed stdout, empty when the exec
+    /// fails (for polling).
+    pub fn sh(&self, container: &str, script: &str) -> String {
+        let rt = self.runtime();
+        let spec = ExecSpec {
+            cmd: vec!["sh".into(), "-c".into(), script.into()],
+            ..Default::default()
+        };
+        match self.block_on(rt.exec_collect(container, &spec)) {
+            Ok(out) => String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Whether container `name` runs.
+    pub fn running(&self, name: &str) -> bool {
+        self.inspect(name).is_some_and(|c| c.state.running)
+    }
+
     /// Runs `cmd` in the running container `container`; returns its trimmed stdout.
     pub fn exec(&self, container: &str, cmd: &[&str]) -> String {
         let rt = self.runtime();
