@@ -351,12 +351,8 @@ fn exec_under_a_terminal_gets_a_tty_and_its_exit_code(backend: Backend) {
     let (output, code) = under_terminal(&stack, &["exec", "db", "sh", "-c", script], &[]);
     assert_eq!(code, 4, "terminal output: {output:?}");
     assert!(output.contains("on-a-terminal"), "a TTY: {output:?}");
-    // The native exec's pty comes from the host's devpts, not the container's, so inside
-    // the container ttyname() finds no /dev/pts entry for it (`tty` says "not a tty"
-    // although the process is on a terminal). Docker (runc) allocates it in the container.
-    if backend == Backend::Docker {
-        assert!(output.contains("/dev/pts/"), "a TTY: {output:?}");
-    }
+    // The terminal is the container's own `/dev/pts` entry, not a host pty.
+    assert!(output.contains("/dev/pts/"), "a TTY: {output:?}");
     assert!(output.lines().any(|l| l.trim() == "icanon"));
 }
 on_both_backends!(exec_under_a_terminal_gets_a_tty_and_its_exit_code);

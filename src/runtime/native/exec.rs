@@ -169,6 +169,48 @@ fn exec_failed(message: impl std::fmt::Display) -> RuntimeError {
     }
 }
 
+/// A pty pair for an exec with a TTY: in the container's own devpts (through its init's
+/// `/proc/<pid>/root`), so that inside the container the terminal is a `/dev/pts/N` entry
+/// (`tty`, `ttyname`) as `docker exec -t` gives it; the host's when that is not reachable.
+fn open_pty(root: &Path, id: &str) -> std::io::Result<(OwnedFd, OwnedFd)> {
+    if let Some(pid) = state::read_run_state(root, id).pid {
+        if let Ok(pair) = container_pty(pid) {
+            return Ok(pair);
+        }
+    }
+    let pair = nix::pty::openpty(None, None)?;
+    Ok((pair.master, pair.slave))
+}
+
+fn container_pty(pid: i32) -> std::io::Result<(OwnedFd, OwnedFd)> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let master: OwnedFd = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(format!("/proc/{pid}/root/dev/pts/ptmx"))?
+        .into();
+    let unlock: libc::c_int = 0;
+    // SAFETY: ioctls on a pty master we own, with the argument types the kernel expects
+    // (an int to unlock the peer; open flags for TIOCGPTPEER, which returns a new fd).
+    let peer = unsafe {
+        if libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if peer < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this new descriptor to us.
+    Ok((master, unsafe { OwnedFd::from_raw_fd(peer) }))
+}
+
 /// Starts `spec` in container `record`, which must be running.
 pub async fn start(root: &Path, record: &ContainerRecord, spec: &ExecSpec) -> Result<ExecSession> {
     let run = state::read_run_state(root, &record.id);
@@ -193,9 +235,9 @@ pub async fn start(root: &Path, record: &ContainerRecord, spec: &ExecSpec) -> Re
     let input: StdinWriter;
     let mut pty = None;
     let mut child = if spec.tty {
-        let pair = nix::pty::openpty(None, None)
+        let (master, slave) = open_pty(root, &record.id)
             .map_err(|e| exec_failed(format!("cannot open a pty: {e}")))?;
-        let slave = File::from(pair.slave);
+        let slave = File::from(slave);
         let dup = |f: &File| f.try_clone().map_err(|e| exec_failed(format!("pty: {e}")));
         command
             .stdin(dup(&slave)?)
@@ -212,7 +254,7 @@ pub async fn start(root: &Path, record: &ContainerRecord, spec: &ExecSpec) -> Re
                 Ok(())
             });
         }
-        let master = Arc::new(pair.master);
+        let master = Arc::new(master);
         let reader = File::from(
             master
                 .try_clone()
