@@ -365,19 +365,27 @@ fn is_zombie(pid: i32) -> bool {
 /// The container's process state; `created` when it never started.
 pub fn read_run_state(root: &Path, id: &str) -> RunState {
     let path = container_dir(root, id).join("status.json");
-    let mut state: RunState = fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_else(|| RunState {
-            status: "created".to_string(),
-            ..Default::default()
-        });
+    let read = || -> RunState {
+        fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_else(|| RunState {
+                status: "created".to_string(),
+                ..Default::default()
+            })
+    };
+    let active = |s: &RunState| matches!(s.status.as_str(), "running" | "restarting");
+    let mut state = read();
     // A monitor killed with -9 cannot record anything: what it left says "running" (or
     // "restarting") while nothing runs any more.
-    if matches!(state.status.as_str(), "running" | "restarting")
-        && !alive(state.monitor_pid)
-        && !alive(state.pid)
-    {
+    if active(&state) && !alive(state.monitor_pid) && !alive(state.pid) {
+        // Or it recorded the exit and went away between our read and the check: a monitor
+        // records before it exits, so a second read tells.
+        let again = read();
+        if !active(&again) {
+            return again;
+        }
+        state = again;
         state.status = "exited".to_string();
         state.exit_code = state.exit_code.or(Some(137));
         state.error = Some("the container's monitor process died".to_string());
