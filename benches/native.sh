@@ -63,4 +63,7 @@ hyperfine --runs "$RUNS" --style basic --export-markdown "$OUT/down.md" \
     -n "docker backend: hoist down -v (10)" "$D -p db10 down -v -t 0"
 $N -p nb10 down -v -t 0 >/dev/null 2>&1 || true
 $D -p db10 down -v -t 0 >/dev/null 2>&1 || true
+# The run --rm stacks' networks (a bridge and its iptables rules on the native side).
+(cd "$OUT/stack-1" && $N -p nb1 down -v -t 0 >/dev/null 2>&1 || true)
+(cd "$OUT/stack-1" && $D -p db1 down -v -t 0 >/dev/null 2>&1 || true)
 cat "$OUT/run.md" "$OUT/up.md" "$OUT/down.md"
