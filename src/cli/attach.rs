@@ -100,20 +100,15 @@ pub async fn follow_until_exit(
     // Runtime events, when the runtime has them, tell each exit and each restart by a
     // `restart:` policy in order; a wait on a restarting container would miss a run that
     // exits before the wait is issued. Without events, one wait per container.
-    let mut filter = EventFilter {
-        labels: vec![LabelFilter::equals(labels::PROJECT, ctx.name())],
-        kinds: vec![ObjectKind::Container],
-        since: Some(began),
-    };
-    let mut events = engine.runtime.events(&filter).await.ok();
-    // A runtime that cannot replay (the native one) reports from now on: a container
-    // already down when subscribed is then taken as exited, whenever it stopped.
-    let mut replayed = true;
-    if events.is_none() {
-        filter.since = None;
-        events = engine.runtime.events(&filter).await.ok();
-        replayed = false;
-    }
+    let mut events = engine
+        .runtime
+        .events(&EventFilter {
+            labels: vec![LabelFilter::equals(labels::PROJECT, ctx.name())],
+            kinds: vec![ObjectKind::Container],
+            since: Some(began),
+        })
+        .await
+        .ok();
     let by_events = events.is_some();
     let (tx, mut rx) = mpsc::unbounded_channel::<Exit>();
     // What was printed of each container, up to which line time: a follow attached during a
@@ -157,7 +152,7 @@ pub async fn follow_until_exit(
                     .as_deref()
                     .and_then(|t| parse_time(t, began).ok())
                     .is_some_and(|t| t < began);
-                if !info.state.running && !info.state.restarting && (finished_before || !replayed) {
+                if !info.state.running && !info.state.restarting && finished_before {
                     pending.push_back(Exit {
                         container: container.clone(),
                         code: info.state.exit_code.unwrap_or(-1),
