@@ -328,10 +328,8 @@ fn bare_id(id: &str, no_trunc: bool) -> String {
 
 /// `repo:tag` split as `docker images` shows it (a port colon is not a tag).
 fn split_repo_tag(name: &str) -> (String, String) {
-    match name.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') => (repo.to_string(), tag.to_string()),
-        _ => (name.to_string(), "<none>".to_string()),
-    }
+    let (repo, tag) = crate::runtime::split_tag(name);
+    (repo, tag.unwrap_or_else(|| "<none>".to_string()))
 }
 
 async fn ls(rt: &dyn Runtime, args: &LsArgs) -> Result<i32, CliError> {

@@ -373,7 +373,7 @@ impl Engine {
         // Repositories in parallel, the tags of one repository one after another: they
         // share blobs, and concurrent uploads of one blob to one repository make
         // registries fail the stream.
-        let mut by_repository: Vec<(&str, Vec<&(String, String)>)> = Vec::new();
+        let mut by_repository: Vec<(String, Vec<&(String, String)>)> = Vec::new();
         for entry in &tags {
             let repository = repository_of(&entry.1);
             match by_repository.iter_mut().find(|(r, _)| *r == repository) {
@@ -477,13 +477,9 @@ fn join_errors(errors: Vec<EngineError>) -> Result<(), EngineError> {
 }
 
 /// The repository of an image reference: without its `:tag` and `@digest`.
-fn repository_of(reference: &str) -> &str {
+fn repository_of(reference: &str) -> String {
     let name = reference.split('@').next().unwrap_or(reference);
-    match name.rfind(':') {
-        // A colon after the last slash starts the tag; before it, it is a registry port.
-        Some(i) if !name[i..].contains('/') => &name[..i],
-        _ => name,
-    }
+    crate::runtime::split_tag(name).0
 }
 
 #[cfg(test)]

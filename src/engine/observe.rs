@@ -467,14 +467,8 @@ fn with_default_tag(reference: &str) -> String {
 
 /// `repo:tag` -> (`repo`, `tag`), the colon of a registry port left alone.
 fn split_reference(reference: &str) -> (String, String) {
-    let slash = reference.rfind('/').map_or(0, |i| i + 1);
-    match reference[slash..].rfind(':') {
-        Some(i) => (
-            reference[..slash + i].to_string(),
-            reference[slash + i + 1..].to_string(),
-        ),
-        None => (reference.to_string(), String::new()),
-    }
+    let (repository, tag) = crate::runtime::split_tag(reference);
+    (repository, tag.unwrap_or_default())
 }
 
 /// A runtime event of one of the project's containers, as `events` reports it.

@@ -1206,3 +1206,18 @@ pub fn signal_number(name: &str) -> Option<i32> {
     }
     None
 }
+
+/// Splits `repo[:tag]` into its parts (a `:` inside a registry host:port is not a tag).
+pub fn split_tag(reference: &str) -> (String, Option<String>) {
+    let name_start = reference.rfind('/').map_or(0, |i| i + 1);
+    match reference[name_start..].rfind(':') {
+        Some(i) => {
+            let at = name_start + i;
+            (
+                reference[..at].to_string(),
+                Some(reference[at + 1..].to_string()),
+            )
+        }
+        None => (reference.to_string(), None),
+    }
+}

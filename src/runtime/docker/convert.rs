@@ -211,20 +211,7 @@ pub(super) fn pull_reference(reference: &str) -> String {
     }
 }
 
-/// Splits `repo[:tag]` into its parts (a `:` inside a registry host:port is not a tag).
-pub(super) fn split_tag(reference: &str) -> (String, Option<String>) {
-    let name_start = reference.rfind('/').map_or(0, |i| i + 1);
-    match reference[name_start..].rfind(':') {
-        Some(i) => {
-            let at = name_start + i;
-            (
-                reference[..at].to_string(),
-                Some(reference[at + 1..].to_string()),
-            )
-        }
-        None => (reference.to_string(), None),
-    }
-}
+pub(super) use crate::runtime::split_tag;
 
 pub(super) fn healthcheck(h: &Healthcheck) -> bm::HealthConfig {
     bm::HealthConfig {

@@ -208,16 +208,28 @@ fn verify_diff_ids(store: &ImageStore, path: &Path, manifest: &Manifest) -> Resu
         ));
     }
     for (layer, expected) in manifest.layers.iter().zip(&config.rootfs.diff_ids) {
-        let (actual, _) = diff_id(store, &layer.digest)?;
-        if &actual != expected {
-            return Err(ImageError::DigestMismatch {
-                what: format!("layer {} of {}", layer.digest, path.display()),
-                expected: expected.to_string(),
-                actual: actual.to_string(),
-            });
-        }
+        let what = format!("layer {} of {}", layer.digest, path.display());
+        checked_diff_id(store, &layer.digest, expected, what)?;
     }
     Ok(())
+}
+
+/// Whether blob `digest` is gzip, once it is known to uncompress to diff id `expected`.
+fn checked_diff_id(
+    store: &ImageStore,
+    digest: &Digest,
+    expected: &Digest,
+    what: String,
+) -> Result<bool, ImageError> {
+    let (actual, gzip) = diff_id(store, digest)?;
+    if &actual != expected {
+        return Err(ImageError::DigestMismatch {
+            what,
+            expected: expected.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    Ok(gzip)
 }
 
 /// Loads the archive at `path` into `store`; returns one `Loaded image: ...` line per
@@ -278,14 +290,8 @@ fn load_docker(
                 .get(layer)
                 .ok_or_else(|| archive_err(path, format!("manifest.json names a missing {layer}")))?
                 .clone();
-            let (actual, gzip) = diff_id(store, &digest)?;
-            if &actual != expected {
-                return Err(ImageError::DigestMismatch {
-                    what: format!("layer {layer} of {}", path.display()),
-                    expected: expected.to_string(),
-                    actual: actual.to_string(),
-                });
-            }
+            let what = format!("layer {layer} of {}", path.display());
+            let gzip = checked_diff_id(store, &digest, expected, what)?;
             layers.push(Descriptor {
                 media_type: if gzip { LAYER_TAR_GZIP } else { LAYER_TAR }.to_string(),
                 digest,
