@@ -739,3 +739,130 @@ fn an_images_volume_and_healthcheck_take_effect_at_run_time() {
         "down -v removes the anonymous volume: {left:?}"
     );
 }
+
+#[test]
+fn environment_secrets_become_files_or_variables_and_writable_binds_write_nowhere() {
+    let f = Fixture::new("envsecret");
+    f.write(
+        "compose.yaml",
+        "services:\n  app:\n    build:\n      context: .\n      secrets: [token]\n    image: built/envsecret:latest\n\
+         secrets:\n  token:\n    environment: TOKEN_VALUE\n",
+    );
+    f.write(".env", "TOKEN_VALUE=from-env-42\n");
+    f.write("data/a.txt", "original\n");
+    f.write(
+        "Dockerfile",
+        "FROM hoist-test/busybox\n\
+         RUN --mount=type=secret,id=token,required test \"$(cat /run/secrets/token)\" = from-env-42 && echo FILE-OK\n\
+         RUN --mount=type=secret,id=token,env=TOKEN test \"$TOKEN\" = from-env-42 && test ! -e /run/secrets/token && echo ENV-OK\n\
+         RUN --mount=type=bind,source=data,target=/data,rw echo changed > /data/a.txt && echo new > /data/b.txt && cat /data/a.txt\n\
+         RUN --mount=type=bind,source=data,target=/data cat /data/a.txt && test ! -e /data/b.txt && echo RW-GONE\n\
+         RUN test -z \"$TOKEN\" && echo NO-LEAK\n",
+    );
+    let out = f.ok(&["build"]);
+    for marker in ["FILE-OK", "ENV-OK", "RW-GONE", "NO-LEAK"] {
+        assert!(out.contains(marker), "{marker} missing:\n{out}");
+    }
+    // The step wrote through its writable mount; the context on disk is untouched.
+    let on_disk = std::fs::read_to_string(f.project_dir().join("data/a.txt")).unwrap();
+    assert_eq!(on_disk, "original\n");
+    assert!(!f.project_dir().join("data/b.txt").exists());
+
+    // An unset variable is named, with what to do.
+    f.write(".env", "");
+    let out = f.fails(&["build"]);
+    assert!(
+        out.contains("TOKEN_VALUE") && out.contains("not set"),
+        "{out}"
+    );
+}
+
+#[test]
+fn ssh_mounts_get_a_socket_owned_and_moded_as_asked_and_say_when_no_agent_is_given() {
+    use std::os::unix::net::UnixListener;
+    let f = Fixture::new("sshmount");
+    // A real listening socket stands in for the agent: the mount must forward to it.
+    let agent_dir = tempfile::tempdir().unwrap();
+    let agent = agent_dir.path().join("agent.sock");
+    let _listener = UnixListener::bind(&agent).unwrap();
+    f.write(
+        "compose.yaml",
+        &format!(
+            "services:\n  app:\n    build:\n      context: .\n      ssh: [\"default={}\"]\n    image: built/ssh:latest\n",
+            agent.display()
+        ),
+    );
+    f.write(
+        "Dockerfile",
+        "FROM hoist-test/busybox\n\
+         RUN --mount=type=ssh test -S \"$SSH_AUTH_SOCK\" && echo SOCK-$SSH_AUTH_SOCK-$(stat -c %a \"$SSH_AUTH_SOCK\")\n\
+         RUN --mount=type=ssh,uid=33,mode=0660 echo OWNED-$(stat -c %u-%a /run/buildkit/ssh_agent.0)\n",
+    );
+    let out = f.ok(&["build"]);
+    assert!(out.contains("SOCK-/run/buildkit/ssh_agent.0-600"), "{out}");
+    assert!(out.contains("OWNED-33-660"), "{out}");
+
+    f.write(
+        "compose.yaml",
+        "services:\n  app:\n    build:\n      context: .\n    image: built/ssh:latest\n",
+    );
+    f.write(
+        "Dockerfile",
+        "FROM hoist-test/busybox\nRUN --mount=type=ssh,required true\n",
+    );
+    let out = f.fails(&["build"]);
+    assert!(out.contains("ssh agent default is required"), "{out}");
+}
+
+#[test]
+fn named_contexts_feed_copy_from_run_mounts_and_replace_a_stage() {
+    let f = Fixture::new("namedctx");
+    f.write("assets/hello.txt", "from-assets\n");
+    f.write("assets/private.key", "nope\n");
+    f.write("assets/.dockerignore", "*.key\n");
+    f.write(
+        "compose.yaml",
+        "services:\n  app:\n    build:\n      context: ./app\n      additional_contexts:\n        assets: ./assets\n        \
+         runtime: docker-image://hoist-test/busybox\n        tools: ./assets\n    image: built/namedctx:latest\n",
+    );
+    f.write(
+        "app/Dockerfile",
+        "FROM scratch AS tools\n\
+         COPY never-there /never\n\
+         FROM runtime\n\
+         COPY --from=assets hello.txt /hello.txt\n\
+         COPY --from=tools / /tools/\n\
+         RUN --mount=from=assets,target=/a cat /a/hello.txt > /mounted && test ! -e /a/private.key && echo IGNORED-$(echo OK)\n",
+    );
+    let out = f.ok(&["build"]);
+    assert!(out.contains("IGNORED-OK"), "{out}");
+    let out = f.ok(&[
+        "run",
+        "--rm",
+        "app",
+        "sh",
+        "-c",
+        "cat /hello.txt /mounted; ls -a /tools",
+    ]);
+    assert!(out.contains("from-assets\nfrom-assets\n"), "{out}");
+    assert!(
+        out.contains("hello.txt") && !out.contains("private.key"),
+        "{out}"
+    );
+    // Unchanged contexts: every step is cached; an edit in the context re-runs what reads it.
+    let out = f.ok(&["build"]);
+    assert!(!out.contains("IGNORED-OK"), "{out}");
+    f.write("assets/hello.txt", "edited\n");
+    let out = f.ok(&["build"]);
+    assert!(out.contains("IGNORED-OK"), "{out}");
+
+    f.write(
+        "compose.yaml",
+        "services:\n  app:\n    build:\n      context: ./app\n      additional_contexts:\n        assets: ./nowhere\n    image: built/namedctx:latest\n",
+    );
+    let out = f.fails(&["build"]);
+    assert!(
+        out.contains("additional_contexts.assets") && out.contains("not a directory"),
+        "{out}"
+    );
+}

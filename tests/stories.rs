@@ -362,3 +362,76 @@ services:
     assert!(err.contains(r#"service "web" is not running"#), "{err}");
 }
 on_both_backends!(exec_into_a_stopped_service_says_it_is_not_running);
+
+/// `additional_contexts` as users write them: a local directory (with its own
+/// `.dockerignore`), an image, and another service's image (`service:`), which is built
+/// first even when it comes later in the file; a named context of a stage's name replaces
+/// the stage (the stage's own broken COPY never runs).
+fn named_build_contexts_reach_copy_from_and_from(backend: Backend) {
+    let stack = Stack::on(backend, "namedctx");
+    stack
+        .write(
+            "compose.yaml",
+            &format!(
+                r#"
+services:
+  app:
+    build:
+      context: ./app
+      additional_contexts:
+        assets: ./assets
+        runtime: docker-image://{BUSYBOX_IMAGE}
+        tools: service:base
+  base:
+    build: ./base
+"#
+            ),
+        )
+        .write("assets/hello.txt", "from-assets\n")
+        .write("assets/private.key", "nope\n")
+        .write("assets/.dockerignore", "*.key\n")
+        .write(
+            "base/Dockerfile",
+            &format!(
+                "FROM {BUSYBOX_IMAGE}\nRUN echo base-layer > /base-marker\nCMD [\"sleep\", \"3600\"]\n"
+            ),
+        )
+        .write(
+            "app/Dockerfile",
+            "FROM scratch AS tools\n\
+             COPY never-there /never\n\
+             FROM runtime\n\
+             COPY --from=assets hello.txt /hello.txt\n\
+             COPY --from=assets / /assets/\n\
+             COPY --from=tools /base-marker /tool-marker\n\
+             CMD [\"sleep\", \"3600\"]\n",
+        );
+    stack.ok(&["up", "-d", "--build", "-t", "0"]);
+    let app = container(&stack, "app");
+    assert_eq!(stack.exec(&app, &["cat", "/hello.txt"]), "from-assets");
+    assert_eq!(stack.exec(&app, &["cat", "/tool-marker"]), "base-layer");
+    let listed = stack.exec(&app, &["ls", "-a", "/assets"]);
+    assert!(
+        listed.contains("hello.txt") && !listed.contains("private.key"),
+        "{listed}"
+    );
+    if backend == Backend::Docker {
+        // The directory was imported as a temporary image for the classic builder; it is gone.
+        let left = stack.docker(&["images", "-q", "hoist-build-context"]);
+        assert!(
+            left.trim().is_empty(),
+            "temporary context images left: {left}"
+        );
+    }
+
+    stack.write(
+        "compose.yaml",
+        "services:\n  app:\n    build:\n      context: ./app\n      additional_contexts:\n        assets: ./nowhere\n",
+    );
+    let err = fails(&stack, &["build", "app"]);
+    assert!(
+        err.contains("additional_contexts.assets") && err.contains("not a directory"),
+        "{err}"
+    );
+}
+on_both_backends!(named_build_contexts_reach_copy_from_and_from);

@@ -603,6 +603,9 @@ pub fn context_tar(
     let mut names = Vec::new();
     walk(&context_dir, "", &ignore, &mut builder, &mut names)?;
 
+    // A Dockerfile that is not a file of the context is added under a hashed name that
+    // `.dockerignore` lists, so the builder reads it and `COPY . .` does not see it.
+    let mut hidden: Option<(String, Vec<u8>, u32, u64)> = None;
     let dockerfile_in_tar = match (dockerfile_inline, &dockerfile_on_disk, inside_path) {
         (Some(text), _, _) => {
             let name = if names.iter().any(|n| n == "Dockerfile") {
@@ -610,7 +613,7 @@ pub fn context_tar(
             } else {
                 "Dockerfile".to_owned()
             };
-            append_bytes(&mut builder, &name, text.as_bytes(), 0o644, 0, &context_dir)?;
+            hidden = Some((name.clone(), text.as_bytes().to_vec(), 0o644, 0));
             name
         }
         (None, _, Some(rel)) => rel,
@@ -624,27 +627,117 @@ pub fn context_tar(
                 message: e.to_string(),
             })?;
             let name = hashed_name(&content);
-            append_bytes(
-                &mut builder,
-                &name,
-                &content,
-                file_mode(&meta),
-                mtime(&meta),
-                df,
-            )?;
+            hidden = Some((name.clone(), content, file_mode(&meta), mtime(&meta)));
             name
         }
         (None, None, None) => "Dockerfile".to_owned(),
     };
 
-    let tar = builder.into_inner().map_err(|e| ContextError::Read {
+    let mut tar = builder.into_inner().map_err(|e| ContextError::Read {
         path: context_dir.clone(),
         message: e.to_string(),
     })?;
+    if let Some((name, content, mode, mtime)) = hidden {
+        tar = add_hidden_file(&tar, &name, &content, mode, mtime).map_err(|e| {
+            ContextError::Read {
+                path: context_dir.clone(),
+                message: e.to_string(),
+            }
+        })?;
+    }
     Ok(BuildContext {
         tar: Bytes::from(tar),
         dockerfile: dockerfile_in_tar,
     })
+}
+
+/// `tar` with the file `name` added and listed in its `.dockerignore` (one is added, ignoring
+/// itself, when there is none), which is how `docker build` sends a Dockerfile that is not
+/// part of the context: builders read the Dockerfile, then drop the Dockerfile and
+/// `.dockerignore` when `.dockerignore` lists them, so `COPY . .` never copies it (see
+/// [`remove_build_files`]).
+pub fn add_hidden_file(
+    tar: &[u8],
+    name: &str,
+    content: &[u8],
+    mode: u32,
+    mtime: u64,
+) -> io::Result<Vec<u8>> {
+    let mut out = tar::Builder::new(Vec::new());
+    let mut ignore: Option<(tar::Header, Vec<u8>)> = None;
+    for entry in tar::Archive::new(tar).entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.to_string_lossy().into_owned();
+        let path = path.trim_start_matches("./");
+        if path == name {
+            continue;
+        }
+        let mut data = Vec::new();
+        io::Read::read_to_end(&mut entry, &mut data)?;
+        if path == ".dockerignore" {
+            ignore = Some((entry.header().clone(), data));
+            continue;
+        }
+        let mut header = entry.header().clone();
+        match entry.link_name()? {
+            Some(target) => out.append_link(&mut header, path, target)?,
+            None => out.append_data(&mut header, path, &data[..])?,
+        }
+    }
+    let (mut ignore_header, mut list) = ignore.unwrap_or_else(|| {
+        (
+            header(tar::EntryType::Regular, 0o644, mtime, 0),
+            b".dockerignore".to_vec(),
+        )
+    });
+    list.extend_from_slice(format!("\n{name}\n").as_bytes());
+    ignore_header.set_size(list.len() as u64);
+    out.append_data(&mut ignore_header, ".dockerignore", &list[..])?;
+    let mut h = header(tar::EntryType::Regular, mode, mtime, content.len() as u64);
+    out.append_data(&mut h, name, content)?;
+    out.into_inner()
+}
+
+/// What a builder does with an unpacked context once it has read the Dockerfile, as the
+/// Docker engine does: `.dockerignore` and the Dockerfile are removed when `.dockerignore`
+/// lists them (they are always sent so the builder can read them).
+pub fn remove_build_files(context_dir: &Path, dockerfile: &str) -> io::Result<()> {
+    let text = match fs::read_to_string(context_dir.join(".dockerignore")) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let Ok(ignore) = DockerIgnore::parse(&text) else {
+        return Ok(());
+    };
+    for file in [dockerfile, ".dockerignore"] {
+        if ignore.is_ignored(file) {
+            match fs::remove_file(context_dir.join(file)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Packs a named build context (compose `additional_contexts`) the way the main context is
+/// packed, with the directory's own `.dockerignore` (never a Dockerfile's).
+pub fn named_context_tar(dir: &Path) -> Result<Bytes, ContextError> {
+    if !dir.is_dir() {
+        return Err(ContextError::NotADirectory {
+            path: dir.to_path_buf(),
+        });
+    }
+    let dir = lexical_absolute(dir);
+    let ignore = DockerIgnore::for_build(&dir, None)?;
+    let mut builder = tar::Builder::new(Vec::new());
+    walk(&dir, "", &ignore, &mut builder, &mut Vec::new())?;
+    let tar = builder.into_inner().map_err(|e| ContextError::Read {
+        path: dir.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(Bytes::from(tar))
 }
 
 /// Packs the context of a service's normalized `build:` section (absolute `context`,
@@ -1163,9 +1256,30 @@ mod tests {
         );
         assert_eq!(
             entries(&ctx),
-            vec!["main.py".to_owned(), ctx.dockerfile.clone()]
+            vec![
+                "main.py".to_owned(),
+                ".dockerignore".to_owned(),
+                ctx.dockerfile.clone()
+            ]
         );
         assert_eq!(content_of(&ctx, &ctx.dockerfile), "FROM python\n");
+        // As `docker build` sends it: listed in `.dockerignore` (which ignores itself when
+        // the context had none), so builders drop both after reading the Dockerfile.
+        assert_eq!(
+            content_of(&ctx, ".dockerignore"),
+            format!(".dockerignore\n{}\n", ctx.dockerfile)
+        );
+        let unpacked = tempfile::tempdir().unwrap();
+        tar::Archive::new(&ctx.tar[..])
+            .unpack(unpacked.path())
+            .unwrap();
+        remove_build_files(unpacked.path(), &ctx.dockerfile).unwrap();
+        let mut left: Vec<String> = fs::read_dir(unpacked.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, vec!["main.py"]);
         // Absolute paths work too.
         let abs = d.join("docker/Dockerfile");
         let ctx2 = context_tar(&d.join("app"), abs.to_str(), None).unwrap();

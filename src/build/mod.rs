@@ -14,5 +14,6 @@ pub mod copy;
 pub mod dockerfile;
 pub mod fetch;
 pub mod layer;
+pub mod lower;
 pub mod mounts;
 pub mod native;

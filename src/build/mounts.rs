@@ -1,8 +1,10 @@
 //! `RUN --mount=...` as BuildKit reads it: `type=cache` (a directory that persists across
 //! builds of this data root, by `id`, with `sharing=shared|private|locked`), `type=bind`
-//! (a read-only view of the build context or of another stage / image, `from=`),
-//! `type=tmpfs`, and `type=secret` (a file given with `--secret id=...,src=...` or compose
-//! `build.secrets`).
+//! (a view of the build context or of another stage / named context / image, `from=`;
+//! with `rw` the step may write to it, and what it writes is thrown away),
+//! `type=tmpfs`, `type=secret` (a file or environment value from compose `build.secrets`,
+//! shown as a file or, with `env=`, as an environment variable), and `type=ssh` (an agent
+//! socket from compose `build.ssh`).
 //!
 //! Nothing a mount shows ends up in the step's layer; a bind mount's content is part of the
 //! step's cache key (the builder hashes it), a cache mount's is not (as in BuildKit).
@@ -37,8 +39,10 @@ pub enum RunMount {
         target: String,
         /// The path in the source (`/` = all of it).
         source: String,
-        /// A stage or image; `None` = the build context.
+        /// A stage, named context or image; `None` = the build context.
         from: Option<String>,
+        /// `rw`: the step may write to it; its writes are thrown away after the step.
+        writable: bool,
     },
     Tmpfs {
         target: String,
@@ -46,6 +50,20 @@ pub enum RunMount {
     },
     Secret {
         id: String,
+        target: String,
+        /// Whether the secret is a file at `target` (not when only `env=` asks for it).
+        file: bool,
+        /// `env=`: the environment variable the step gets the value in.
+        env: Option<String>,
+        required: bool,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    /// An SSH agent socket (`--mount=type=ssh`), from the build's `ssh` entry `id`.
+    Ssh {
+        id: String,
+        /// `/run/buildkit/ssh_agent.<n>` unless given.
         target: String,
         required: bool,
         mode: u32,
@@ -60,13 +78,15 @@ impl RunMount {
             RunMount::Cache { target, .. }
             | RunMount::Bind { target, .. }
             | RunMount::Tmpfs { target, .. }
-            | RunMount::Secret { target, .. } => target,
+            | RunMount::Secret { target, .. }
+            | RunMount::Ssh { target, .. } => target,
         }
     }
 }
 
-/// Parses a `--mount=` value; `workdir` makes a relative target absolute.
-pub fn parse(value: &str, workdir: &str) -> Result<RunMount, String> {
+/// Parses a `--mount=` value; `workdir` makes a relative target absolute; `ssh_index`
+/// numbers the default target of an ssh mount (the how-manieth ssh mount of the step).
+pub fn parse(value: &str, workdir: &str, ssh_index: usize) -> Result<RunMount, String> {
     let mut kind = "bind".to_string();
     let mut fields: Vec<(String, Option<String>)> = Vec::new();
     for part in value.split(',').filter(|p| !p.is_empty()) {
@@ -147,10 +167,19 @@ pub fn parse(value: &str, workdir: &str) -> Result<RunMount, String> {
             "gid",
             "env",
         ],
-        "ssh" => return Err(bad("type=ssh is not supported by the native builder".into())),
+        "ssh" => &[
+            "id",
+            "target",
+            "dst",
+            "destination",
+            "required",
+            "mode",
+            "uid",
+            "gid",
+        ],
         other => {
             return Err(bad(format!(
-                "unknown mount type {other:?} (expected bind, cache, tmpfs or secret)"
+                "unknown mount type {other:?} (expected bind, cache, tmpfs, secret or ssh)"
             )))
         }
     };
@@ -160,12 +189,6 @@ pub fn parse(value: &str, workdir: &str) -> Result<RunMount, String> {
     if get(&["from"]).is_some() && kind == "cache" {
         return Err(bad(
             "seeding a cache mount from a stage (from=) is not supported by the native builder"
-                .into(),
-        ));
-    }
-    if get(&["env"]).is_some() {
-        return Err(bad(
-            "secrets as environment variables (env=) are not supported by the native builder"
                 .into(),
         ));
     }
@@ -202,18 +225,24 @@ pub fn parse(value: &str, workdir: &str) -> Result<RunMount, String> {
                 mode: number("mode", 0o755, 8)?,
             }
         }
-        "bind" => {
-            if flag(&["rw", "readwrite"])? {
-                return Err(bad(
-                    "writable bind mounts (rw) are not supported by the native builder".into(),
-                ));
-            }
-            RunMount::Bind {
-                target: absolute(target.ok_or_else(|| bad("a bind mount needs target=".into()))?),
-                source: get(&["source", "src"]).unwrap_or_else(|| "/".to_string()),
-                from: get(&["from"]).filter(|f| !f.is_empty()),
-            }
-        }
+        "bind" => RunMount::Bind {
+            target: absolute(target.ok_or_else(|| bad("a bind mount needs target=".into()))?),
+            source: get(&["source", "src"]).unwrap_or_else(|| "/".to_string()),
+            from: get(&["from"]).filter(|f| !f.is_empty()),
+            writable: flag(&["rw", "readwrite"])? && !flag(&["readonly", "ro"])?,
+        },
+        "ssh" => RunMount::Ssh {
+            id: get(&["id"])
+                .filter(|i| !i.is_empty())
+                .unwrap_or_else(|| "default".to_string()),
+            target: target
+                .map(absolute)
+                .unwrap_or_else(|| format!("/run/buildkit/ssh_agent.{ssh_index}")),
+            required: flag(&["required"])?,
+            mode: number("mode", 0o600, 8)?,
+            uid: number("uid", 0, 10)?,
+            gid: number("gid", 0, 10)?,
+        },
         "tmpfs" => RunMount::Tmpfs {
             target: absolute(target.ok_or_else(|| bad("a tmpfs mount needs target=".into()))?),
             size: match get(&["size"]) {
@@ -227,6 +256,9 @@ pub fn parse(value: &str, workdir: &str) -> Result<RunMount, String> {
         },
         _ => {
             let id = get(&["id"]).filter(|i| !i.is_empty());
+            let env = get(&["env"]).filter(|e| !e.is_empty());
+            // With only `env=`, the secret is not a file (BuildKit's rule).
+            let file = target.is_some() || env.is_none();
             let target = match (target, &id) {
                 (Some(t), _) => absolute(t),
                 (None, Some(id)) => format!("/run/secrets/{id}"),
@@ -235,6 +267,8 @@ pub fn parse(value: &str, workdir: &str) -> Result<RunMount, String> {
             RunMount::Secret {
                 id: id.unwrap_or_else(|| target.rsplit('/').next().unwrap_or_default().to_string()),
                 target,
+                file,
+                env,
                 required: flag(&["required"])?,
                 mode: number("mode", 0o400, 8)?,
                 uid: number("uid", 0, 10)?,
@@ -251,7 +285,7 @@ mod tests {
     #[test]
     fn mount_values_parse_as_buildkit_reads_them() {
         assert_eq!(
-            parse("type=cache,target=/root/.cache", "/").unwrap(),
+            parse("type=cache,target=/root/.cache", "/", 0).unwrap(),
             RunMount::Cache {
                 target: "/root/.cache".into(),
                 id: "/root/.cache".into(),
@@ -265,7 +299,8 @@ mod tests {
         assert_eq!(
             parse(
                 "type=cache,id=npm,dst=cache,sharing=locked,uid=33,mode=0700",
-                "/app"
+                "/app",
+                0
             )
             .unwrap(),
             RunMount::Cache {
@@ -279,25 +314,28 @@ mod tests {
             }
         );
         assert_eq!(
-            parse("target=/src,from=build,source=/out", "/").unwrap(),
+            parse("target=/src,from=build,source=/out", "/", 0).unwrap(),
             RunMount::Bind {
                 target: "/src".into(),
                 source: "/out".into(),
                 from: Some("build".into()),
+                writable: false,
             }
         );
         assert_eq!(
-            parse("type=tmpfs,target=/t,size=1m", "/").unwrap(),
+            parse("type=tmpfs,target=/t,size=1m", "/", 0).unwrap(),
             RunMount::Tmpfs {
                 target: "/t".into(),
                 size: Some(1024 * 1024),
             }
         );
         assert_eq!(
-            parse("type=secret,id=token,required", "/").unwrap(),
+            parse("type=secret,id=token,required", "/", 0).unwrap(),
             RunMount::Secret {
                 id: "token".into(),
                 target: "/run/secrets/token".into(),
+                file: true,
+                env: None,
                 required: true,
                 mode: 0o400,
                 uid: 0,
@@ -308,15 +346,50 @@ mod tests {
 
     #[test]
     fn bad_mount_values_say_what_is_wrong() {
-        let e = parse("type=cache", "/").unwrap_err();
+        let e = parse("type=cache", "/", 0).unwrap_err();
         assert!(e.contains("needs target="), "{e}");
-        let e = parse("type=cache,target=/c,sharing=sometimes", "/").unwrap_err();
+        let e = parse("type=cache,target=/c,sharing=sometimes", "/", 0).unwrap_err();
         assert!(e.contains("sharing=sometimes"), "{e}");
-        let e = parse("type=volume,target=/c", "/").unwrap_err();
+        let e = parse("type=volume,target=/c", "/", 0).unwrap_err();
         assert!(e.contains("unknown mount type"), "{e}");
-        let e = parse("type=bind,target=/c,colour=red", "/").unwrap_err();
+        let e = parse("type=bind,target=/c,colour=red", "/", 0).unwrap_err();
         assert!(e.contains("\"colour\""), "{e}");
-        let e = parse("type=ssh", "/").unwrap_err();
-        assert!(e.contains("ssh"), "{e}");
+        let e = parse("type=ssh,colour=red", "/", 0).unwrap_err();
+        assert!(e.contains("\"colour\""), "{e}");
+    }
+
+    #[test]
+    fn env_secrets_ssh_and_writable_binds_parse_as_buildkit_reads_them() {
+        // `env=` alone: an environment variable, no file; with a target, both.
+        let RunMount::Secret { file, env, .. } =
+            parse("type=secret,id=tok,env=TOKEN", "/", 0).unwrap()
+        else {
+            panic!("not a secret")
+        };
+        assert!(!file);
+        assert_eq!(env.as_deref(), Some("TOKEN"));
+        let RunMount::Secret { file, target, .. } =
+            parse("type=secret,id=tok,env=TOKEN,target=/t", "/", 0).unwrap()
+        else {
+            panic!("not a secret")
+        };
+        assert!(file);
+        assert_eq!(target, "/t");
+        assert_eq!(
+            parse("type=ssh", "/", 1).unwrap(),
+            RunMount::Ssh {
+                id: "default".into(),
+                target: "/run/buildkit/ssh_agent.1".into(),
+                required: false,
+                mode: 0o600,
+                uid: 0,
+                gid: 0,
+            }
+        );
+        let RunMount::Bind { writable, .. } = parse("type=bind,target=/s,rw", "/", 0).unwrap()
+        else {
+            panic!("not a bind")
+        };
+        assert!(writable);
     }
 }

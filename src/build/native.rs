@@ -59,7 +59,8 @@ use crate::runtime::native::state;
 use crate::runtime::native::store::ImageRecord;
 use crate::runtime::native::unpack::resolve_in_root;
 use crate::runtime::{
-    BuildSpec, ContainerSpec, ImageProgress, Mount, MountSource, ProgressSink, Result, RuntimeError,
+    BuildSecret, BuildSpec, ContainerSpec, ImageProgress, Mount, MountSource, NamedContext,
+    ProgressSink, Result, RuntimeError,
 };
 
 fn failed(message: impl Into<String>) -> RuntimeError {
@@ -146,6 +147,8 @@ struct Builder<'a> {
     images: HashMap<String, (ImageRecord, ImageConfig)>,
     /// `ADD <url>` sources downloaded so far (once per build).
     downloads: Vec<copy::Fetched>,
+    /// Named contexts resolved so far, by name.
+    contexts: HashMap<String, Built>,
 }
 
 /// Builds `spec` in the native store under `root`; returns the image id (`sha256:...`).
@@ -186,6 +189,7 @@ pub fn build(root: &Path, spec: &BuildSpec, progress: ProgressSink<'_>) -> Resul
         vertex: std::cell::Cell::new(0),
         images: HashMap::new(),
         downloads: Vec::new(),
+        contexts: HashMap::new(),
     };
     builder.run()
 }
@@ -215,6 +219,8 @@ impl Builder<'_> {
             ))
         })?;
         let df = dockerfile::parse(&text).map_err(|e| failed(e.to_string()))?;
+        crate::build::context::remove_build_files(&self.context, name)
+            .map_err(|e| io_failed("cannot prepare the build context in", &self.context, e))?;
         self.say(format!("#{n} DONE {:.1}s", start.elapsed().as_secs_f64()));
         let options = BuildOptions {
             build_args: self
@@ -232,14 +238,19 @@ impl Builder<'_> {
         // failures so only a stage the target needs fails the build.
         let mut base_errors: HashMap<String, RuntimeError> = HashMap::new();
         let stages = {
-            let mut image_env =
-                |from: &dockerfile::expand::ExpandedFrom| match self.base_image(&from.base) {
-                    Ok((_, config)) => env_pairs(&config),
+            let mut image_env = |from: &dockerfile::expand::ExpandedFrom| {
+                let found = match self.spec.named_contexts.get(&from.base) {
+                    Some(_) => self.named_context(&from.base).map(|b| b.config),
+                    None => self.base_image(&from.base).map(|(_, config)| config),
+                };
+                match found {
+                    Ok(config) => env_pairs(&config),
                     Err(e) => {
                         base_errors.insert(from.base.clone(), e);
                         Vec::new()
                     }
-                };
+                }
+            };
             expand_stages(&df, &options, &mut image_env).map_err(|e| failed(e.to_string()))?
         };
         let target = match self.spec.target.as_deref() {
@@ -252,8 +263,40 @@ impl Builder<'_> {
                 "[warning] build-arg {arg} was not consumed by any ARG of the Dockerfile"
             ));
         }
+        // A named context of a stage's name replaces the stage (BuildKit's rule): it is a
+        // leaf then, whatever the stage's own instructions would have needed.
+        let replaced: Vec<bool> = df
+            .stages
+            .iter()
+            .map(|st| {
+                st.name
+                    .as_ref()
+                    .is_some_and(|n| self.spec.named_contexts.contains_key(n))
+            })
+            .collect();
+        let leaves: Vec<dockerfile::expand::ExpandedStage> = stages
+            .iter()
+            .zip(&replaced)
+            .map(|(stage, &replaced)| {
+                let mut stage = stage.clone();
+                if replaced {
+                    stage.from.base = "scratch".to_string();
+                    stage.steps.clear();
+                }
+                stage
+            })
+            .collect();
         let mut built: HashMap<usize, Built> = HashMap::new();
-        for index in required_stages(&df, &stages, target) {
+        for index in required_stages(&df, &leaves, target) {
+            if replaced[index] {
+                let name = df.stages[index].name.clone().unwrap_or_default();
+                let n = self.next_vertex();
+                self.say(format!("#{n} [{name}] named context {name}"));
+                let context = self.named_context(&name)?;
+                self.say(format!("#{n} DONE 0.0s"));
+                built.insert(index, context);
+                continue;
+            }
             let stage = &stages[index];
             if let Some(e) = base_errors.remove(&stage.from.base) {
                 return Err(e);
@@ -331,6 +374,10 @@ impl Builder<'_> {
                     b.key.clone(),
                     base.clone(),
                 )
+            }
+            None if self.spec.named_contexts.contains_key(base) => {
+                let b = self.named_context(base)?;
+                (b.config, b.layers, b.key, format!("{base} (named context)"))
             }
             None if base == "scratch" => {
                 let host = Platform::host();
@@ -541,12 +588,12 @@ impl Builder<'_> {
             }
             (Instruction::Run(run), _) => {
                 let argv = run_argv.clone().unwrap_or_default();
-                let (mounts, _locks) = self
+                let (mounts, env, _held) = self
                     .run_mounts(df, index, run, state, built, n)
                     .map_err(in_error)?;
                 let targets: Vec<String> = mounts.iter().map(|m| m.target.clone()).collect();
                 let upper = self
-                    .run_step(n, start, state, run, &argv, step, mounts)
+                    .run_step(n, start, state, run, &argv, step, mounts, env)
                     .map_err(|e| match e {
                         RuntimeError::BuildFailed { message } => failed(format!(
                             "{header} (Dockerfile line {}): {message}",
@@ -656,6 +703,67 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// The named context `name` as an image: a directory becomes a single layer of its
+    /// packed files (owned by root, as the main context's), so `FROM`, `COPY --from` and
+    /// `RUN --mount=from=` read it like a stage; its identity is its content.
+    fn named_context(&mut self, name: &str) -> Result<Built> {
+        if let Some(found) = self.contexts.get(name) {
+            return Ok(found.clone());
+        }
+        let context = self
+            .spec
+            .named_contexts
+            .get(name)
+            .ok_or_else(|| failed(format!("no named context {name}")))?;
+        let built = match context {
+            NamedContext::Image(reference) => {
+                let reference = reference.clone();
+                let (record, config) = self.base_image(&reference).map_err(|e| {
+                    failed(format!("named context {name} (image {reference}): {e}"))
+                })?;
+                Built {
+                    config,
+                    key: record.config.digest.clone(),
+                    layers: record.layers,
+                }
+            }
+            NamedContext::Dir { path, tar } => {
+                let digest = Digest::of(tar);
+                state::with_store(self.root, |store| {
+                    if !store.has_blob(&digest) {
+                        store.write_blob(&digest, tar)?;
+                    }
+                    Ok(())
+                })
+                .map_err(|e: RuntimeError| {
+                    failed(format!("named context {name} ({}): {e}", path.display()))
+                })?;
+                let host = Platform::host();
+                let config = ImageConfig {
+                    architecture: host.architecture,
+                    os: host.os,
+                    rootfs: crate::runtime::native::oci::RootFs {
+                        kind: "layers".to_string(),
+                        diff_ids: vec![digest.clone()],
+                    },
+                    ..Default::default()
+                };
+                Built {
+                    config,
+                    layers: vec![Descriptor {
+                        media_type: LAYER_MEDIA_TYPE.to_string(),
+                        digest: digest.clone(),
+                        size: tar.len() as u64,
+                        platform: None,
+                    }],
+                    key: Digest::of(format!("context {digest}").as_bytes()),
+                }
+            }
+        };
+        self.contexts.insert(name.to_string(), built.clone());
+        Ok(built)
+    }
+
     /// The image (configuration and layers) a `--from` names, and its identity for the
     /// cache: a stage's last key, or an image's configuration digest.
     fn copy_source(
@@ -671,6 +779,10 @@ impl Builder<'_> {
                     .get(&i)
                     .ok_or_else(|| format!("stage {from} was not built"))?;
                 Ok((b.config.clone(), b.layers.clone(), b.key.clone()))
+            }
+            None if self.spec.named_contexts.contains_key(from) => {
+                let b = self.named_context(from).map_err(|e| e.to_string())?;
+                Ok((b.config, b.layers, b.key))
             }
             None => {
                 let (record, config) = self.base_image(from).map_err(|e| e.to_string())?;
@@ -815,9 +927,16 @@ impl Builder<'_> {
         state: &State,
     ) -> std::result::Result<Vec<RunMount>, String> {
         let workdir = state.workdir();
+        let mut ssh = 0;
         run.mounts
             .iter()
-            .map(|m| mounts::parse(m, &workdir))
+            .map(|m| {
+                let mount = mounts::parse(m, &workdir, ssh)?;
+                if matches!(mount, RunMount::Ssh { .. }) {
+                    ssh += 1;
+                }
+                Ok(mount)
+            })
             .collect()
     }
 
@@ -862,8 +981,9 @@ impl Builder<'_> {
         Ok((!parts.is_empty()).then(|| Digest::of(parts.join("\n").as_bytes())))
     }
 
-    /// The runtime mounts of a `RUN`'s `--mount`s, with the locks `sharing=locked` cache
-    /// mounts hold until the step ends.
+    /// The runtime mounts of a `RUN`'s `--mount`s, the environment its `env=` secrets and
+    /// ssh mounts add, and what must live until the step ends (the locks `sharing=locked`
+    /// cache mounts hold, ssh agent proxies).
     fn run_mounts(
         &mut self,
         df: &dockerfile::Dockerfile,
@@ -872,9 +992,11 @@ impl Builder<'_> {
         state: &State,
         built: &HashMap<usize, Built>,
         n: usize,
-    ) -> std::result::Result<(Vec<Mount>, Vec<fs::File>), String> {
+    ) -> std::result::Result<(Vec<Mount>, Vec<String>, Held), String> {
         let mut out = Vec::new();
-        let mut locks = Vec::new();
+        let mut env = Vec::new();
+        let mut held = Held::default();
+        let locks = &mut held.locks;
         let bind = |path: PathBuf, target: String| Mount {
             target,
             source: MountSource::Bind {
@@ -911,8 +1033,17 @@ impl Builder<'_> {
                     target,
                     source,
                     from,
+                    writable,
                 } => {
                     let root = match from {
+                        // A writable view of the context writes into an overlay of it.
+                        None if writable => {
+                            let dirs =
+                                RootfsDirs::under(&self.scratch.dir.join(format!("bind-{n}-{i}")));
+                            self.mount(std::slice::from_ref(&self.context), &dirs)
+                                .map_err(|e| e.to_string())?;
+                            dirs.merged
+                        }
                         None => self.context.clone(),
                         Some(from) => {
                             let (config, layers, _) = self.copy_source(df, index, &from, built)?;
@@ -932,7 +1063,11 @@ impl Builder<'_> {
                             "bind mount source {source} does not exist in its source"
                         ));
                     }
-                    out.push(bind(path, target));
+                    out.push(Mount {
+                        // Every source above is the build's own overlay: writes go nowhere.
+                        read_only: !writable,
+                        ..bind(path, target)
+                    });
                 }
                 RunMount::Tmpfs { target, size } => out.push(Mount {
                     target,
@@ -945,23 +1080,42 @@ impl Builder<'_> {
                 RunMount::Secret {
                     id,
                     target,
+                    file,
+                    env: env_name,
                     required,
                     mode,
                     uid,
                     gid,
                 } => {
-                    let Some(src) = self.spec.secrets.get(&id) else {
+                    let Some(secret) = self.spec.secrets.get(&id) else {
                         if required {
                             return Err(format!(
                                 "secret {id} is required but was not given (compose \
-                                 `build.secrets`, or `--secret id={id},src=<file>`)"
+                                 `build.secrets` with a top-level `secrets: {id}: {{file: ...}}` \
+                                 or `{{environment: VAR}}`)"
                             ));
                         }
                         continue;
                     };
+                    let value = match secret {
+                        BuildSecret::Value(v) => v.clone().into_bytes(),
+                        BuildSecret::File(src) => fs::read(src).map_err(|e| {
+                            format!("secret {id}: cannot read {}: {e}", src.display())
+                        })?,
+                    };
+                    if let Some(name) = env_name {
+                        let text = String::from_utf8(value.clone()).map_err(|_| {
+                            format!("secret {id} is not UTF-8 text: it cannot be env={name}")
+                        })?;
+                        env.push(format!("{name}={text}"));
+                    }
+                    if !file {
+                        continue;
+                    }
                     let copy_path = self.scratch.dir.join(format!("secret-{n}-{i}"));
-                    fs::copy(src, &copy_path)
-                        .map_err(|e| format!("secret {id}: cannot read {}: {e}", src.display()))?;
+                    fs::write(&copy_path, &value).map_err(|e| {
+                        format!("secret {id}: cannot write {}: {e}", copy_path.display())
+                    })?;
                     std::os::unix::fs::lchown(&copy_path, Some(uid), Some(gid))
                         .and_then(|()| {
                             fs::set_permissions(
@@ -972,9 +1126,38 @@ impl Builder<'_> {
                         .map_err(|e| format!("secret {id}: {e}"))?;
                     out.push(bind(copy_path, target));
                 }
+                RunMount::Ssh {
+                    id,
+                    target,
+                    required,
+                    mode,
+                    uid,
+                    gid,
+                } => {
+                    let Some(agent) = self.spec.ssh.get(&id) else {
+                        if required {
+                            return Err(format!(
+                                "ssh agent {id} is required but was not given (compose \
+                                 `build.ssh: [{id}]`, with an ssh-agent running)"
+                            ));
+                        }
+                        continue;
+                    };
+                    let path = self.scratch.dir.join(format!("ssh-{n}-{i}.sock"));
+                    let proxy = SshProxy::start(agent, path.clone(), uid, gid, mode)
+                        .map_err(|e| format!("ssh agent {id} ({}): {e}", agent.display()))?;
+                    held.proxies.push(proxy);
+                    if !env.iter().any(|e| e.starts_with("SSH_AUTH_SOCK=")) {
+                        env.push(format!("SSH_AUTH_SOCK={target}"));
+                    }
+                    out.push(Mount {
+                        read_only: false,
+                        ..bind(path, target)
+                    });
+                }
             }
         }
-        Ok((out, locks))
+        Ok((out, env, held))
     }
 
     /// Runs a `RUN` step in a container over the current layers; returns the container's
@@ -989,6 +1172,7 @@ impl Builder<'_> {
         argv: &[String],
         step: &ExpandedStep,
         mounts: Vec<crate::runtime::Mount>,
+        mount_env: Vec<String>,
     ) -> Result<PathBuf> {
         if state.layers.is_empty() {
             return Err(failed(
@@ -1035,6 +1219,12 @@ impl Builder<'_> {
             if !env_keys.contains(&k.as_str()) {
                 env.push(format!("{k}={v}"));
             }
+        }
+        // `env=` secrets and SSH_AUTH_SOCK win over the image's and the args' values.
+        for e in mount_env {
+            let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k).to_string();
+            env.retain(|old| old.split_once('=').map_or(old.as_str(), |(k, _)| k) != key);
+            env.push(e);
         }
         let name = format!("hoist-build-{}-{n}", &random_id()?[..12]);
         let spec = ContainerSpec {
@@ -1206,6 +1396,84 @@ impl Builder<'_> {
 }
 
 /// Whether an instruction is a filesystem step (a vertex of its own in the output).
+/// What a `RUN`'s mounts need kept until the step ends.
+#[derive(Default)]
+struct Held {
+    /// Locks of `sharing=locked` cache mounts.
+    locks: Vec<fs::File>,
+    proxies: Vec<SshProxy>,
+}
+
+/// A socket in the build's scratch directory forwarding each connection to an SSH agent,
+/// owned and moded as the mount asks (`uid`, `gid`, `mode`, as BuildKit's agent proxy): the
+/// step never gets the host's socket itself. Stops when dropped.
+struct SshProxy {
+    path: PathBuf,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SshProxy {
+    fn start(agent: &Path, path: PathBuf, uid: u32, gid: u32, mode: u32) -> std::io::Result<Self> {
+        use std::os::unix::net::{UnixListener, UnixStream};
+        use std::sync::atomic::Ordering;
+        // Fail now, with the agent's path, rather than inside the step.
+        UnixStream::connect(agent)?;
+        let listener = UnixListener::bind(&path)?;
+        std::os::unix::fs::lchown(&path, Some(uid), Some(gid))?;
+        fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode))?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = stop.clone();
+        let agent = agent.to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name("hoist-build-ssh".to_string())
+            .spawn(move || {
+                for client in listener.incoming() {
+                    if stopping.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(client) = client else { continue };
+                    let agent = agent.clone();
+                    std::thread::spawn(move || {
+                        let Ok(upstream) = UnixStream::connect(&agent) else {
+                            return;
+                        };
+                        let (Ok(mut to_agent), Ok(mut from_client)) =
+                            (upstream.try_clone(), client.try_clone())
+                        else {
+                            return;
+                        };
+                        let forward = std::thread::spawn(move || {
+                            let _ = std::io::copy(&mut from_client, &mut to_agent);
+                            let _ = to_agent.shutdown(std::net::Shutdown::Write);
+                        });
+                        let (mut from_agent, mut to_client) = (upstream, client);
+                        let _ = std::io::copy(&mut from_agent, &mut to_client);
+                        let _ = to_client.shutdown(std::net::Shutdown::Write);
+                        let _ = forward.join();
+                    });
+                }
+            })?;
+        Ok(SshProxy {
+            path,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for SshProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wakes the accept loop so it sees the flag.
+        let _ = std::os::unix::net::UnixStream::connect(&self.path);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
 fn changes_files(instruction: &Instruction) -> bool {
     matches!(
         instruction,
@@ -1254,4 +1522,45 @@ fn env_pairs(config: &ImageConfig) -> Vec<(String, String)> {
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::net::{UnixListener, UnixStream};
+
+    use super::SshProxy;
+
+    #[test]
+    fn the_ssh_proxy_forwards_each_connection_to_the_agent_and_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let agent = dir.path().join("agent.sock");
+        let listener = UnixListener::bind(&agent).unwrap();
+        let server = std::thread::spawn(move || {
+            // The proxy's probe at start, then two clients: each gets its bytes echoed.
+            for stream in listener.incoming().take(3) {
+                let mut stream = stream.unwrap();
+                let mut buf = Vec::new();
+                stream.read_to_end(&mut buf).unwrap();
+                stream.write_all(&buf).unwrap();
+            }
+        });
+        let path = dir.path().join("proxy.sock");
+        let proxy = SshProxy::start(&agent, path.clone(), 0, 0, 0o640).unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+        assert_eq!(meta.uid(), 0);
+        for message in [&b"first"[..], &b"second"[..]] {
+            let mut client = UnixStream::connect(&path).unwrap();
+            client.write_all(message).unwrap();
+            client.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut back = Vec::new();
+            client.read_to_end(&mut back).unwrap();
+            assert_eq!(back, message);
+        }
+        drop(proxy);
+        assert!(!path.exists());
+        server.join().unwrap();
+    }
 }

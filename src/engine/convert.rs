@@ -22,9 +22,9 @@ use crate::compose::model::{
 };
 use crate::engine::labels;
 use crate::runtime::{
-    BuildSpec, ContainerSpec, DeviceMapping, Healthcheck, IpamPool, IpamSpec, LogConfig, Mount,
-    MountSource, NetworkAttachment, NetworkSpec, PortBinding, Protocol, Resources, RestartPolicy,
-    Ulimit, VolumeSpec,
+    BuildSecret, BuildSpec, ContainerSpec, DeviceMapping, Healthcheck, IpamPool, IpamSpec,
+    LogConfig, Mount, MountSource, NetworkAttachment, NetworkSpec, PortBinding, Protocol,
+    Resources, RestartPolicy, Ulimit, VolumeSpec,
 };
 
 /// A service field that cannot be turned into a runtime spec.
@@ -978,7 +978,7 @@ pub fn build_spec(
         extra_hosts: hosts(&build.extra_hosts),
         shm_size: build.shm_size.and_then(|s| u64::try_from(s.0).ok()),
         cache_from: build.cache_from.0.clone(),
-        // File-based build secrets, by the id a `RUN --mount=type=secret` names (the
+        // File-based build secrets (the engine adds `environment:` ones), by the id a `RUN --mount=type=secret` names (the
         // long form's `target`, else the secret's name).
         secrets: build
             .secrets
@@ -986,9 +986,12 @@ pub fn build_spec(
             .filter_map(|s| {
                 let file = project.secrets.get(&s.source)?.file.clone()?;
                 let id = s.target.clone().unwrap_or_else(|| s.source.clone());
-                Some((id, std::path::PathBuf::from(file)))
+                Some((id, BuildSecret::File(std::path::PathBuf::from(file))))
             })
             .collect(),
+        // Read from disk by the engine (`specs::build_spec_for`).
+        named_contexts: BTreeMap::new(),
+        ssh: BTreeMap::new(),
     }
 }
 

@@ -115,6 +115,60 @@ fn scope(ctx: &ProjectContext, services: &[String], include_deps: bool) -> Vec<S
     services_in_scope(ctx, services, !include_deps)
 }
 
+/// `services` and the services their builds use as named contexts (`service:<name>`,
+/// transitively), in waves: a service comes in a later wave than every service whose image
+/// its build reads, so that image is built first. A cycle is an error naming its path.
+pub(crate) fn context_waves(
+    ctx: &ProjectContext,
+    services: &[String],
+) -> Result<Vec<Vec<String>>, EngineError> {
+    fn visit(
+        ctx: &ProjectContext,
+        name: &str,
+        levels: &mut Vec<(String, usize)>,
+        path: &mut Vec<String>,
+    ) -> Result<usize, EngineError> {
+        if let Some((_, level)) = levels.iter().find(|(n, _)| n == name) {
+            return Ok(*level);
+        }
+        if let Some(at) = path.iter().position(|n| n == name) {
+            let mut cycle = path[at..].to_vec();
+            cycle.push(name.to_string());
+            return Err(EngineError::new(format!(
+                "the builds of these services use each other's images as named contexts \
+                 (`additional_contexts: service:`): {}",
+                cycle.join(" -> ")
+            )));
+        }
+        path.push(name.to_string());
+        let mut level = 0;
+        if let Some(service) = ctx.project.services.get(name) {
+            for used in convert::context_services(service) {
+                level = level.max(visit(ctx, &used, levels, path)? + 1);
+            }
+        }
+        path.pop();
+        levels.push((name.to_string(), level));
+        Ok(level)
+    }
+    let mut levels = Vec::new();
+    for name in services {
+        visit(ctx, name, &mut levels, &mut Vec::new())?;
+    }
+    let depth = levels.iter().map(|(_, l)| l + 1).max().unwrap_or(0);
+    let mut waves = vec![Vec::new(); depth];
+    // File order within a wave, as the caller gave them; added services after.
+    let mut ordered: Vec<&(String, usize)> = services
+        .iter()
+        .filter_map(|s| levels.iter().find(|(n, _)| n == s))
+        .collect();
+    ordered.extend(levels.iter().filter(|(n, _)| !services.contains(n)));
+    for (name, level) in ordered {
+        waves[*level].push(name.clone());
+    }
+    Ok(waves)
+}
+
 impl Engine {
     /// Builds a service's image with `overrides` applied, streaming builder output as
     /// progress; returns the image id. A failing build's error carries the failing step's output.
@@ -212,28 +266,31 @@ impl Engine {
         opts: &BuildOptions,
     ) -> Result<(), EngineError> {
         let selected = scope(ctx, &opts.services, false);
-        let mut builds: Vec<(String, &String, &ServiceConfig)> = Vec::new();
-        for name in &selected {
-            let Some(service) = ctx.project.services.get(name) else {
-                continue;
-            };
-            let image = ctx.image_of(name);
-            if service.build.is_some() && !builds.iter().any(|(i, _, _)| *i == image) {
-                builds.push((image, name, service));
+        // An image another build reads as a named context is built in an earlier wave.
+        let mut images: Vec<String> = Vec::new();
+        for wave in context_waves(ctx, &selected)? {
+            let mut builds: Vec<(&String, &ServiceConfig)> = Vec::new();
+            for name in ctx.project.services.keys().filter(|n| wave.contains(n)) {
+                let service = &ctx.project.services[name];
+                let image = ctx.image_of(name);
+                if service.build.is_some() && !images.contains(&image) {
+                    images.push(image);
+                    builds.push((name, service));
+                }
             }
+            // Different images build at once, as docker compose does, within `--parallel`.
+            let results = join_all(builds.iter().map(|(name, service)| async move {
+                let _permit = self
+                    .permits
+                    .acquire()
+                    .await
+                    .map_err(|_| EngineError::new("internal error: semaphore closed"))?;
+                self.build_service_with(ctx, name, service, &opts.overrides)
+                    .await
+            }))
+            .await;
+            join_errors(results.into_iter().filter_map(Result::err).collect())?;
         }
-        // Different images build at once, as docker compose does, within `--parallel`.
-        let results = join_all(builds.iter().map(|(_, name, service)| async move {
-            let _permit = self
-                .permits
-                .acquire()
-                .await
-                .map_err(|_| EngineError::new("internal error: semaphore closed"))?;
-            self.build_service_with(ctx, name, service, &opts.overrides)
-                .await
-        }))
-        .await;
-        join_errors(results.into_iter().filter_map(Result::err).collect())?;
         if opts.push {
             let push = PushOptions {
                 services: opts.services.clone(),

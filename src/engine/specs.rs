@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::build::context;
 use crate::compose::model::ServiceConfig;
-use crate::runtime::{BuildSpec, ContainerSpec};
+use crate::runtime::{BuildSecret, BuildSpec, ContainerSpec, NamedContext};
 
 use super::convert::{self, ConvertContext, OneOff};
 use super::state::ProjectContext;
@@ -32,7 +32,125 @@ pub fn build_spec_for(
         .as_ref()
         .ok_or_else(|| format!("service {name} has no build section"))?;
     let packed = context::for_build_config(build).map_err(|e| e.to_string())?;
-    Ok(convert::build_spec(&ctx.project, name, service, packed))
+    let mut spec = convert::build_spec(&ctx.project, name, service, packed);
+    for secret in &build.secrets {
+        let Some(var) = ctx
+            .project
+            .secrets
+            .get(&secret.source)
+            .and_then(|s| s.environment.as_ref())
+        else {
+            continue;
+        };
+        let value = ctx.environment.get(var).ok_or_else(|| {
+            format!(
+                "build secret {} takes its value from the environment variable {var}, which \
+                 is not set; export it or add it to .env",
+                secret.source
+            )
+        })?;
+        let id = secret
+            .target
+            .clone()
+            .unwrap_or_else(|| secret.source.clone());
+        spec.secrets.insert(id, BuildSecret::Value(value.clone()));
+    }
+    for (id, path) in build.ssh.iter() {
+        spec.ssh
+            .insert(id.clone(), ssh_socket(id, path, &ctx.environment)?);
+    }
+    for (key, value) in build.additional_contexts.iter() {
+        let named = named_context(ctx, key, value)
+            .map_err(|e| format!("build.additional_contexts.{key} ({value}): {e}"))?;
+        spec.named_contexts.insert(key.clone(), named);
+    }
+    Ok(spec)
+}
+
+/// What one `additional_contexts` entry names: a local directory (packed now), an image
+/// (`docker-image://`), or another service's image (`service:` / bake's `target:`).
+fn named_context(ctx: &ProjectContext, key: &str, value: &str) -> Result<NamedContext, String> {
+    if key.is_empty() || key.contains(['/', ':', '=']) {
+        return Err("a context name cannot be empty or contain `/`, `:` or `=`".to_string());
+    }
+    if let Some(image) = value.strip_prefix("docker-image://") {
+        if image.is_empty() {
+            return Err("docker-image:// needs an image reference".to_string());
+        }
+        return Ok(NamedContext::Image(image.to_string()));
+    }
+    if let Some(service) = value
+        .strip_prefix("service:")
+        .or_else(|| value.strip_prefix("target:"))
+    {
+        if !ctx.project.services.contains_key(service) {
+            return Err(format!(
+                "no service named {service} in the project; name an existing service"
+            ));
+        }
+        return Ok(NamedContext::Image(ctx.image_of(service)));
+    }
+    if value.starts_with("oci-layout://") || value.contains("://") || value.starts_with("git@") {
+        return Err(
+            "only local directories, docker-image://<image> and service:<name> are supported \
+             as named contexts; download or clone it and name the local directory"
+                .to_string(),
+        );
+    }
+    let path = std::path::PathBuf::from(value);
+    if !path.is_dir() {
+        return Err(format!(
+            "{} is not a directory; fix the path (relative paths start at the project directory)",
+            path.display()
+        ));
+    }
+    let tar = context::named_context_tar(&path).map_err(|e| e.to_string())?;
+    Ok(NamedContext::Dir { path, tar })
+}
+
+/// The agent socket of a `build.ssh` entry: its path, or `$SSH_AUTH_SOCK` for `default`
+/// without one. Key files need an agent to serve them; hoist does not run one.
+fn ssh_socket(
+    id: &str,
+    path: &str,
+    env: &crate::compose::discover::Environment,
+) -> Result<std::path::PathBuf, String> {
+    use std::os::unix::fs::FileTypeExt;
+    let path = match (path.is_empty(), env.get("SSH_AUTH_SOCK")) {
+        (false, _) => std::path::PathBuf::from(path),
+        (true, Some(sock)) if !sock.is_empty() => std::path::PathBuf::from(sock),
+        (true, _) => {
+            return Err(format!(
+                "build.ssh {id}: SSH_AUTH_SOCK is not set; start an ssh-agent (eval \
+                 $(ssh-agent); ssh-add) or give the agent's socket as {id}=<path>"
+            ))
+        }
+    };
+    match std::fs::metadata(&path) {
+        Ok(m) if m.file_type().is_socket() => Ok(path),
+        Ok(_) => Err(format!(
+            "build.ssh {id}: {} is not an agent socket; load the key into an ssh-agent \
+             (ssh-add {}) and give the agent's socket (SSH_AUTH_SOCK) instead",
+            path.display(),
+            path.display()
+        )),
+        Err(e) => Err(format!("build.ssh {id}: {}: {e}", path.display())),
+    }
+}
+
+/// The services whose images the build of `service` uses as named contexts
+/// (`service:<name>`): they are built first.
+pub fn context_services(service: &ServiceConfig) -> Vec<String> {
+    service
+        .build
+        .iter()
+        .flat_map(|b| b.additional_contexts.values())
+        .filter_map(|v| {
+            v.strip_prefix("service:")
+                .or_else(|| v.strip_prefix("target:"))
+        })
+        .map(str::to_string)
+        .collect()
 }
 
 pub fn container_spec_for(

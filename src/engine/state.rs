@@ -21,6 +21,9 @@ pub struct ProjectContext {
     pub config_files: Vec<PathBuf>,
     /// Services of the file left out by profiles: their containers are not orphans.
     pub disabled_services: Vec<String>,
+    /// The project environment (process environment over `.env`): where secrets with
+    /// `environment:` take their values.
+    pub environment: crate::compose::discover::Environment,
 }
 
 impl ProjectContext {
@@ -30,6 +33,7 @@ impl ProjectContext {
             working_dir: loaded.project_dir.clone(),
             config_files: loaded.config_files.clone(),
             disabled_services: loaded.disabled_services.clone(),
+            environment: loaded.environment.clone(),
         }
     }
 
@@ -43,6 +47,7 @@ impl ProjectContext {
             working_dir: PathBuf::new(),
             config_files: Vec::new(),
             disabled_services: Vec::new(),
+            environment: Default::default(),
         }
     }
 
@@ -80,6 +85,7 @@ impl ProjectContainer {
             working_dir: PathBuf::new(),
             config_files: Vec::new(),
             disabled_services: Vec::new(),
+            environment: Default::default(),
         }
     }
 

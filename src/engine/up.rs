@@ -279,37 +279,58 @@ impl Engine {
         build: BuildPolicy,
         pull: PullPolicy,
     ) -> Result<HashMap<String, String>, EngineError> {
-        let mut groups: Vec<(String, Vec<&String>)> = Vec::new();
-        for name in scope
-            .iter()
-            .filter(|n| ctx.project.services.contains_key(*n))
-        {
-            let image = ctx.image_of(name);
-            match groups.iter_mut().find(|(i, _)| *i == image) {
-                Some((_, names)) => names.push(name),
-                None => groups.push((image, vec![name])),
+        let mut ids = HashMap::new();
+        let mut done: Vec<String> = Vec::new();
+        // Images other builds read as named contexts (`service:`) come in earlier waves.
+        for wave in super::images::context_waves(ctx, scope)? {
+            let mut groups: Vec<(String, Vec<&String>)> = Vec::new();
+            for name in wave
+                .iter()
+                .filter(|n| ctx.project.services.contains_key(*n))
+            {
+                let image = ctx.image_of(name);
+                if done.contains(&image) {
+                    continue;
+                }
+                match groups.iter_mut().find(|(i, _)| *i == image) {
+                    Some((_, names)) => names.push(name),
+                    None => groups.push((image, vec![name])),
+                }
+            }
+            let resolved =
+                futures_util::future::join_all(groups.iter().map(|(image, names)| async move {
+                    let owner = names
+                        .iter()
+                        .find(|n| {
+                            ctx.project
+                                .services
+                                .get(**n)
+                                .is_some_and(|s| s.build.is_some())
+                        })
+                        .unwrap_or(&names[0]);
+                    let _permit = self.permits.acquire().await;
+                    self.ensure_image(ctx, owner, image, build, pull).await
+                }))
+                .await;
+            for ((image, names), id) in groups.iter().zip(resolved) {
+                let id = id?;
+                done.push(image.clone());
+                for name in names {
+                    ids.insert((*name).clone(), id.clone());
+                }
             }
         }
-        let resolved =
-            futures_util::future::join_all(groups.iter().map(|(image, names)| async move {
-                let owner = names
+        // A service sharing an image with one of an earlier wave gets that image's id.
+        for name in scope {
+            if !ids.contains_key(name) {
+                let image = ctx.image_of(name);
+                if let Some(id) = ids
                     .iter()
-                    .find(|n| {
-                        ctx.project
-                            .services
-                            .get(**n)
-                            .is_some_and(|s| s.build.is_some())
-                    })
-                    .unwrap_or(&names[0]);
-                let _permit = self.permits.acquire().await;
-                self.ensure_image(ctx, owner, image, build, pull).await
-            }))
-            .await;
-        let mut ids = HashMap::new();
-        for ((_, names), id) in groups.iter().zip(resolved) {
-            let id = id?;
-            for name in names {
-                ids.insert((*name).clone(), id.clone());
+                    .find(|(n, _)| ctx.image_of(n) == image)
+                    .map(|(_, id)| id.clone())
+                {
+                    ids.insert(name.clone(), id);
+                }
             }
         }
         Ok(ids)

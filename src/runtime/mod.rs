@@ -366,8 +366,36 @@ pub struct BuildSpec {
     pub extra_hosts: Vec<String>,
     pub shm_size: Option<u64>,
     pub cache_from: Vec<String>,
-    /// Build secrets by id (`RUN --mount=type=secret,id=...`): the file holding each.
-    pub secrets: BTreeMap<String, std::path::PathBuf>,
+    /// Build secrets by id (`RUN --mount=type=secret,id=...`): where each value comes from.
+    pub secrets: BTreeMap<String, BuildSecret>,
+    /// Named contexts (compose `additional_contexts`, `--build-context`), by name: what
+    /// `FROM <name>`, `COPY --from=<name>` and `RUN --mount=from=<name>` see; a stage of
+    /// the same name is replaced by it, as BuildKit does.
+    pub named_contexts: BTreeMap<String, NamedContext>,
+    /// SSH agent sockets for `RUN --mount=type=ssh`, by id (`default` unless named).
+    pub ssh: BTreeMap<String, std::path::PathBuf>,
+}
+
+/// The value of a build secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildSecret {
+    /// Read from this file when a step mounts it.
+    File(std::path::PathBuf),
+    /// The value itself (a compose secret with `environment:`, read when the spec was made).
+    Value(String),
+}
+
+/// A named build context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamedContext {
+    /// A local directory, packed like the main context (its own `.dockerignore` applied).
+    Dir {
+        /// Where it was read from, for messages.
+        path: std::path::PathBuf,
+        tar: Bytes,
+    },
+    /// An image (`docker-image://<ref>`, or compose `service:<name>`: that service's image).
+    Image(String),
 }
 
 /// Runtime configuration baked into an image.

@@ -30,9 +30,10 @@ use self::error::Context;
 use crate::runtime::{
     AttachOptions, AttachedIo, BoxStream, BuildSpec, ContainerInfo, ContainerListOptions,
     ContainerSpec, ContainerSummary, EventFilter, ExecSession, ExecSpec, ImageInfo, ImageProgress,
-    ImageSummary, LabelFilter, LogOptions, NetworkAttachment, NetworkInfo, NetworkSpec, ObjectKind,
-    OutputChunk, ProcessList, ProgressSink, PruneReport, RegistryAuth, Result, Runtime,
-    RuntimeError, RuntimeEvent, RuntimeInfo, SystemInfo, TtySize, VolumeInfo, VolumeSpec,
+    ImageSummary, LabelFilter, LogOptions, NamedContext, NetworkAttachment, NetworkInfo,
+    NetworkSpec, ObjectKind, OutputChunk, ProcessList, ProgressSink, PruneReport, RegistryAuth,
+    Result, Runtime, RuntimeError, RuntimeEvent, RuntimeInfo, SystemInfo, TtySize, VolumeInfo,
+    VolumeSpec,
 };
 
 /// Where Docker listens when `DOCKER_HOST` is unset.
@@ -59,6 +60,165 @@ pub struct DockerRuntime {
 }
 
 impl DockerRuntime {
+    /// Runs one classic-builder build of `context` and tags the result.
+    async fn build_context(
+        &self,
+        spec: &BuildSpec,
+        options: qp::BuildImageOptions,
+        context: Bytes,
+        progress: ProgressSink<'_>,
+    ) -> Result<String> {
+        let primary = spec.tags.first().cloned().unwrap_or_default();
+        let body = bollard::body_full(context);
+        let mut image_id = None;
+        {
+            let mut stream = self.long_client.build_image(options, None, Some(body));
+            while let Some(item) = stream.next().await {
+                let info = match item {
+                    Ok(info) => info,
+                    Err(e) if error::is_connection_failure(&e) => {
+                        return Err(error::unreachable(&self.endpoint))
+                    }
+                    Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                    | Err(bollard::errors::Error::DockerStreamError { error: message }) => {
+                        return Err(RuntimeError::BuildFailed { message })
+                    }
+                    Err(e) => {
+                        return Err(RuntimeError::BuildFailed {
+                            message: e.to_string(),
+                        })
+                    }
+                };
+                if let Some(detail) = info.error_detail {
+                    return Err(RuntimeError::BuildFailed {
+                        message: detail.message.unwrap_or_default(),
+                    });
+                }
+                if let Some(text) = info.stream {
+                    // The classic builder announces the result as text too.
+                    if let Some(id) = text.trim().strip_prefix("Successfully built ") {
+                        image_id.get_or_insert_with(|| id.to_string());
+                    }
+                    progress(ImageProgress::BuildOutput(text));
+                }
+                if let Some(aux) = info.aux.and_then(|a| a.id) {
+                    image_id = Some(aux);
+                }
+                if let Some(event) =
+                    convert::layer_progress(info.id, info.status, info.progress_detail)
+                {
+                    progress(event);
+                }
+            }
+        }
+        for extra in spec.tags.iter().skip(1) {
+            self.tag_image(&primary, extra).await?;
+        }
+        if spec.extra_hosts.len() > 1 {
+            progress(ImageProgress::BuildOutput(format!(
+                "warning: the docker backend passes only one extra host to builds; ignored: {}\n",
+                spec.extra_hosts.join(", ")
+            )));
+        }
+        match image_id {
+            // A short id from "Successfully built" is resolved to the full one.
+            Some(id) => Ok(self.inspect_image(&id).await.map(|i| i.id).unwrap_or(id)),
+            None if !primary.is_empty() => Ok(self.inspect_image(&primary).await?.id),
+            None => Err(RuntimeError::BuildFailed {
+                message: "the engine finished the build without naming the image; give the \
+                          build a tag"
+                    .to_string(),
+            }),
+        }
+    }
+
+    /// Named contexts for the classic builder, which has none: a directory is imported as
+    /// a temporary image (its files as one layer, owned by root as the main context's), and
+    /// the Dockerfile is rewritten to name the images ([`crate::build::lower`]) and added
+    /// to the context as a hidden file. Returns the context and the Dockerfile's name in it;
+    /// the temporary images go into `temporary`.
+    async fn lower_named_contexts(
+        &self,
+        spec: &BuildSpec,
+        temporary: &mut Vec<String>,
+    ) -> Result<(Bytes, String)> {
+        let failed = |message: String| RuntimeError::BuildFailed { message };
+        let mut images = std::collections::BTreeMap::new();
+        for (name, context) in &spec.named_contexts {
+            let image = match context {
+                NamedContext::Image(reference) => reference.clone(),
+                NamedContext::Dir { path, tar } => {
+                    static COUNTER: std::sync::atomic::AtomicU64 =
+                        std::sync::atomic::AtomicU64::new(0);
+                    let tag = format!(
+                        "{}-{}-{}",
+                        short_digest(tar),
+                        std::process::id(),
+                        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    );
+                    let reference = format!("{TEMPORARY_CONTEXT_REPO}:{tag}");
+                    let options = qp::CreateImageOptions {
+                        from_src: Some("-".to_string()),
+                        repo: Some(TEMPORARY_CONTEXT_REPO.to_string()),
+                        tag: Some(tag),
+                        ..Default::default()
+                    };
+                    let mut stream = self.long_client.create_image(
+                        Some(options),
+                        Some(bollard::body_full(tar.clone())),
+                        None,
+                    );
+                    temporary.push(reference.clone());
+                    while let Some(item) = stream.next().await {
+                        let info = item.map_err(|e| {
+                            failed(format!(
+                                "cannot import the named context {name} ({}): {e}",
+                                path.display()
+                            ))
+                        })?;
+                        if let Some(detail) = info.error_detail {
+                            return Err(failed(format!(
+                                "cannot import the named context {name} ({}): {}",
+                                path.display(),
+                                detail.message.unwrap_or_default()
+                            )));
+                        }
+                    }
+                    reference
+                }
+            };
+            images.insert(name.clone(), image);
+        }
+        let dockerfile = spec
+            .dockerfile
+            .clone()
+            .unwrap_or_else(|| "Dockerfile".to_string());
+        let text = read_tar_file(&spec.context_tar, &dockerfile).map_err(|e| {
+            failed(format!(
+                "cannot read {dockerfile} from the build context: {e}"
+            ))
+        })?;
+        let rewritten = crate::build::lower::rewrite(&text, &images).map_err(failed)?;
+        let name = format!(".hoist-dockerfile.{}", short_digest(rewritten.as_bytes()));
+        let tar = crate::build::context::add_hidden_file(
+            &spec.context_tar,
+            &name,
+            rewritten.as_bytes(),
+            0o644,
+            0,
+        )
+        .map_err(|e| failed(format!("cannot repack the build context: {e}")))?;
+        Ok((Bytes::from(tar), name))
+    }
+
+    /// Untags the images [`Self::lower_named_contexts`] made (a built image keeps the layers
+    /// it was built `FROM`).
+    async fn remove_temporary(&self, references: &[String]) {
+        for reference in references {
+            let _ = self.remove_image(reference, false).await;
+        }
+    }
+
     /// Connects to `DOCKER_HOST`, or the default socket when it is unset.
     pub async fn connect() -> Result<Self> {
         let host = std::env::var("DOCKER_HOST")
@@ -412,69 +572,25 @@ impl Runtime for DockerRuntime {
                 ),
             });
         }
-        let options = convert::build_options(spec);
-        let primary = spec.tags.first().cloned().unwrap_or_default();
-        let body = bollard::body_full(spec.context_tar.clone());
-        let mut image_id = None;
-        {
-            let mut stream = self.long_client.build_image(options, None, Some(body));
-            while let Some(item) = stream.next().await {
-                let info = match item {
-                    Ok(info) => info,
-                    Err(e) if error::is_connection_failure(&e) => {
-                        return Err(error::unreachable(&self.endpoint))
-                    }
-                    Err(bollard::errors::Error::DockerResponseServerError { message, .. })
-                    | Err(bollard::errors::Error::DockerStreamError { error: message }) => {
-                        return Err(RuntimeError::BuildFailed { message })
-                    }
-                    Err(e) => {
-                        return Err(RuntimeError::BuildFailed {
-                            message: e.to_string(),
-                        })
-                    }
-                };
-                if let Some(detail) = info.error_detail {
-                    return Err(RuntimeError::BuildFailed {
-                        message: detail.message.unwrap_or_default(),
-                    });
+        let mut options = convert::build_options(spec);
+        let mut context = spec.context_tar.clone();
+        let mut temporary = Vec::new();
+        if !spec.named_contexts.is_empty() {
+            let lowered = self.lower_named_contexts(spec, &mut temporary).await;
+            match lowered {
+                Ok((tar, dockerfile)) => {
+                    context = tar;
+                    options.dockerfile = dockerfile;
                 }
-                if let Some(text) = info.stream {
-                    // The classic builder announces the result as text too.
-                    if let Some(id) = text.trim().strip_prefix("Successfully built ") {
-                        image_id.get_or_insert_with(|| id.to_string());
-                    }
-                    progress(ImageProgress::BuildOutput(text));
-                }
-                if let Some(aux) = info.aux.and_then(|a| a.id) {
-                    image_id = Some(aux);
-                }
-                if let Some(event) =
-                    convert::layer_progress(info.id, info.status, info.progress_detail)
-                {
-                    progress(event);
+                Err(e) => {
+                    self.remove_temporary(&temporary).await;
+                    return Err(e);
                 }
             }
         }
-        for extra in spec.tags.iter().skip(1) {
-            self.tag_image(&primary, extra).await?;
-        }
-        if spec.extra_hosts.len() > 1 {
-            progress(ImageProgress::BuildOutput(format!(
-                "warning: the docker backend passes only one extra host to builds; ignored: {}\n",
-                spec.extra_hosts.join(", ")
-            )));
-        }
-        match image_id {
-            // A short id from "Successfully built" is resolved to the full one.
-            Some(id) => Ok(self.inspect_image(&id).await.map(|i| i.id).unwrap_or(id)),
-            None if !primary.is_empty() => Ok(self.inspect_image(&primary).await?.id),
-            None => Err(RuntimeError::BuildFailed {
-                message: "the engine finished the build without naming the image; give the \
-                          build a tag"
-                    .to_string(),
-            }),
-        }
+        let built = self.build_context(spec, options, context, progress).await;
+        self.remove_temporary(&temporary).await;
+        built
     }
 
     async fn tag_image(&self, source: &str, target: &str) -> Result<()> {
@@ -1039,4 +1155,33 @@ impl Runtime for DockerRuntime {
         }
         Ok(all.freeze())
     }
+}
+
+/// The repository of the images named contexts are imported as for a build.
+const TEMPORARY_CONTEXT_REPO: &str = "hoist-build-context";
+
+/// The first 12 hex digits of the sha256 of `data`.
+fn short_digest(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(data)
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The text of the file `name` in the tar `tar`.
+fn read_tar_file(tar: &[u8], name: &str) -> std::io::Result<String> {
+    for entry in tar::Archive::new(tar).entries()? {
+        let mut entry = entry?;
+        if entry.path()?.to_string_lossy().trim_start_matches("./") == name {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text)?;
+            return Ok(text);
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        "no such file",
+    ))
 }
