@@ -496,7 +496,7 @@ impl NativeRuntime {
                 let root = root.clone();
                 blocking(move || {
                     state::with_store(&root, |store| {
-                        Ok(block_on(HostNetwork::open(store.database()))?)
+                        Ok(block_on(HostNetwork::open(store.database(), &root))?)
                     })
                 })
             })
