@@ -14,6 +14,8 @@ use hoist::runtime::{ContainerSpec, Runtime};
 
 #[path = "../tests/common/busybox.rs"]
 mod busybox;
+#[path = "../tests/common/native.rs"]
+mod native;
 
 const IMAGE: &str = "hoist-bench/busybox:latest";
 
@@ -24,6 +26,16 @@ fn spec(cmd: &[&str], network_mode: Option<&str>) -> ContainerSpec {
         network_mode: network_mode.map(str::to_string),
         stop_signal: Some("SIGKILL".to_string()),
         ..Default::default()
+    }
+}
+
+/// Removes what the bench made in data root `.0` (containers, the `bridge` network with
+/// its bridge, veths and iptables rules) when dropped, a panic mid-run included.
+struct Leftovers<'a>(&'a Path);
+
+impl Drop for Leftovers<'_> {
+    fn drop(&mut self) {
+        native::remove_everything(self.0);
     }
 }
 
@@ -49,6 +61,7 @@ fn bench(c: &mut Criterion) {
     let tokio = tokio::runtime::Runtime::new().expect("tokio runtime");
     let dir = tempfile::tempdir().expect("temp dir");
     let rt = tokio.block_on(open(dir.path()));
+    let _leftovers = Leftovers(rt.root());
 
     let mut group = c.benchmark_group("native container");
     group
@@ -91,10 +104,6 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
-    // The bridge network the networked containers joined.
-    tokio.block_on(async {
-        let _ = rt.remove_network("bridge").await;
-    });
 }
 
 criterion_group!(benches, bench);

@@ -13,8 +13,8 @@ use futures_util::StreamExt;
 use hoist::runtime::native::oci::ContainerDefaults;
 use hoist::runtime::native::NativeRuntime;
 use hoist::runtime::{
-    ContainerListOptions, ContainerSpec, ContainerStatus, ExecSpec, HealthStatus, LabelFilter,
-    LogOptions, Mount, MountSource, OutputStream, RestartPolicy, Runtime, TtySize,
+    AttachOptions, ContainerListOptions, ContainerSpec, ContainerStatus, ExecSpec, HealthStatus,
+    LabelFilter, LogOptions, Mount, MountSource, OutputStream, RestartPolicy, Runtime, TtySize,
 };
 
 const IMAGE: &str = "hoist-test/busybox:latest";
@@ -1301,6 +1301,74 @@ async fn exec_with_a_tty_gets_a_terminal_that_resizes() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(code, Some(0));
+    n.rt.remove_container(&id, true, true)
+        .await
+        .expect("remove");
+}
+
+#[tokio::test]
+async fn attach_with_logs_to_a_tty_container_replays_its_output_once_then_streams_live() {
+    let n = Native::new().await;
+    let spec = ContainerSpec {
+        tty: true,
+        // A whole line, then half of one (not in the log yet: the seam), then, once told
+        // to, the rest.
+        ..sh("echo before-attach; printf half-; \
+              while [ ! -e /tmp/go ]; do sleep 0.05; done; echo after-attach")
+    };
+    let id = n.rt.create_container(&spec).await.expect("create");
+    n.rt.start_container(&id).await.expect("start");
+    let mut logged = String::new();
+    for _ in 0..200 {
+        logged = n.output(&id).await.0;
+        if logged.contains("before-attach") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(logged.contains("before-attach"), "{logged:?}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let with_logs = AttachOptions {
+        logs: true,
+        ..AttachOptions::default()
+    };
+    let mut io =
+        n.rt.attach_container(&id, &with_logs)
+            .await
+            .expect("attach");
+    let mut session =
+        n.rt.exec(
+            &id,
+            &ExecSpec {
+                cmd: ["touch", "/tmp/go"].map(String::from).to_vec(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("exec");
+    while session.io.output.next().await.is_some() {}
+    let mut output = String::new();
+    while let Some(chunk) = io.output.next().await {
+        let chunk = chunk.expect("output");
+        assert_eq!(chunk.stream, OutputStream::Console);
+        output.push_str(&String::from_utf8_lossy(&chunk.bytes));
+    }
+    let expected = "before-attach\nhalf-after-attach\n";
+    assert_eq!(output.replace('\r', ""), expected);
+    assert_eq!(n.rt.wait_container(&id).await.expect("wait"), 0);
+
+    // Attached once it exited: the whole log, then the end; `logs` shows the same.
+    let mut io =
+        n.rt.attach_container(&id, &with_logs)
+            .await
+            .expect("attach");
+    let mut replayed = String::new();
+    while let Some(chunk) = io.output.next().await {
+        replayed.push_str(&String::from_utf8_lossy(&chunk.expect("output").bytes));
+    }
+    assert_eq!(replayed.replace('\r', ""), expected);
+    assert_eq!(n.output(&id).await.0.replace('\r', ""), expected);
     n.rt.remove_container(&id, true, true)
         .await
         .expect("remove");

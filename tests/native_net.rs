@@ -249,7 +249,9 @@ fn links() -> String {
 #[tokio::test]
 async fn two_namespaces_on_one_network_reach_each_other_by_address_and_name() {
     let mut st = TestState::new();
-    let net = HostNetwork::open(st.db()).await.expect("open host network");
+    let net = HostNetwork::open(st.db(), st.dir.path())
+        .await
+        .expect("open host network");
     let network = st.create(&net, spec("pair")).await;
     let (a, b) = (Netns::new(), Netns::new());
     let ea = attach(&net, st.db(), &request(&network, &a, "web", &["frontend"])).await;
@@ -313,7 +315,9 @@ async fn two_namespaces_on_one_network_reach_each_other_by_address_and_name() {
 #[tokio::test]
 async fn containers_on_different_networks_cannot_reach_each_other() {
     let mut st = TestState::new();
-    let net = HostNetwork::open(st.db()).await.expect("open host network");
+    let net = HostNetwork::open(st.db(), st.dir.path())
+        .await
+        .expect("open host network");
     let one = st.create(&net, spec("iso1")).await;
     let two = st.create(&net, spec("iso2")).await;
     assert_ne!(one.subnet, two.subnet);
@@ -343,7 +347,9 @@ async fn containers_on_different_networks_cannot_reach_each_other() {
 #[tokio::test]
 async fn an_internal_network_has_no_route_out() {
     let mut st = TestState::new();
-    let net = HostNetwork::open(st.db()).await.expect("open host network");
+    let net = HostNetwork::open(st.db(), st.dir.path())
+        .await
+        .expect("open host network");
     let internal = st
         .create(
             &net,
@@ -439,7 +445,9 @@ impl Drop for Outside {
 #[tokio::test]
 async fn outbound_traffic_is_masqueraded_unless_the_network_is_internal() {
     let mut st = TestState::new();
-    let net = HostNetwork::open(st.db()).await.expect("open host network");
+    let net = HostNetwork::open(st.db(), st.dir.path())
+        .await
+        .expect("open host network");
     let open = st.create(&net, spec("nat")).await;
     let internal = st
         .create(
@@ -476,7 +484,9 @@ async fn outbound_traffic_is_masqueraded_unless_the_network_is_internal() {
 #[tokio::test]
 async fn a_published_port_answers_on_loopback() {
     let mut st = TestState::new();
-    let net = HostNetwork::open(st.db()).await.expect("open host network");
+    let net = HostNetwork::open(st.db(), st.dir.path())
+        .await
+        .expect("open host network");
     let network = st.create(&net, spec("ports")).await;
     let ns = Netns::new();
     let e = attach(&net, st.db(), &request(&network, &ns, "web", &[])).await;
@@ -565,7 +575,9 @@ fn udp_echo(ns: &Netns, port: u16, n: usize) -> std::thread::JoinHandle<()> {
 #[tokio::test]
 async fn a_published_udp_port_forwards_both_ways() {
     let mut st = TestState::new();
-    let net = HostNetwork::open(st.db()).await.expect("open host network");
+    let net = HostNetwork::open(st.db(), st.dir.path())
+        .await
+        .expect("open host network");
     let network = st.create(&net, spec("udp")).await;
     let ns = Netns::new();
     let e = attach(&net, st.db(), &request(&network, &ns, "dns", &[])).await;
@@ -643,7 +655,9 @@ async fn a_port_in_use_is_reported_before_serving() {
 #[tokio::test]
 async fn subnets_avoid_existing_routes_and_honour_the_spec() {
     let mut st = TestState::new();
-    let net = HostNetwork::open(st.db()).await.expect("open host network");
+    let net = HostNetwork::open(st.db(), st.dir.path())
+        .await
+        .expect("open host network");
     // Occupy the first half of the default pool with a route on a link of our own.
     let dummy = format!("hstd{}", token());
     // A bridge, not a dummy: the dummy module is not available on every kernel.
@@ -728,7 +742,9 @@ async fn subnets_avoid_existing_routes_and_honour_the_spec() {
 async fn allocations_survive_reopening_and_a_crash_is_repaired() {
     let mut st = TestState::new();
     let (network, first) = {
-        let net = HostNetwork::open(st.db()).await.expect("open host network");
+        let net = HostNetwork::open(st.db(), st.dir.path())
+            .await
+            .expect("open host network");
         // The test deletes the bridge below, and with it the route that keeps other data
         // roots (the tests running in parallel) from taking the subnet: one far from where
         // automatic allocation starts keeps them from picking it in that window.
@@ -752,7 +768,7 @@ async fn allocations_survive_reopening_and_a_crash_is_repaired() {
     st.reopen();
     // A crash lost the bridge (row without bridge).
     must(&["ip", "link", "del", &network.bridge]);
-    let net = HostNetwork::open(st.db())
+    let net = HostNetwork::open(st.db(), st.dir.path())
         .await
         .expect("reopen host network");
     let listed = net.list_networks(st.db()).unwrap();
@@ -774,7 +790,7 @@ async fn allocations_survive_reopening_and_a_crash_is_repaired() {
     st.reopen();
     // A crash between recording and wiring the endpoint: the next open wires it.
     must(&["ip", "link", "del", &second.host_ifname]);
-    let net = HostNetwork::open(st.db())
+    let net = HostNetwork::open(st.db(), st.dir.path())
         .await
         .expect("reopen host network");
     let (_, endpoints) = net.inspect_network(st.db(), &network.name).unwrap();
@@ -795,7 +811,7 @@ async fn allocations_survive_reopening_and_a_crash_is_repaired() {
         tx.commit().unwrap();
     }
     drop(net);
-    let net = HostNetwork::open(st.db())
+    let net = HostNetwork::open(st.db(), st.dir.path())
         .await
         .expect("reopen host network");
     assert!(
@@ -810,7 +826,9 @@ async fn allocations_survive_reopening_and_a_crash_is_repaired() {
 #[tokio::test]
 async fn nothing_is_left_after_removing_every_endpoint_and_network() {
     let mut st = TestState::new();
-    let net = HostNetwork::open(st.db()).await.expect("open host network");
+    let net = HostNetwork::open(st.db(), st.dir.path())
+        .await
+        .expect("open host network");
     let open = st.create(&net, spec("clean")).await;
     let internal = st
         .create(
@@ -900,4 +918,74 @@ async fn nothing_is_left_after_removing_every_endpoint_and_network() {
     assert!(net.endpoints(st.db()).unwrap().is_empty());
     let tx = st.db().begin_read().unwrap();
     assert_eq!(tx.open_table(NETWORKS).unwrap().len().unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_deleted_data_roots_networks_are_swept_by_another_instance_and_live_ones_stay() {
+    use hoist::runtime::native::net::instances::{INSTANCES_DIR, WITNESS};
+    use hoist::runtime::native::NativeRuntime;
+    use hoist::runtime::Runtime;
+
+    // A data root with a network and a container endpoint on it...
+    let mut doomed = TestState::new();
+    let net = HostNetwork::open(doomed.db(), doomed.dir.path())
+        .await
+        .expect("open host network");
+    let gone = doomed.create(&net, spec("gone")).await;
+    let ns = Netns::new();
+    let endpoint = attach(&net, doomed.db(), &request(&gone, &ns, "gone", &[])).await;
+    let instance = std::fs::read_to_string(doomed.dir.path().join(WITNESS)).expect("witness");
+    let record = Path::new(INSTANCES_DIR).join(&instance);
+    assert!(record.is_file(), "{} not recorded", record.display());
+    // ...and a live one with a network of its own.
+    let mut live = TestState::new();
+    let live_net = HostNetwork::open(live.db(), live.dir.path())
+        .await
+        .expect("open host network");
+    let kept = live.create(&live_net, spec("kept")).await;
+
+    // The first root is deleted under its network, as `rm -rf` of a test's HOIST_ROOT.
+    drop(net);
+    doomed.db = None;
+    std::fs::remove_dir_all(doomed.dir.path()).expect("delete the data root");
+    let fw = Firewall::new();
+    let rules = || {
+        let mut all = fw.chain_rules("filter", "HOIST-FORWARD").unwrap();
+        all.extend(fw.chain_rules("nat", "HOIST-POSTROUTING").unwrap());
+        all
+    };
+    assert!(rules().iter().any(|r| r.contains(&gone.bridge)));
+
+    // Two other data roots use their networks at once: the sweeps must not trip each other.
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (
+        NativeRuntime::open(&one.path().join("root")).expect("open"),
+        NativeRuntime::open(&two.path().join("root")).expect("open"),
+    );
+    let (la, lb) = tokio::join!(a.list_networks(&[]), b.list_networks(&[]));
+    la.expect("networks of one");
+    lb.expect("networks of two");
+
+    let after = links();
+    assert!(
+        !after.contains(&format!("{}:", gone.bridge)),
+        "the deleted root's bridge is left: {after}"
+    );
+    assert!(
+        !after.contains(&format!("{}@", endpoint.host_ifname)),
+        "the deleted root's veth is left: {after}"
+    );
+    let left = rules();
+    assert!(
+        !left.iter().any(|r| r.contains(&gone.bridge)),
+        "the deleted root's rules are left: {left:?}"
+    );
+    assert!(!record.exists(), "the dead instance's record is left");
+    // The live instance keeps its bridge and its rules.
+    assert!(after.contains(&format!("{}:", kept.bridge)), "{after}");
+    assert!(left.iter().any(|r| r.contains(&kept.bridge)), "{left:?}");
+    live_net
+        .remove_network(live.db(), &kept.name)
+        .await
+        .expect("remove the live network");
 }

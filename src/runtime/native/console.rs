@@ -5,9 +5,17 @@
 //! that socket is [`attach`] and [`resize`].
 //!
 //! On the socket a client sends frames, `[kind: u8][length: u16 BE][payload]`: [`ATTACH`]
-//! (subscribe to the output, sent first by an attaching client), [`INPUT`] (keystrokes for
-//! the pty) and [`RESIZE`] (rows, cols as u16 BE). The monitor sends an attached client the
-//! terminal's raw output, and closes the connection when the container exits.
+//! (subscribe to the output, sent first by an attaching client) or [`ATTACH_LOGS`] (the
+//! same, after the output printed so far), [`INPUT`] (keystrokes for the pty) and
+//! [`RESIZE`] (rows, cols as u16 BE). The monitor sends an attached client the terminal's
+//! raw output, and closes the connection when the container exits.
+//!
+//! An [`ATTACH_LOGS`] client first gets the seam, `[log length: u64 BE][partial length: u32
+//! BE][partial]`: the output until then is the first `log length` bytes of the container's
+//! log (whole lines) followed by `partial` (the line being printed, not logged yet). The
+//! monitor is single-threaded, so nothing is printed between that and the live output: the
+//! client replays the log up to there and not a byte is lost or repeated (Docker's attach
+//! with `logs=1`).
 //!
 //! An attach made before the container starts (`docker run` attaches first) leaves the
 //! marker [`ATTACH_WANTED`]: that run's monitor keeps what the terminal printed until the
@@ -25,7 +33,7 @@ use std::time::{Duration, Instant};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 
-use crate::runtime::TtySize;
+use crate::runtime::{OutputChunk, OutputStream, TtySize};
 
 /// The attach socket's name in the container directory.
 pub const SOCKET: &str = "tty";
@@ -35,6 +43,7 @@ pub const ATTACH_WANTED: &str = "tty-attach-wanted";
 pub const INPUT: u8 = 0;
 pub const RESIZE: u8 = 1;
 pub const ATTACH: u8 = 2;
+pub const ATTACH_LOGS: u8 = 3;
 
 /// Output kept for a client that attached before the start, at most.
 const PENDING_LIMIT: usize = 1 << 20;
@@ -137,8 +146,27 @@ struct Client {
     stream: UnixStream,
     /// Bytes received and not yet a whole frame.
     partial: Vec<u8>,
-    /// Sent [`ATTACH`]: gets the output.
+    /// Sent [`ATTACH`] or [`ATTACH_LOGS`]: gets the output.
     attached: bool,
+}
+
+/// What the terminal printed so far, as the monitor holds it: the log file (whole lines)
+/// and the line being printed. An [`ATTACH_LOGS`] client gets where one ends and the other
+/// begins.
+pub struct Printed<'a> {
+    pub log: &'a File,
+    pub partial: &'a [u8],
+}
+
+impl Printed<'_> {
+    fn seam(&self) -> io::Result<Vec<u8>> {
+        let logged = self.log.metadata()?.len();
+        let partial = &self.partial[..self.partial.len().min(u32::MAX as usize)];
+        let mut seam = logged.to_be_bytes().to_vec();
+        seam.extend_from_slice(&(partial.len() as u32).to_be_bytes());
+        seam.extend_from_slice(partial);
+        Ok(seam)
+    }
 }
 
 /// The monitor's end of the attach socket of one run of a tty container.
@@ -184,8 +212,9 @@ impl Server {
     }
 
     /// Acts on the descriptors [`Self::fds`] listed that are ready: accepts clients, and
-    /// passes their input and resizes to the pty `master`.
-    pub fn handle(&mut self, ready: &[bool], master: BorrowedFd<'_>) {
+    /// passes their input and resizes to the pty `master`; `printed` is what the terminal
+    /// printed so far.
+    pub fn handle(&mut self, ready: &[bool], master: BorrowedFd<'_>, printed: &Printed<'_>) {
         if ready.first().copied().unwrap_or(false) {
             while let Ok((stream, _)) = self.listener.accept() {
                 // Blocking, with a bound: a client that stops reading is dropped rather
@@ -209,18 +238,14 @@ impl Server {
                 Ok(0) | Err(_) => gone.push(i),
                 Ok(n) => {
                     client.partial.extend_from_slice(&buf[..n]);
-                    serve_frames(client, master);
+                    if serve_frames(client, master, &mut self.pending, printed).is_err() {
+                        gone.push(i);
+                    }
                 }
             }
         }
         for i in gone.into_iter().rev() {
             self.clients.remove(i);
-        }
-        // The first attached client gets what was printed before it came.
-        if self.clients.iter().any(|c| c.attached) {
-            if let Some(kept) = self.pending.take() {
-                self.broadcast(&kept);
-            }
         }
     }
 
@@ -248,17 +273,33 @@ impl Drop for Server {
     }
 }
 
-/// Applies a client's whole frames: input to the pty, resizes, its subscription.
-fn serve_frames(client: &mut Client, master: BorrowedFd<'_>) {
+/// Applies a client's whole frames: input to the pty, resizes, its subscription. The first
+/// [`ATTACH`] client gets what was `kept` for it since the start; an [`ATTACH_LOGS`] client
+/// the seam of what was `printed`. An error is a client gone.
+fn serve_frames(
+    client: &mut Client,
+    master: BorrowedFd<'_>,
+    kept: &mut Option<Vec<u8>>,
+    printed: &Printed<'_>,
+) -> io::Result<()> {
     while client.partial.len() >= 3 {
         let len = usize::from(u16::from_be_bytes([client.partial[1], client.partial[2]]));
         if client.partial.len() < 3 + len {
-            return;
+            return Ok(());
         }
         let frame: Vec<u8> = client.partial.drain(..3 + len).collect();
         let payload = &frame[3..];
         match frame[0] {
-            ATTACH => client.attached = true,
+            ATTACH if !client.attached => {
+                client.attached = true;
+                if let Some(kept) = kept.take() {
+                    client.stream.write_all(&kept)?;
+                }
+            }
+            ATTACH_LOGS if !client.attached => {
+                client.attached = true;
+                client.stream.write_all(&printed.seam()?)?;
+            }
             // Dropped if the terminal's input buffer is full: the program is not reading.
             INPUT => {
                 let _ = nix::unistd::write(master, payload);
@@ -271,6 +312,7 @@ fn serve_frames(client: &mut Client, master: BorrowedFd<'_>) {
             _ => {}
         }
     }
+    Ok(())
 }
 
 /// Whether the runtime spec in `bundle` asks for a terminal (`process.terminal`).
@@ -299,23 +341,29 @@ pub fn master_file(master: OwnedFd) -> Result<File, String> {
 
 /// Attaches to the terminal of the container in `dir`, connecting as soon as its monitor
 /// serves it: called before the start, it leaves [`ATTACH_WANTED`] so nothing printed
-/// meanwhile is lost. `running` says whether a connection can still come (the container
-/// is created, starting or running). The output ends when the container exits.
+/// meanwhile is lost. With `logs`, what the container printed before comes first: the log
+/// up to the seam its monitor gives (see the module doc), or, with no monitor left to
+/// serve the terminal, the whole log. `running` says whether a connection can still come
+/// (the container is created, starting or running). The output ends when the container
+/// exits.
 pub fn attach(
     dir: PathBuf,
     stdin: bool,
+    logs: bool,
     running: impl Fn() -> bool + Send + 'static,
 ) -> io::Result<crate::runtime::AttachedIo> {
     use futures_util::stream;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::sync::mpsc;
 
-    use crate::runtime::{OutputChunk, OutputStream, RuntimeError, StdinWriter};
+    use crate::runtime::{RuntimeError, StdinWriter};
 
     let path = dir.join(SOCKET);
-    if !path.exists() {
+    // A replaying client needs nothing kept for it: the log has it all.
+    if !logs && !path.exists() {
         File::create(dir.join(ATTACH_WANTED))?;
     }
+    let log = dir.join(super::monitor::LOG_FILE);
     let (tx, rx) = mpsc::channel::<crate::runtime::Result<OutputChunk>>(64);
     let (writer, mut keys) = tokio::io::duplex(64 * 1024);
     tokio::spawn(async move {
@@ -324,6 +372,11 @@ pub fn attach(
                 Ok(s) => break s,
                 Err(_) if !tx.is_closed() && running() => {
                     tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                // The monitor wrote the last line before it stopped serving the terminal.
+                Err(_) if logs => {
+                    super::logs::replay(&log, u64::MAX, &tx).await;
+                    return;
                 }
                 Err(e) => {
                     if running() {
@@ -339,7 +392,8 @@ pub fn attach(
             }
         };
         let (mut from, mut to) = stream.into_split();
-        if to.write_all(&frame(ATTACH, &[])).await.is_err() {
+        let subscribe = if logs { ATTACH_LOGS } else { ATTACH };
+        if to.write_all(&frame(subscribe, &[])).await.is_err() {
             return;
         }
         let input = async move {
@@ -353,14 +407,36 @@ pub fn attach(
             std::future::pending::<()>().await;
         };
         let output = async move {
+            if logs {
+                let Ok((logged, partial)) = read_seam(&mut from).await else {
+                    return;
+                };
+                // The live output is read on meanwhile: the monitor never waits for a replay.
+                let (live_tx, mut live) = mpsc::unbounded_channel();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n @ 1..) = from.read(&mut buf).await {
+                        if live_tx.send(buf[..n].to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                });
+                if !super::logs::replay(&log, logged, &tx).await {
+                    return;
+                }
+                if !partial.is_empty() && tx.send(Ok(console_chunk(&partial))).await.is_err() {
+                    return;
+                }
+                while let Some(bytes) = live.recv().await {
+                    if tx.send(Ok(console_chunk(&bytes))).await.is_err() {
+                        return;
+                    }
+                }
+                return;
+            }
             let mut buf = vec![0u8; 16 * 1024];
             while let Ok(n) = from.read(&mut buf).await {
-                let chunk = OutputChunk {
-                    stream: OutputStream::Console,
-                    bytes: bytes::Bytes::copy_from_slice(&buf[..n]),
-                    timestamp: None,
-                };
-                if n == 0 || tx.send(Ok(chunk)).await.is_err() {
+                if n == 0 || tx.send(Ok(console_chunk(&buf[..n]))).await.is_err() {
                     break;
                 }
             }
@@ -379,6 +455,24 @@ pub fn attach(
         rx.recv().await.map(|item| (item, rx))
     }));
     Ok(crate::runtime::AttachedIo { output, input })
+}
+
+fn console_chunk(bytes: &[u8]) -> OutputChunk {
+    OutputChunk {
+        stream: OutputStream::Console,
+        bytes: bytes::Bytes::copy_from_slice(bytes),
+        timestamp: None,
+    }
+}
+
+/// The seam an [`ATTACH_LOGS`] client gets first: the log length, and the partial line.
+async fn read_seam(from: &mut (impl tokio::io::AsyncRead + Unpin)) -> io::Result<(u64, Vec<u8>)> {
+    use tokio::io::AsyncReadExt;
+    let logged = from.read_u64().await?;
+    let len = from.read_u32().await?;
+    let mut partial = vec![0u8; len as usize];
+    from.read_exact(&mut partial).await?;
+    Ok((logged, partial))
 }
 
 /// Resizes the terminal of the running container in `dir` (waiting up to a second for
@@ -427,16 +521,21 @@ mod tests {
             attached: false,
         };
         drop(b);
+        let log = tempfile::tempfile().expect("log file");
+        let printed = Printed {
+            log: &log,
+            partial: b"",
+        };
         let mut bytes = frame(ATTACH, &[]);
         bytes.extend(frame(RESIZE, &[0, 30, 0, 90]));
         bytes.extend(frame(INPUT, b"ls\n"));
         // Split mid-frame: the rest waits for the next read.
         client.partial.extend_from_slice(&bytes[..bytes.len() - 2]);
-        serve_frames(&mut client, pty.master.as_fd());
+        serve_frames(&mut client, pty.master.as_fd(), &mut None, &printed).expect("served");
         assert!(client.attached);
         assert_eq!(client.partial.len(), 4);
         client.partial.extend_from_slice(&bytes[bytes.len() - 2..]);
-        serve_frames(&mut client, pty.master.as_fd());
+        serve_frames(&mut client, pty.master.as_fd(), &mut None, &printed).expect("served");
         assert!(client.partial.is_empty());
         let mut size: libc::winsize = unsafe { std::mem::zeroed() };
         // SAFETY: TIOCGWINSZ writes one `winsize` to the pointer, valid for the call.
@@ -450,5 +549,43 @@ mod tests {
             .read_exact(&mut typed)
             .expect("the input reached the terminal");
         assert_eq!(&typed, b"ls\n");
+    }
+
+    #[test]
+    fn a_replaying_client_gets_the_seam_and_a_plain_one_what_was_kept() {
+        let pty = nix::pty::openpty(None, None).expect("openpty");
+        let mut log = tempfile::tempfile().expect("log file");
+        log.write_all(b"{\"log\":\"one\\n\"}\n").expect("log line");
+        let printed = Printed {
+            log: &log,
+            partial: b"tw",
+        };
+        let client = |stream| Client {
+            stream,
+            partial: Vec::new(),
+            attached: false,
+        };
+        let mut kept = Some(b"one\ntw".to_vec());
+
+        let (a, mut replaying_end) = UnixStream::pair().expect("socketpair");
+        let mut replaying = client(a);
+        replaying.partial = frame(ATTACH_LOGS, &[]);
+        serve_frames(&mut replaying, pty.master.as_fd(), &mut kept, &printed).expect("served");
+        assert!(replaying.attached);
+        let mut seam = [0u8; 14];
+        replaying_end.read_exact(&mut seam).expect("the seam");
+        assert_eq!(u64::from_be_bytes(seam[..8].try_into().unwrap()), 16);
+        assert_eq!(&seam[8..], &[0, 0, 0, 2, b't', b'w']);
+        // What was kept since the start is for the plain client that asked for it.
+        assert!(kept.is_some());
+
+        let (b, mut plain_end) = UnixStream::pair().expect("socketpair");
+        let mut plain = client(b);
+        plain.partial = frame(ATTACH, &[]);
+        serve_frames(&mut plain, pty.master.as_fd(), &mut kept, &printed).expect("served");
+        let mut got = [0u8; 6];
+        plain_end.read_exact(&mut got).expect("what was kept");
+        assert_eq!(&got, b"one\ntw");
+        assert!(kept.is_none());
     }
 }

@@ -213,6 +213,49 @@ fn read_err(path: &Path, e: std::io::Error) -> RuntimeError {
     }
 }
 
+/// Sends what the first `end` bytes of the log `path` recorded, entry by entry, as
+/// terminal output (a TTY attach with logs replays it before the live output, see
+/// [`super::console::attach`]). False when the receiver is gone.
+pub async fn replay(path: &Path, end: u64, tx: &mpsc::Sender<Result<OutputChunk>>) -> bool {
+    use tokio::io::AsyncReadExt;
+    let file = match tokio::fs::File::open(path).await {
+        Ok(f) => f,
+        // Nothing printed yet.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return true,
+        Err(e) => {
+            let _ = tx.send(Err(read_err(path, e))).await;
+            return false;
+        }
+    };
+    let mut reader = BufReader::new(file.take(end));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line).await {
+            // A line the monitor is still writing is not part of the replay.
+            Ok(0) => return true,
+            Ok(_) if !line.ends_with('\n') => return true,
+            Ok(_) => {
+                let Some((_, log, _, _)) = parse(line.trim_end()) else {
+                    continue;
+                };
+                let chunk = OutputChunk {
+                    stream: OutputStream::Console,
+                    bytes: Bytes::from(log),
+                    timestamp: None,
+                };
+                if tx.send(Ok(chunk)).await.is_err() {
+                    return false;
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(read_err(path, e))).await;
+                return false;
+            }
+        }
+    }
+}
+
 /// A stream of container `id`'s log under `root`.
 pub fn stream_logs(
     root: &Path,

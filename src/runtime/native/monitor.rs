@@ -606,7 +606,11 @@ fn pump_tty(pid: Pid, master: File, server: &mut Server, log: &mut File) -> i64 
         if stream.open && events.remove(0) {
             stream.read_into(log, &mut |bytes| server.broadcast(bytes));
         }
-        server.handle(&events, master.as_fd());
+        let printed = console::Printed {
+            log,
+            partial: &stream.partial,
+        };
+        server.handle(&events, master.as_fd(), &printed);
         ending.observe(pid, ready);
     }
     stream.flush_partial(log);

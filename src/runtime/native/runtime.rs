@@ -496,7 +496,7 @@ impl NativeRuntime {
                 let root = root.clone();
                 blocking(move || {
                     state::with_store(&root, |store| {
-                        Ok(block_on(HostNetwork::open(store.database()))?)
+                        Ok(block_on(HostNetwork::open(store.database(), &root))?)
                     })
                 })
             })
@@ -1145,9 +1145,11 @@ impl crate::runtime::Runtime for NativeRuntime {
                 )
             };
             let stdin = options.stdin && record.stdin_open;
-            return super::console::attach(dir, stdin, running).map_err(|e| RuntimeError::Other {
-                operation: format!("attach to {}", record.name),
-                message: e.to_string(),
+            return super::console::attach(dir, stdin, options.logs, running).map_err(|e| {
+                RuntimeError::Other {
+                    operation: format!("attach to {}", record.name),
+                    message: e.to_string(),
+                }
             });
         }
         let log_options = LogOptions {

@@ -358,7 +358,7 @@ pub fn detach_all_blocking(root: &Path, id: &str) -> Result<()> {
         let db = store.database();
         runtime
             .block_on(async {
-                let net = HostNetwork::open(db).await?;
+                let net = HostNetwork::open(db, root).await?;
                 net.detach_all(db, id).await
             })
             .map_err(RuntimeError::from)

@@ -372,10 +372,15 @@ impl Firewall {
     /// bridge whose record is gone is cleaned as well); when no network rule is left, of any
     /// hoist data root on this host, removes hoist's chains and jumps too. One transaction.
     pub fn remove_network(&self, bridge: &str) -> Result<(), NetError> {
-        self.apply(&Self::removal(&self.save()?, bridge))
+        self.remove_networks(&[bridge])
     }
 
-    fn removal(set: &Ruleset, bridge: &str) -> Batch {
+    /// [`Self::remove_network`] of each of `bridges`, in one transaction.
+    pub fn remove_networks(&self, bridges: &[&str]) -> Result<(), NetError> {
+        self.apply(&Self::removal(&self.save()?, bridges))
+    }
+
+    fn removal(set: &Ruleset, bridges: &[&str]) -> Batch {
         let base: Vec<String> = Self::base_rules()
             .iter()
             .map(|(r, _)| r.line("-A"))
@@ -384,7 +389,7 @@ impl Firewall {
         let mut in_use = false;
         for (table, chain) in [("filter", FORWARD_CHAIN), ("nat", POSTROUTING_CHAIN)] {
             for line in set.chain_rules(table, chain) {
-                if line.split_whitespace().any(|w| w == bridge) {
+                if line.split_whitespace().any(|w| bridges.contains(&w)) {
                     batch.push(table, line.replacen("-A", "-D", 1));
                 } else if !base.iter().any(|b| b == line) {
                     in_use = true;
@@ -498,7 +503,7 @@ mod tests {
     #[test]
     fn removing_the_last_network_removes_hoists_chains_and_jumps() {
         let set = Ruleset::parse(&installed("hoist-abc", "10.89.7.0/24"));
-        let script = Firewall::removal(&set, "hoist-abc").script();
+        let script = Firewall::removal(&set, &["hoist-abc"]).script();
         assert!(script.contains("-D HOIST-FORWARD -i hoist-abc -o hoist-abc -j ACCEPT\n"));
         assert!(script.contains("-D FORWARD -j HOIST-FORWARD\n"));
         assert!(script.contains("-D POSTROUTING -j HOIST-POSTROUTING\n"));
@@ -509,13 +514,27 @@ mod tests {
     }
 
     #[test]
+    fn removing_several_networks_at_once_removes_each_and_then_the_base() {
+        let mut text = installed("hoist-abc", "10.89.7.0/24");
+        text = text.replace(
+            "COMMIT\n*nat",
+            "-A HOIST-FORWARD -i hoist-def -o hoist-def -j ACCEPT\nCOMMIT\n*nat",
+        );
+        let set = Ruleset::parse(&text);
+        let script = Firewall::removal(&set, &["hoist-abc", "hoist-def"]).script();
+        assert!(script.contains("-D HOIST-FORWARD -i hoist-abc -o hoist-abc -j ACCEPT\n"));
+        assert!(script.contains("-D HOIST-FORWARD -i hoist-def -o hoist-def -j ACCEPT\n"));
+        assert!(script.contains("-D FORWARD -j HOIST-FORWARD\n"), "{script}");
+    }
+
+    #[test]
     fn removing_one_of_two_networks_keeps_the_base() {
         let mut text = installed("hoist-abc", "10.89.7.0/24");
         text = text.replace(
             "COMMIT\n*nat",
             "-A HOIST-FORWARD -i hoist-def -o hoist-def -j ACCEPT\nCOMMIT\n*nat",
         );
-        let script = Firewall::removal(&Ruleset::parse(&text), "hoist-abc").script();
+        let script = Firewall::removal(&Ruleset::parse(&text), &["hoist-abc"]).script();
         assert!(script.contains("-D HOIST-FORWARD -i hoist-abc -o hoist-abc -j ACCEPT\n"));
         assert!(!script.contains("hoist-def"), "{script}");
         assert!(

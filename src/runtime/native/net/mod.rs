@@ -9,7 +9,8 @@
 //! `detach` with that same database. Allocations live in the database (tables of
 //! [`state`]), kernel objects carry an alias naming the database's instance, so after a
 //! crash [`HostNetwork::repair`] (run by `open`) recreates what a row describes and deletes
-//! what no row describes, and never touches another data root's objects.
+//! what no row describes, and never touches another live data root's objects: those of a
+//! data root that was deleted it deletes too ([`instances`]).
 //!
 //! How a `Runtime` implementation uses it:
 //! - `create_network` / `inspect_network` / `list_networks` / `remove_network` map onto the
@@ -27,6 +28,7 @@
 
 pub mod firewall;
 pub mod hosts;
+pub mod instances;
 pub mod ipam;
 mod netlink;
 pub mod ports;
@@ -45,7 +47,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::super::{NetworkSpec, ObjectKind, RuntimeError};
 use firewall::Firewall;
-use netlink::{Netlink, NetnsConfig};
+use netlink::{Link, Netlink, NetnsConfig};
 use state::{db_err, encode, endpoint_key, ENDPOINTS, NETWORKS};
 pub use state::{Endpoint, NetworkRecord};
 
@@ -281,14 +283,15 @@ fn instance(db: &Database) -> Result<String, NetError> {
 }
 
 impl HostNetwork {
-    /// Connects to the kernel (on the current tokio runtime), creates the tables in `db` and
-    /// repairs what a crash left half-done. Every later call must pass the same `db`.
-    pub async fn open(db: &Database) -> Result<HostNetwork, NetError> {
+    /// Connects to the kernel (on the current tokio runtime), creates the tables in `db` (the
+    /// state database of data root `data_root`) and repairs what a crash left half-done.
+    /// Every later call must pass the same `db`.
+    pub async fn open(db: &Database, data_root: &Path) -> Result<HostNetwork, NetError> {
         let net = HostNetwork {
             netlink: Netlink::connect()?,
             firewall: Firewall::new(),
         };
-        net.repair(db).await?;
+        net.repair(db, data_root).await?;
         Ok(net)
     }
 
@@ -542,13 +545,21 @@ impl HostNetwork {
     /// Makes the kernel match the database after a crash: every network row gets its bridge
     /// and rules, endpoint rows get their veth (or are released when their namespace is
     /// gone), and bridges or veths marked with this database's instance but without a row
-    /// are deleted. Cheap when nothing is wrong: two netlink dumps and one iptables check.
-    pub async fn repair(&self, db: &Database) -> Result<(), NetError> {
+    /// are deleted. First it records this instance (of `data_root`) in the host's roll and
+    /// deletes what instances whose data root is gone left ([`instances`]). Cheap when
+    /// nothing is wrong: two reads of the roll per instance, two netlink dumps and one
+    /// iptables check.
+    pub async fn repair(&self, db: &Database, data_root: &Path) -> Result<(), NetError> {
         let instance = instance(db)?;
         let mark = format!("hoist:{instance}:");
         let _lock = HostLock::acquire()?;
+        let roll = Path::new(instances::INSTANCES_DIR);
+        instances::register(roll, &instance, data_root)?;
+        let mut bridges = self.netlink.links_with_prefix(BRIDGE_PREFIX).await?;
+        let mut veths = self.netlink.links_with_prefix(VETH_PREFIX).await?;
+        self.sweep_dead_instances(roll, &instance, &mut bridges, &mut veths)
+            .await?;
         let networks = state::networks(db)?;
-        let bridges = self.netlink.links_with_prefix(BRIDGE_PREFIX).await?;
         // iptables costs ~10 ms a call: re-add rules only when something says they are gone.
         let rules_installed = networks.is_empty() || self.firewall.is_installed()?;
         for record in &networks {
@@ -556,7 +567,6 @@ impl HostNetwork {
                 self.realize_network(&instance, record).await?;
             }
         }
-        let veths = self.netlink.links_with_prefix(VETH_PREFIX).await?;
         let mut endpoints = state::endpoints(db)?;
         for e in endpoints.clone() {
             if !e.netns.exists() {
@@ -590,6 +600,47 @@ impl HostNetwork {
             if !known_endpoints.contains(key) {
                 self.netlink.delete_link(&link.name).await?;
             }
+        }
+        Ok(())
+    }
+
+    /// Deletes the iptables rules (one transaction), veths and bridges marked with an
+    /// instance of the roll `roll` that is dead, then its record; takes them out of
+    /// `bridges` and `veths`. Objects of live instances, unrecorded ones and Docker's are
+    /// never touched. Under the host lock, so two sweeps never race.
+    async fn sweep_dead_instances(
+        &self,
+        roll: &Path,
+        own: &str,
+        bridges: &mut Vec<Link>,
+        veths: &mut Vec<Link>,
+    ) -> Result<(), NetError> {
+        let dead = instances::dead(roll, own);
+        if dead.is_empty() {
+            return Ok(());
+        }
+        let marks: Vec<String> = dead.iter().map(|d| format!("hoist:{d}:")).collect();
+        let orphaned = |link: &Link| {
+            link.alias
+                .as_deref()
+                .is_some_and(|a| marks.iter().any(|m| a.starts_with(m.as_str())))
+        };
+        let dead_bridges: Vec<&str> = bridges
+            .iter()
+            .filter(|l| orphaned(l))
+            .map(|l| l.name.as_str())
+            .collect();
+        if !dead_bridges.is_empty() {
+            self.firewall.remove_networks(&dead_bridges)?;
+        }
+        // Veths first: a bridge goes once nothing is plugged into it.
+        for link in veths.iter().chain(bridges.iter()).filter(|l| orphaned(l)) {
+            self.netlink.delete_link(&link.name).await?;
+        }
+        bridges.retain(|l| !orphaned(l));
+        veths.retain(|l| !orphaned(l));
+        for d in &dead {
+            instances::forget(roll, d)?;
         }
         Ok(())
     }
