@@ -3,9 +3,9 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
+use common::registry::Registry;
 use common::stack::{free_port, http_get, stderr, stdout, Backend, Stack};
 use common::BUSYBOX_IMAGE;
 
@@ -412,58 +412,6 @@ fn pull_from_a_missing_registry_fails_clearly(backend: Backend) {
     stack.ok(&["pull", "--ignore-pull-failures"]);
 }
 on_both_backends!(pull_from_a_missing_registry_fails_clearly);
-
-/// Debian's `docker-registry` on loopback, stopped when dropped.
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        let binary = Path::new("/usr/bin/docker-registry");
-        assert!(
-            binary.exists(),
-            "/usr/bin/docker-registry is missing: install the Debian package docker-registry"
-        );
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("storage").display()
-            ),
-        )
-        .expect("write registry config");
-        let child = Command::new(binary)
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start docker-registry");
-        let registry = Registry {
-            child,
-            port,
-            _dir: dir,
-        };
-        assert!(
-            http_get(port, "/v2/").is_some(),
-            "docker-registry did not answer on 127.0.0.1:{port}"
-        );
-        registry
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn push_sends_built_images_to_a_registry(backend: Backend) {
     let registry = Registry::start();

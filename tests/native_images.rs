@@ -8,22 +8,24 @@
 //! by `docker load`, OCI layouts, prune reclaiming disk around a running container; and
 //! `image push`/`pull` on the docker backend against the same kind of registry.
 //!
-//! Never skipped: a missing `/usr/bin/docker-registry` fails the tests
-//! (`apt-get install -y docker-registry`); they run as root and need the Docker engine
-//! (for `docker save` / `docker load` of the busybox test image).
+//! Registry auth, with the `docker login` of `$DOCKER_CONFIG/config.json`: HTTP basic
+//! (htpasswd), and the Docker token flow against a registry trusting our own token server
+//! (see `common/registry.rs`), which shows what each side was sent.
+//!
+//! Never skipped: a missing `/usr/bin/docker-registry` or `openssl` fails the tests
+//! (`apt-get install -y docker-registry openssl`); they run as root and need the Docker
+//! engine (for `docker save` / `docker load` of the busybox test image).
 
 mod common;
 
 #[path = "common/busybox.rs"]
 mod busybox;
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
-use common::stack::free_port;
+use common::registry::{Auth, Registry, PASSWORD, TOKEN_SERVICE, USER};
 use hoist::runtime::native::digest::Digest;
 use hoist::runtime::native::oci::Platform;
 use hoist::runtime::native::reference::Reference;
@@ -33,107 +35,14 @@ use hoist::runtime::native::unpack::{unpack_layer_file, UnpackOptions};
 use hoist::runtime::native::ImageError;
 use hoist::runtime::ImageProgress;
 
-const REGISTRY_BINARY: &str = "/usr/bin/docker-registry";
-
-/// A `docker-registry` on 127.0.0.1:<port> with its storage in a temp dir; killed on drop.
-struct LocalRegistry {
-    child: Child,
-    port: u16,
-    storage: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl LocalRegistry {
-    fn start() -> LocalRegistry {
-        LocalRegistry::start_with(None)
-    }
-
-    /// A registry asking for `hoist` / `secret` (HTTP basic auth, an htpasswd file).
-    fn start_with_password() -> LocalRegistry {
-        // bcrypt of "secret".
-        LocalRegistry::start_with(Some(
-            "hoist:$2b$12$TTh9oq8r9NEBqqEIh/x2TOdrLDapGfetogd7/Er60d19IZ2IbTQ8K\n",
-        ))
-    }
-
-    fn start_with(htpasswd: Option<&str>) -> LocalRegistry {
-        assert!(
-            Path::new(REGISTRY_BINARY).exists(),
-            "{REGISTRY_BINARY} is missing: install it with `apt-get install -y docker-registry`"
-        );
-        let dir = tempfile::tempdir().expect("temp dir");
-        let storage = dir.path().join("storage");
-        let port = free_port();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-                 http:\n  addr: 127.0.0.1:{port}\n",
-                storage.display()
-            ),
-        )
-        .expect("write registry config");
-        if let Some(users) = htpasswd {
-            let file = dir.path().join("htpasswd");
-            std::fs::write(&file, users).expect("write htpasswd");
-            let mut text = std::fs::read_to_string(&config).unwrap();
-            text.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: hoist-test\n    path: {}\n",
-                file.display()
-            ));
-            std::fs::write(&config, text).expect("write registry config");
-        }
-        let child = Command::new(REGISTRY_BINARY)
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {REGISTRY_BINARY}: {e}"));
-        let registry = LocalRegistry {
-            child,
-            port,
-            storage,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "docker-registry did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        registry
-    }
-
-    /// Pushes the busybox test image as `127.0.0.1:<port>/hoist/busybox:1`.
-    fn push_busybox(&self) -> String {
-        let image = common::ensure_busybox_image();
-        let target = format!("127.0.0.1:{}/hoist/busybox:1", self.port);
-        docker(&["tag", image, &target]);
-        docker(&["push", &target]);
-        docker(&["rmi", &target]);
-        target
-    }
-
-    /// The registry's own copy of a blob, to tamper with.
-    fn blob_data(&self, digest: &Digest) -> PathBuf {
-        let hex = digest.hex();
-        self.storage
-            .join("docker/registry/v2/blobs/sha256")
-            .join(&hex[..2])
-            .join(hex)
-            .join("data")
-    }
-}
-
-impl Drop for LocalRegistry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Pushes the busybox test image to `registry` as `127.0.0.1:<port>/hoist/busybox:1`.
+fn push_busybox(registry: &Registry) -> String {
+    let image = common::ensure_busybox_image();
+    let target = format!("{}/hoist/busybox:1", registry.address());
+    docker(&["tag", image, &target]);
+    docker(&["push", &target]);
+    docker(&["rmi", &target]);
+    target
 }
 
 fn docker(args: &[&str]) {
@@ -142,8 +51,8 @@ fn docker(args: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_from_a_local_registry_unpacks_busybox_and_a_second_pull_downloads_nothing() {
-    let registry = LocalRegistry::start();
-    let pushed = registry.push_busybox();
+    let registry = Registry::start();
+    let pushed = push_busybox(&registry);
     let store_dir = tempfile::tempdir().unwrap();
     let store = ImageStore::open(store_dir.path()).unwrap();
     let client = RegistryClient::new(RegistryConfig::default());
@@ -206,8 +115,8 @@ async fn pull_from_a_local_registry_unpacks_busybox_and_a_second_pull_downloads_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_digests_are_rejected_and_nothing_is_recorded() {
-    let registry = LocalRegistry::start();
-    let pushed = registry.push_busybox();
+    let registry = Registry::start();
+    let pushed = push_busybox(&registry);
     let client = RegistryClient::new(RegistryConfig::default());
     let reference = Reference::parse(&pushed).unwrap();
 
@@ -268,8 +177,8 @@ async fn the_native_runtime_pulls_a_multi_layer_image_and_runs_it() {
 
     // The monitor of each container is the hoist binary re-executed.
     std::env::set_var("HOIST_BINARY", env!("CARGO_BIN_EXE_hoist"));
-    let registry = LocalRegistry::start();
-    let pushed = registry.push_busybox();
+    let registry = Registry::start();
+    let pushed = push_busybox(&registry);
     let dir = tempfile::tempdir().unwrap();
     let rt = NativeRuntime::open(&dir.path().join("root")).unwrap();
     rt.pull_image(&pushed, None, None, &|_| {})
@@ -454,9 +363,9 @@ const BUILT_DOCKERFILE: &str = "FROM hoist-test/busybox:latest\n\
 
 #[test]
 fn a_native_build_is_pushed_by_compose_push_and_image_push_and_runs_after_a_fresh_pull() {
-    let registry = LocalRegistry::start();
-    let image = format!("127.0.0.1:{}/hoist/built:1", registry.port);
-    let other = format!("127.0.0.1:{}/hoist/other:2", registry.port);
+    let registry = Registry::start();
+    let image = format!("{}/hoist/built:1", registry.address());
+    let other = format!("{}/hoist/other:2", registry.address());
 
     let builder = NativeRoot::new("push");
     builder.load_busybox();
@@ -808,51 +717,34 @@ fn a_loaded_archive_with_a_traversing_layer_writes_nothing_outside_the_rootfs() 
 
 #[test]
 fn a_registry_asking_for_a_password_gets_the_docker_login_and_a_clear_error_without() {
-    use base64::Engine as _;
-    let registry = LocalRegistry::start_with_password();
-    let target = format!("127.0.0.1:{}/hoist/private:1", registry.port);
+    let registry = Registry::start_with(Auth::Htpasswd);
+    let target = format!("{}/hoist/private:1", registry.address());
     let root = NativeRoot::new("auth");
     root.load_busybox();
     root.ok(&["image", "tag", "hoist-test/busybox", &target]);
 
     // No login stored: refused, saying how to log in.
-    let config = root.file("docker-config");
-    std::fs::create_dir(&config).unwrap();
-    root.env.borrow_mut().push((
-        "DOCKER_CONFIG".to_string(),
-        config.to_string_lossy().into_owned(),
-    ));
+    docker_login(&root, &registry, None);
     let out = root.hoist(&["image", "push", &target]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("docker login"), "{err}");
 
     // `docker login` stores `auths` in config.json: hoist uses it to push and to pull.
-    let auth = base64::engine::general_purpose::STANDARD.encode("hoist:secret");
-    std::fs::write(
-        config.join("config.json"),
-        format!(
-            r#"{{"auths":{{"127.0.0.1:{}":{{"auth":"{auth}"}}}}}}"#,
-            registry.port
-        ),
-    )
-    .unwrap();
+    docker_login(&root, &registry, Some((USER, PASSWORD)));
     let pushed = root.ok(&["image", "push", &target]);
     assert!(pushed.contains(": Pushed"), "{pushed}");
 
     let fresh = NativeRoot::new("authpull");
-    fresh
-        .env
-        .borrow_mut()
-        .extend(root.env.borrow().iter().cloned());
+    docker_login(&fresh, &registry, Some((USER, PASSWORD)));
     let pulled = fresh.ok(&["image", "pull", &target]);
     assert!(pulled.contains("Downloaded newer image"), "{pulled}");
 }
 
 #[test]
 fn image_push_and_pull_on_the_docker_backend_go_through_the_engine() {
-    let registry = LocalRegistry::start();
-    let target = format!("127.0.0.1:{}/hoist/through-engine:1", registry.port);
+    let registry = Registry::start();
+    let target = format!("{}/hoist/through-engine:1", registry.address());
     let _cleanup = DockerImages(vec![target.clone()]);
     let hoist = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_hoist"))
@@ -876,4 +768,216 @@ fn image_push_and_pull_on_the_docker_backend_go_through_the_engine() {
     assert!(pulled.trim_end().ends_with(&target), "{pulled}");
     let out = docker_output(&["run", "--rm", &target, "echo", "pulled-through-the-engine"]);
     assert_eq!(out.trim(), "pulled-through-the-engine");
+}
+
+/// A `DOCKER_CONFIG` directory for `root` whose `config.json` holds a `docker login` of
+/// `user:password` for `registry` (none at all when `login` is `None`).
+fn docker_login(root: &NativeRoot, registry: &Registry, login: Option<(&str, &str)>) {
+    use base64::Engine as _;
+    let config = root.file("docker-config");
+    std::fs::create_dir_all(&config).unwrap();
+    let file = config.join("config.json");
+    match login {
+        Some((user, password)) => {
+            let auth =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            std::fs::write(
+                &file,
+                format!(
+                    r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#,
+                    registry.address()
+                ),
+            )
+            .unwrap();
+        }
+        None => {
+            let _ = std::fs::remove_file(&file);
+        }
+    }
+    let mut env = root.env.borrow_mut();
+    if !env.iter().any(|(k, _)| k == "DOCKER_CONFIG") {
+        env.push((
+            "DOCKER_CONFIG".to_string(),
+            config.to_string_lossy().into_owned(),
+        ));
+    }
+}
+
+/// Fails the test if any request the registry got carried Basic credentials (they are for
+/// the token service only), or if none carried a bearer token.
+fn assert_only_tokens_reached_the_registry(registry: &Registry) {
+    let requests = registry.registry_requests();
+    let authorizations: Vec<&str> = requests
+        .iter()
+        .flat_map(|head| head.lines())
+        .filter_map(|line| line.strip_prefix("authorization:"))
+        .map(str::trim)
+        .collect();
+    assert!(
+        authorizations.iter().all(|a| a.starts_with("Bearer ")),
+        "the registry was sent other credentials than tokens: {authorizations:?}"
+    );
+    assert!(
+        !authorizations.is_empty(),
+        "no request to the registry carried a token:\n{}",
+        requests.join("\n\n")
+    );
+}
+
+#[test]
+fn a_token_auth_registry_gets_a_push_and_a_pull_with_the_docker_login() {
+    let registry = Registry::start_with(Auth::Token {
+        anonymous_pull: false,
+    });
+    let target = format!("{}/hoist/tokened:1", registry.address());
+    let root = NativeRoot::new("token");
+    root.load_busybox();
+    root.ok(&["image", "tag", "hoist-test/busybox", &target]);
+    docker_login(&root, &registry, Some((USER, PASSWORD)));
+    let pushed = root.ok(&["image", "push", &target]);
+    assert!(pushed.contains(": Pushed"), "{pushed}\n{}", registry.log());
+
+    // The push asked the token service for pull, then pull and push, of that repository,
+    // with the stored login, and got them.
+    let requests = registry.token_requests();
+    assert!(!requests.is_empty(), "the token service was never asked");
+    for request in &requests {
+        assert_eq!(
+            request.credentials,
+            Some((USER.to_string(), PASSWORD.to_string())),
+            "{request:?}"
+        );
+        assert_eq!(
+            request.service.as_deref(),
+            Some(TOKEN_SERVICE),
+            "{request:?}"
+        );
+        assert_eq!(request.status, 200, "{request:?}");
+    }
+    let push_scope = "repository:hoist/tokened:pull,push".to_string();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.scopes == [push_scope.clone()] && r.granted == [push_scope.clone()]),
+        "no token for {push_scope}: {requests:?}"
+    );
+    assert_only_tokens_reached_the_registry(&registry);
+
+    // A fresh store pulls it back with the same login, with a pull token.
+    let fresh = NativeRoot::new("tokenpull");
+    docker_login(&fresh, &registry, Some((USER, PASSWORD)));
+    let asked_before = registry.token_requests().len();
+    let pulled = fresh.ok(&["image", "pull", &target]);
+    assert!(pulled.contains("Downloaded newer image"), "{pulled}");
+    let pull_scope = "repository:hoist/tokened:pull".to_string();
+    let pull_requests = &registry.token_requests()[asked_before..];
+    assert!(
+        pull_requests
+            .iter()
+            .any(|r| r.scopes == [pull_scope.clone()] && r.granted == [pull_scope.clone()]),
+        "no token for {pull_scope}: {pull_requests:?}"
+    );
+    assert_only_tokens_reached_the_registry(&registry);
+    let id = |root: &NativeRoot| {
+        let inspected: serde_json::Value =
+            serde_json::from_str(&root.ok(&["image", "inspect", &target])).unwrap();
+        inspected[0]["Id"].clone()
+    };
+    assert_eq!(id(&root), id(&fresh), "the same image after the round trip");
+}
+
+#[test]
+fn wrong_credentials_for_a_token_auth_registry_fail_clearly_naming_the_registry() {
+    let registry = Registry::start_with(Auth::Token {
+        anonymous_pull: true,
+    });
+    let target = format!("{}/hoist/denied:1", registry.address());
+    let root = NativeRoot::new("tokenbad");
+    root.load_busybox();
+    root.ok(&["image", "tag", "hoist-test/busybox", &target]);
+    docker_login(&root, &registry, Some((USER, "not-the-password")));
+    for args in [["image", "push", &target], ["image", "pull", &target]] {
+        let out = root.hoist(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "hoist {args:?} succeeded:\n{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(
+            err.contains(&registry.address()),
+            "the registry is named: {err}"
+        );
+        assert!(
+            err.contains(&format!("docker login {}", registry.address())),
+            "says how to log in: {err}"
+        );
+        assert!(err.contains("credentials"), "{err}");
+    }
+    // The wrong password went to the token service (and was refused), never to the registry.
+    let requests = registry.token_requests();
+    assert!(
+        !requests.is_empty() && requests.iter().all(|r| r.status == 401),
+        "{requests:?}"
+    );
+    assert!(
+        registry
+            .registry_requests()
+            .iter()
+            .all(|head| !head.contains("authorization:")),
+        "{:?}",
+        registry.registry_requests()
+    );
+}
+
+#[test]
+fn a_token_auth_registry_granting_anonymous_pull_is_pulled_without_a_login_but_not_pushed() {
+    let registry = Registry::start_with(Auth::Token {
+        anonymous_pull: true,
+    });
+    let target = format!("{}/hoist/public:1", registry.address());
+    let root = NativeRoot::new("tokenanon");
+    root.load_busybox();
+    root.ok(&["image", "tag", "hoist-test/busybox", &target]);
+
+    // Without a login the token service grants pull only: the push is refused, clearly.
+    docker_login(&root, &registry, None);
+    let out = root.hoist(&["image", "push", &target]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("docker login"), "{err}");
+    let (pull_scope, push_scope) = (
+        "repository:hoist/public:pull".to_string(),
+        "repository:hoist/public:pull,push".to_string(),
+    );
+    let requests = registry.token_requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.scopes == [push_scope.clone()] && r.granted == [pull_scope.clone()]),
+        "{requests:?}"
+    );
+    assert!(
+        requests.iter().all(|r| r.credentials.is_none()),
+        "{requests:?}"
+    );
+
+    let publisher = NativeRoot::new("tokenpub");
+    publisher.load_busybox();
+    publisher.ok(&["image", "tag", "hoist-test/busybox", &target]);
+    docker_login(&publisher, &registry, Some((USER, PASSWORD)));
+    publisher.ok(&["image", "push", &target]);
+
+    let fresh = NativeRoot::new("tokenanonpull");
+    docker_login(&fresh, &registry, None);
+    let asked_before = registry.token_requests().len();
+    let pulled = fresh.ok(&["image", "pull", &target]);
+    assert!(pulled.contains("Downloaded newer image"), "{pulled}");
+    let pull_requests = &registry.token_requests()[asked_before..];
+    assert!(
+        !pull_requests.is_empty()
+            && pull_requests.iter().all(|r| r.credentials.is_none()
+                && r.scopes == [pull_scope.clone()]
+                && r.granted == [pull_scope.clone()]),
+        "{pull_requests:?}"
+    );
+    assert_only_tokens_reached_the_registry(&registry);
 }

@@ -257,4 +257,5 @@ pub mod background;
 pub mod busybox;
 pub mod host;
 pub mod ps;
+pub mod registry;
 pub mod stack;

@@ -256,6 +256,8 @@ pub struct RegistryClient {
 struct Repo<'a> {
     base: &'a str,
     path: &'a str,
+    /// The registry's domain (whose stored login is used), for error messages.
+    domain: &'a str,
     /// For error messages.
     reference: String,
 }
@@ -297,6 +299,7 @@ impl RegistryClient {
         let repo = Repo {
             base: &base,
             path: target.path(),
+            domain: target.domain(),
             reference: target.to_string(),
         };
         let manifest_body = store.read_blob(&record.manifest_digest)?;
@@ -472,6 +475,7 @@ impl RegistryClient {
             let repo = Repo {
                 base,
                 path: reference.path(),
+                domain: reference.domain(),
                 reference: reference.to_string(),
             };
             match self
@@ -837,9 +841,8 @@ impl RegistryClient {
                 None => Err(registry_err(
                     repo,
                     format!(
-                        "the registry asks for a password ({challenge}); log in with \
-                         `docker login {}`",
-                        strip_scheme(repo.base)
+                        "the registry asks for a password ({challenge}); log in with {}",
+                        login_command(repo)
                     ),
                 )),
             };
@@ -893,14 +896,25 @@ impl RegistryClient {
                 empty_body(),
             )
             .await?;
-        if !response.status().is_success() {
+        let status = response.status();
+        if !status.is_success() {
+            let login = login_command(repo);
+            // A 401 to credentials is about them, not the repository: say whose they were.
+            let hint = match &self.credentials {
+                Some(c) if status == StatusCode::UNAUTHORIZED => format!(
+                    "it rejected the credentials of \"{}\"; log in again with {login}",
+                    c.username
+                ),
+                Some(_) => {
+                    "the repository may not exist or the account may not reach it".to_string()
+                }
+                None => format!(
+                    "the repository may not exist or may need credentials; log in with {login}"
+                ),
+            };
             return Err(registry_err(
                 repo,
-                format!(
-                    "the token service {realm} refused a token for {scope} ({}): the \
-                     repository may not exist or may need credentials (`docker login`)",
-                    response.status()
-                ),
+                format!("the token service {realm} refused a token for {scope} ({status}): {hint}"),
             ));
         }
         let body = http_body_util::Limited::new(response.into_body(), MAX_MANIFEST_BYTES)
@@ -962,12 +976,14 @@ fn registry_err(repo: &Repo<'_>, message: impl std::fmt::Display) -> ImageError 
 
 fn status_err(repo: &Repo<'_>, url: &str, status: StatusCode) -> ImageError {
     let hint = match status {
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-            ": access denied (the repository may not exist or may need credentials)"
-        }
-        StatusCode::NOT_FOUND => ": not found",
-        StatusCode::TOO_MANY_REQUESTS => ": rate limited by the registry, retry later",
-        _ => "",
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => format!(
+            ": access denied (the repository may not exist or may need credentials; log in \
+             with {})",
+            login_command(repo)
+        ),
+        StatusCode::NOT_FOUND => ": not found".to_string(),
+        StatusCode::TOO_MANY_REQUESTS => ": rate limited by the registry, retry later".to_string(),
+        _ => String::new(),
     };
     registry_err(repo, format!("GET {url} returned {status}{hint}"))
 }
@@ -1025,8 +1041,14 @@ fn percent_encode(s: &str) -> String {
         .collect()
 }
 
-fn strip_scheme(base: &str) -> &str {
-    base.split_once("://").map_or(base, |(_, rest)| rest)
+/// The `docker login` that stores the credentials hoist would use for `repo`'s registry
+/// (they are looked up by its domain, not by a mirror's host).
+fn login_command(repo: &Repo<'_>) -> String {
+    if repo.domain == DOCKER_HUB {
+        "`docker login`".to_string()
+    } else {
+        format!("`docker login {}`", repo.domain)
+    }
 }
 
 /// A registry's refusal, with the error it sent (the spec's `errors` JSON) when short.
@@ -1043,10 +1065,11 @@ async fn refusal(
         .map(|b| String::from_utf8_lossy(&b.to_bytes()).trim().to_string())
         .unwrap_or_default();
     let hint = match status {
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-            ": access denied (log in with `docker login`, or check the repository name)"
-        }
-        _ => "",
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => format!(
+            ": access denied (log in with {}, or check the repository name)",
+            login_command(repo)
+        ),
+        _ => String::new(),
     };
     let detail = if body.is_empty() {
         String::new()
@@ -1241,6 +1264,25 @@ mod tests {
         ));
         assert!(!same_origin("https://127.0.0.1:5000/v2/", base));
         assert!(!same_origin("http://storage.example/upload", base));
+    }
+
+    #[test]
+    fn login_hints_name_the_registry_whose_login_is_used() {
+        let repo = |base, domain| Repo {
+            base,
+            path: "a/b",
+            domain,
+            reference: String::new(),
+        };
+        assert_eq!(
+            login_command(&repo("https://registry-1.docker.io", DOCKER_HUB)),
+            "`docker login`"
+        );
+        // A mirror serves the pull, but the login is the mirrored registry's.
+        assert_eq!(
+            login_command(&repo("http://10.0.0.5:5000", "ghcr.io")),
+            "`docker login ghcr.io`"
+        );
     }
 
     #[test]
