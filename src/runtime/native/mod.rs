@@ -83,7 +83,7 @@ impl fmt::Display for ImageError {
                 "{what}: digest mismatch, expected {expected} but the content hashes to {actual}"
             ),
             ImageError::Registry { reference, message } => {
-                write!(f, "pulling \"{reference}\": {message}")
+                write!(f, "registry error for \"{reference}\": {message}")
             }
             ImageError::Store { path, message } => {
                 write!(f, "image store at {}: {message}", path.display())
