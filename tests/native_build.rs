@@ -866,3 +866,47 @@ fn named_contexts_feed_copy_from_run_mounts_and_replace_a_stage() {
         "{out}"
     );
 }
+
+#[test]
+fn run_heredocs_feed_the_shell_or_run_as_scripts_as_buildkit_runs_them() {
+    let f = Fixture::new("runheredoc");
+    f.write("compose.yaml", &compose("built/heredoc:latest", ""));
+    f.write(
+        "Dockerfile",
+        "FROM hoist-test/busybox\n\
+         ENV WHO=env\n\
+         RUN <<EOT\n\
+         set -e\n\
+         echo script-$WHO-$((1+1)) > /script\n\
+         EOT\n\
+         RUN <<EOT sh\n\
+         echo piped-$((2+1)) > /piped\n\
+         EOT\n\
+         RUN cat <<A > /a && cat <<'B' > /b\n\
+         a-$WHO\n\
+         A\n\
+         b-$WHO\n\
+         B\n\
+         RUN <<EOT\n\
+         #!/bin/sh\n\
+         echo shebang-$0 > /shebang\n\
+         EOT\n",
+    );
+    f.ok(&["build"]);
+    let out = f.ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "cat",
+        "app",
+        "/script",
+        "/piped",
+        "/a",
+        "/b",
+        "/shebang",
+    ]);
+    assert!(
+        out.contains("script-env-2\npiped-3\na-env\nb-$WHO\nshebang-/dev/pipes/EOT\n"),
+        "{out}"
+    );
+}

@@ -426,7 +426,7 @@ services:
 
     stack.write(
         "compose.yaml",
-        "services:\n  app:\n    build:\n      context: ./app\n      additional_contexts:\n        assets: ./nowhere\n",
+        "services:\n  app:\n    build:\n      context: ./app\n      additional_contexts:\n        assets: ./nowhere\n  base:\n    build: ./base\n",
     );
     let err = fails(&stack, &["build", "app"]);
     assert!(

@@ -70,6 +70,47 @@ impl StageConfig {
         }
     }
 
+    /// The argv of a `RUN`, as BuildKit makes it when the command names heredocs: a command
+    /// that is only one heredoc runs its body as a script (with the shell, or through its
+    /// `#!` line: then the body is the file returned, to run at `/dev/pipes/<name>`);
+    /// otherwise each body follows the command line, so the shell reads the heredocs. The
+    /// shell expands variables in the bodies, not the builder.
+    pub fn run_argv(
+        &self,
+        run: &super::dockerfile::Run,
+    ) -> (Vec<String>, Option<(String, String)>) {
+        let CommandLine::Shell(line) = &run.command else {
+            return (self.argv(&run.command), None);
+        };
+        if let [doc] = run.heredocs.as_slice() {
+            let only = line
+                .trim()
+                .strip_prefix("<<")
+                .map(|rest| rest.strip_prefix('-').unwrap_or(rest))
+                .map(|rest| rest.trim_matches(|c| c == '"' || c == '\''));
+            if only == Some(doc.name.as_str()) {
+                if doc.content.starts_with("#!") {
+                    return (
+                        vec![format!("/dev/pipes/{}", doc.name)],
+                        Some((doc.name.clone(), doc.content.clone())),
+                    );
+                }
+                let mut argv = self.shell();
+                argv.push(doc.content.clone());
+                return (argv, None);
+            }
+        }
+        let mut script = line.clone();
+        for doc in &run.heredocs {
+            script.push('\n');
+            script.push_str(&doc.content);
+            script.push_str(&doc.name);
+        }
+        let mut argv = self.shell();
+        argv.push(script);
+        (argv, None)
+    }
+
     /// The environment as a list of `KEY=value`.
     pub fn env(&self) -> &[String] {
         self.image.config.env.as_deref().unwrap_or_default()

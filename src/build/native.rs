@@ -505,6 +505,7 @@ impl Builder<'_> {
         // The key is computed without touching the image's file system: a cached step
         // costs a lookup, never a mount (see `content_key`).
         let mut run_argv = None;
+        let mut run_script = None;
         let content = match &step.instruction {
             Instruction::Copy(args) | Instruction::Add(args) => {
                 let is_add = matches!(step.instruction, Instruction::Add(_));
@@ -521,7 +522,9 @@ impl Builder<'_> {
                 None
             }
             Instruction::Run(run) => {
-                run_argv = Some(state.config.argv(&run.command));
+                let (argv, script) = state.config.run_argv(run);
+                run_argv = Some(argv);
+                run_script = script;
                 let mounts = self.parse_mounts(run, state).map_err(in_error)?;
                 self.run_mounts_key(mounts, &mut |b, from| {
                     Ok(b.copy_source(df, index, from, built)?.2)
@@ -588,9 +591,31 @@ impl Builder<'_> {
             }
             (Instruction::Run(run), _) => {
                 let argv = run_argv.clone().unwrap_or_default();
-                let (mounts, env, _held) = self
+                let (mut mounts, env, _held) = self
                     .run_mounts(df, index, run, state, built, n)
                     .map_err(in_error)?;
+                if let Some((name, content)) = &run_script {
+                    // A heredoc with a `#!` line runs as the program it names.
+                    let path = self.scratch.dir.join(format!("heredoc-{n}"));
+                    fs::write(&path, content)
+                        .and_then(|()| {
+                            fs::set_permissions(
+                                &path,
+                                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+                            )
+                        })
+                        .map_err(|e| io_failed("cannot write the heredoc to", &path, e))?;
+                    mounts.push(Mount {
+                        target: format!("/dev/pipes/{name}"),
+                        source: MountSource::Bind {
+                            path: path.to_string_lossy().into_owned(),
+                            create_host_path: false,
+                            propagation: None,
+                            selinux: None,
+                        },
+                        read_only: true,
+                    });
+                }
                 let targets: Vec<String> = mounts.iter().map(|m| m.target.clone()).collect();
                 let upper = self
                     .run_step(n, start, state, run, &argv, step, mounts, env)

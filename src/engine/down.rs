@@ -77,13 +77,17 @@ impl Engine {
         );
         for batch in batches.into_iter().filter(|b| !b.is_empty()) {
             let results = join_all(batch.iter().map(|c| {
+                let service = ctx.project.services.get(&c.service);
                 let timeout = opts.timeout.or_else(|| {
-                    ctx.project
-                        .services
-                        .get(&c.service)
+                    service
                         .and_then(|s| s.stop_grace_period.as_ref())
                         .map(|d| d.to_std())
                 });
+                // A service stopped by SIGKILL has no grace period to wait for.
+                let kills = service
+                    .and_then(|s| s.stop_signal.as_deref())
+                    .is_some_and(is_kill_signal);
+                let timeout = if kills { Some(Duration::ZERO) } else { timeout };
                 self.remove_container(c.name(), timeout, opts.volumes)
             }))
             .await;
@@ -197,4 +201,10 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// Whether `signal` (as `stop_signal` spells it: `SIGKILL`, `KILL`, `9`) is SIGKILL.
+fn is_kill_signal(signal: &str) -> bool {
+    let name = signal.trim().to_ascii_uppercase();
+    matches!(name.as_str(), "SIGKILL" | "KILL" | "9")
 }

@@ -919,16 +919,20 @@ impl Engine {
         volumes: bool,
     ) -> Result<(), EngineError> {
         let start = Instant::now();
-        self.progress(
-            ResourceKind::Container,
-            name,
-            Status::Working,
-            "Stopping",
-            None,
-        );
-        match self.runtime.stop_container(name, timeout).await {
-            Ok(()) | Err(RuntimeError::NotFound { .. }) => {}
-            Err(e) => return Err(EngineError::runtime(&format!("stop container {name}"), e)),
+        // Without a grace period a stop is a kill, which the forced removal does itself:
+        // one engine call instead of two, and the engine overlaps the containers' teardowns.
+        if timeout != Some(Duration::ZERO) {
+            self.progress(
+                ResourceKind::Container,
+                name,
+                Status::Working,
+                "Stopping",
+                None,
+            );
+            match self.runtime.stop_container(name, timeout).await {
+                Ok(()) | Err(RuntimeError::NotFound { .. }) => {}
+                Err(e) => return Err(EngineError::runtime(&format!("stop container {name}"), e)),
+            }
         }
         self.progress(
             ResourceKind::Container,
