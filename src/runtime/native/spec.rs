@@ -330,9 +330,11 @@ pub fn resolve_user(
         .as_ref()
         .map_or("/", |e| if e.home.is_empty() { "/" } else { e.home })
         .to_string();
-    let mut additional_gids = Vec::new();
+    // As Docker sets them: the primary group first, then (without an explicit group) the
+    // groups listing the user, then `group_add`; an explicit group replaces the user's
+    // supplementary groups, as in runc.
+    let mut additional_gids = vec![gid];
     if let Some(name) = entry.as_ref().map(|e| e.name) {
-        // An explicit group replaces the user's supplementary groups too, as in runc.
         if group_part.is_none() {
             for (_, g, members) in group_entries(group) {
                 if members.contains(&name) && g != gid && !additional_gids.contains(&g) {
@@ -642,7 +644,7 @@ mod tests {
         let www = resolve_user(Some("www"), &[], PASSWD, GROUP).unwrap();
         assert_eq!(
             (www.uid, www.gid, www.additional_gids.clone()),
-            (33, 33, vec![50])
+            (33, 33, vec![33, 50])
         );
         assert_eq!(www.home, "/var/www");
         let numeric = resolve_user(Some("1000:staff"), &[], PASSWD, GROUP).unwrap();
@@ -650,8 +652,10 @@ mod tests {
             (numeric.uid, numeric.gid, numeric.home.as_str()),
             (1000, 50, "/")
         );
+        assert_eq!(numeric.additional_gids, vec![50]);
         let by_uid = resolve_user(Some("33"), &strings(&["root"]), PASSWD, GROUP).unwrap();
-        assert_eq!((by_uid.gid, by_uid.additional_gids), (33, vec![50, 0]));
+        assert_eq!((by_uid.gid, by_uid.additional_gids), (33, vec![33, 50, 0]));
+
         let err = resolve_user(Some("nobody"), &[], PASSWD, GROUP).unwrap_err();
         assert!(err.contains("unable to find user nobody"), "{err}");
         assert!(resolve_user(Some("www:nogroup"), &[], PASSWD, GROUP).is_err());
