@@ -505,3 +505,30 @@ fn build_builds_every_image_and_a_failure_does_not_stop_the_others(backend: Back
     }
 }
 on_both_backends!(build_builds_every_image_and_a_failure_does_not_stop_the_others);
+
+/// `init: true`: the command runs under an init at /sbin/docker-init (PID 1), which reaps
+/// orphans and forwards `stop`'s SIGTERM to the command: `sleep` as PID 1 would ignore it and
+/// be killed after the grace period (137); under the init it dies of the signal (143).
+fn init_runs_the_command_under_docker_init_and_forwards_stop(backend: Backend) {
+    let stack = Stack::on(backend, "lc-init");
+    stack.write(
+        "compose.yaml",
+        &format!(
+            "services:\n  app:\n    image: {BUSYBOX_IMAGE}\n    init: true\n    command: [\"sleep\", \"3600\"]\n"
+        ),
+    );
+    stack.ok(&["up", "-d"]);
+    let container = format!("{}-app-1", stack.name);
+    let cmdline = stack.sh(&container, "tr '\\0' ' ' < /proc/1/cmdline");
+    assert_eq!(cmdline.trim(), "/sbin/docker-init -- sleep 3600");
+    // An orphan the shell leaves behind is reaped by the init, not left a zombie.
+    stack.sh(&container, "sh -c 'sleep 0.1 &' ; sleep 0.5");
+    let zombies = stack.sh(
+        &container,
+        "grep -l '^State:.*Z' /proc/[0-9]*/status | wc -l",
+    );
+    assert_eq!(zombies.trim(), "0", "zombies left in the container");
+    stack.ok(&["stop", "-t", "20"]);
+    assert_eq!(stack.exit_code(&container), Some(143));
+}
+on_both_backends!(init_runs_the_command_under_docker_init_and_forwards_stop);

@@ -483,6 +483,17 @@ fn create_inner(root: &Path, spec: &ContainerSpec, id: &str, undo: &mut Undo) ->
         }
     }
 
+    // `init: true`: hoist's init runs the command, mounted where Docker mounts its own.
+    if spec.init == Some(true) {
+        let init = super::init::ensure(root)
+            .map_err(|e| io_err("write the container init", &root.join("bin"), e))?;
+        resolved.push(ResolvedMount {
+            destination: super::init::INIT_PATH.to_string(),
+            kind: ResolvedMountKind::Bind { source: init },
+            read_only: true,
+        });
+    }
+
     // The working directory exists in the container, as Docker creates it.
     let cwd = spec::working_dir(spec, image);
     let cwd_path = inside(&dirs.merged, &cwd)?;

@@ -24,6 +24,7 @@ pub mod events;
 pub mod exec;
 pub mod health;
 pub mod import;
+pub mod init;
 pub mod logs;
 pub mod monitor;
 pub mod net;

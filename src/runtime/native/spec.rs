@@ -494,7 +494,11 @@ fn mounts(input: &SpecInput<'_>) -> Vec<Value> {
 /// The full OCI runtime spec of a container.
 pub fn runtime_spec(input: &SpecInput<'_>) -> Result<Spec, String> {
     let spec = input.spec;
-    let args = process_args(spec, input.image)?;
+    let mut args = process_args(spec, input.image)?;
+    if spec.init == Some(true) {
+        // As `docker run --init`: the init runs the command (the runtime mounts it there).
+        args.splice(0..0, [super::init::INIT_PATH.to_string(), "--".to_string()]);
+    }
     let user = resolve_user(
         spec.user.as_deref().or(input.image.user.as_deref()),
         &spec.group_add,
