@@ -532,3 +532,58 @@ fn init_runs_the_command_under_docker_init_and_forwards_stop(backend: Backend) {
     assert_eq!(stack.exit_code(&container), Some(143));
 }
 on_both_backends!(init_runs_the_command_under_docker_init_and_forwards_stop);
+
+/// Secrets from `environment:` and configs from `content:` / `environment:` have no file
+/// to bind-mount: they are written into the container before it starts, with their mode
+/// and owner, and missing parents created (an existing `/tmp` keeps its mode).
+fn environment_secrets_and_inline_configs_are_written_into_the_container(backend: Backend) {
+    let stack = Stack::on(backend, "lc-inject");
+    stack
+        .write(
+            "compose.yaml",
+            &format!(
+                r#"
+services:
+  app:
+    image: {BUSYBOX_IMAGE}
+    command: ["sleep", "3600"]
+    secrets: [token, {{source: token, target: /etc/tok, mode: 0400, uid: "1000"}}]
+    configs: [inline, {{source: inline, target: /tmp/cfg/app.conf}}, {{source: fromenv, target: /etc/fromenv}}]
+secrets:
+  token:
+    environment: LC_TOKEN
+configs:
+  inline:
+    content: |
+      name=${{LC_NAME}}
+  fromenv:
+    environment: LC_CFG
+"#
+            ),
+        )
+        .write(".env", "LC_TOKEN=t0ken\nLC_NAME=demo\nLC_CFG=from-env\n");
+    stack.ok(&["up", "-d"]);
+    let c = format!("{}-app-1", stack.name);
+    let out = stack.sh(
+        &c,
+        "cat /run/secrets/token; echo; cat /etc/tok; echo; cat /inline /tmp/cfg/app.conf /etc/fromenv; echo; \
+         stat -c '%a %u' /run/secrets/token /etc/tok /inline /tmp",
+    );
+    assert_eq!(
+        out.trim(),
+        "t0ken\nt0ken\nname=demo\nname=demo\nfrom-env\n444 0\n400 1000\n444 0\n1777 0"
+    );
+
+    // An unset variable stops `up` with its name, and leaves no container behind.
+    stack.ok(&["down"]);
+    stack.write(".env", "LC_NAME=demo\nLC_CFG=x\n");
+    let out = stack.run(&["up", "-d"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("LC_TOKEN") && err.contains("not set"), "{err}");
+    assert!(
+        stack.inspect(&c).is_none(),
+        "a container without its secret was left"
+    );
+}
+on_both_backends!(environment_secrets_and_inline_configs_are_written_into_the_container);

@@ -10,7 +10,8 @@
 //! Not carried (the runtime spec has no field for them): `annotations`, `blkio_config`,
 //! `cpu_count`, `cpu_percent`, `cpu_rt_*`, `credential_spec`, `device_cgroup_rules`,
 //! `gpus` / device reservations, `isolation`, `storage_opt`, `uts`, `cgroup`,
-//! `volume_driver`, secrets/configs without a `file` (the engine copies them in).
+//! `volume_driver`, secrets/configs without a `file` (the engine writes them into the
+//! created container: `specs::injected_files`).
 
 use std::collections::BTreeMap;
 use std::fmt;

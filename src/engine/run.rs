@@ -176,6 +176,16 @@ impl Engine {
                 err
             }
         })?;
+        if let Err(e) = self
+            .inject_files(&run_ctx, name, &derived, &spec.name)
+            .await
+        {
+            let _ = self.runtime.remove_container(&spec.name, true, true).await;
+            return Err(EngineError::runtime(
+                &format!("create container {}", spec.name),
+                e,
+            ));
+        }
         Ok(OneOffContainer {
             name: spec.name,
             tty: spec.tty,

@@ -179,3 +179,110 @@ pub fn container_spec_for(
     convert::container_spec(&ctx.project, name, service, number, &convert_ctx)
         .map_err(|e| e.to_string())
 }
+
+/// A file the engine writes into a created container before it starts: a secret whose
+/// value comes from `environment:`, a config with `content:` or `environment:` (docker
+/// compose copies these in; file-based ones are bind mounts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InjectedFile {
+    /// Absolute path in the container.
+    pub target: String,
+    pub content: Vec<u8>,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+}
+
+/// The files [`InjectedFile`] describes for `service`, with values from the project
+/// environment; an unset variable is an error naming it.
+pub fn injected_files(
+    ctx: &ProjectContext,
+    service: &ServiceConfig,
+) -> Result<Vec<InjectedFile>, String> {
+    let mut out = Vec::new();
+    let value_of = |kind: &str, source: &str, var: &str| {
+        ctx.environment.get(var).cloned().ok_or_else(|| {
+            format!(
+                "{kind} {source} takes its value from the environment variable {var}, \
+                 which is not set; export it or add it to .env"
+            )
+        })
+    };
+    let number = |v: &Option<String>, what: &str| -> Result<u64, String> {
+        v.as_deref()
+            .map(|s| {
+                s.parse::<u64>()
+                    .map_err(|_| format!("{what} {s:?} is not a number"))
+            })
+            .transpose()
+            .map(|n| n.unwrap_or(0))
+    };
+    for s in &service.secrets {
+        let Some(var) = ctx
+            .project
+            .secrets
+            .get(&s.source)
+            .and_then(|c| c.environment.as_ref())
+        else {
+            continue;
+        };
+        let target = s.target.clone().unwrap_or_else(|| s.source.clone());
+        let target = if target.starts_with('/') {
+            target
+        } else {
+            format!("/run/secrets/{target}")
+        };
+        out.push(InjectedFile {
+            target,
+            content: value_of("secret", &s.source, var)?.into_bytes(),
+            mode: s.mode.as_ref().map_or(0o444, |m| m.0),
+            uid: number(&s.uid, "secret uid")?,
+            gid: number(&s.gid, "secret gid")?,
+        });
+    }
+    for c in &service.configs {
+        let Some(config) = ctx.project.configs.get(&c.source) else {
+            continue;
+        };
+        let content = match (&config.content, &config.environment) {
+            (Some(content), _) => content.clone(),
+            (None, Some(var)) => value_of("config", &c.source, var)?,
+            (None, None) => continue,
+        };
+        let target = c.target.clone().unwrap_or_else(|| format!("/{}", c.source));
+        let target = if target.starts_with('/') {
+            target
+        } else {
+            format!("/{target}")
+        };
+        out.push(InjectedFile {
+            target,
+            content: content.into_bytes(),
+            mode: c.mode.as_ref().map_or(0o444, |m| m.0),
+            uid: number(&c.uid, "config uid")?,
+            gid: number(&c.gid, "config gid")?,
+        });
+    }
+    Ok(out)
+}
+
+/// A tar to extract at `/` holding `files` at their paths, as docker compose sends them
+/// (no directory entries: the extraction creates missing parents and leaves existing
+/// ones, such as `/tmp`, as they are).
+pub fn injected_tar(files: &[InjectedFile]) -> std::io::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for file in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(file.mode);
+        h.set_uid(file.uid);
+        h.set_gid(file.gid);
+        h.set_size(file.content.len() as u64);
+        builder.append_data(
+            &mut h,
+            file.target.trim_start_matches('/'),
+            &file.content[..],
+        )?;
+    }
+    builder.into_inner()
+}

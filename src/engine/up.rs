@@ -443,6 +443,30 @@ impl Engine {
         Ok(info.id)
     }
 
+    /// Writes the service's environment secrets and inline or environment configs into the
+    /// created container `container` (see [`specs::injected_files`]).
+    pub(crate) async fn inject_files(
+        &self,
+        ctx: &ProjectContext,
+        name: &str,
+        service: &ServiceConfig,
+        container: &str,
+    ) -> Result<(), RuntimeError> {
+        let failed = |message: String| RuntimeError::Other {
+            operation: format!("write the secrets and configs of service {name}"),
+            message,
+        };
+        let files = convert::injected_files(ctx, service).map_err(failed)?;
+        if files.is_empty() {
+            return Ok(());
+        }
+        let tar = convert::injected_tar(&files)
+            .map_err(|e| failed(format!("cannot pack the secrets and configs: {e}")))?;
+        self.runtime
+            .copy_to_container(container, "/", bytes::Bytes::from(tar))
+            .await
+    }
+
     /// Builds a service's image as its `build:` section says and returns its id.
     pub async fn build_service(
         &self,
@@ -810,7 +834,18 @@ impl Engine {
             verb,
             None,
         );
-        match self.runtime.create_container(&spec).await {
+        let created = match self.runtime.create_container(&spec).await {
+            Ok(id) => match self.inject_files(ctx, name, service, &spec.name).await {
+                Ok(()) => Ok(id),
+                Err(e) => {
+                    // A container without its secrets must not be kept as up to date.
+                    let _ = self.runtime.remove_container(&spec.name, true, true).await;
+                    Err(e)
+                }
+            },
+            Err(e) => Err(e),
+        };
+        match created {
             Ok(id) => {
                 let done = if previous_anonymous.is_some() {
                     "Recreated"
