@@ -427,6 +427,29 @@ fn attach_shows_live_output_proxies_sigterm_and_returns_the_exit_code(backend: B
     let mut attached = Background::spawn(stack.command(&["attach", "--no-stdin", "ticker"]));
     let live = |out: &str, _: &str| out.matches("tick-").count() >= 3;
     attached.wait_for(live, "three live ticks", Duration::from_secs(30));
+    // A reader that goes away (`| head`) detaches: hoist exits 0, the ticker keeps ticking.
+    let mut piped = Command::new("bash");
+    stack.backend_env(&mut piped);
+    piped
+        .arg("-c")
+        .arg(format!(
+            "set -o pipefail; {} -p {} attach --no-stdin ticker | head -n 2",
+            env!("CARGO_BIN_EXE_hoist"),
+            stack.name
+        ))
+        .current_dir(stack.path())
+        .stdin(Stdio::null());
+    let mut head = Background::spawn(piped);
+    let status = head.wait(Duration::from_secs(30));
+    assert!(status.success(), "{}", head.output());
+    assert_eq!(
+        head.stdout().matches("tick-").count(),
+        2,
+        "{}",
+        head.output()
+    );
+    assert!(stack.running(&ticker), "{ticker} keeps running");
+
     // Sent to hoist, passed on to the container (`--sig-proxy` is the default): it exits 3.
     attached.signal(libc::SIGTERM);
     let status = attached.wait(Duration::from_secs(30));

@@ -20,7 +20,7 @@ pub struct AttachArgs {
     /// container with a TTY only)
     #[arg(long, value_name = "KEYS")]
     pub detach_keys: Option<String>,
-    /// Index of the container if service has multiple replicas (default: the first)
+    /// Index of the container if service has multiple replicas (0 and 1: the first)
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub index: u32,
     /// Do not attach STDIN
@@ -77,7 +77,8 @@ pub async fn run(global: &GlobalArgs, args: &AttachArgs) -> Result<i32, CliError
     let ended = session::relay(&runtime, io, &Target::Container(container.clone()), how).await;
     drop(raw);
     match ended? {
-        Ended::DetachKeys => Ok(0),
+        // A closed stdout (`| head`) ends the docker CLI too: the container keeps running.
+        Ended::DetachKeys | Ended::OutputClosed => Ok(0),
         Ended::Signal(signo) => {
             eprintln!("detached from {container}; it keeps running");
             Ok(128 + signo)

@@ -62,6 +62,8 @@ pub enum OnSignal {
 pub enum Ended {
     /// The process's output ended: it exited, or closed its stdout and stderr.
     Output,
+    /// Hoist's stdout or stderr was closed (`| head`); the process may still run.
+    OutputClosed,
     /// The user typed the detach keys; the process keeps running.
     DetachKeys,
     /// This signal to hoist ended the session; the process keeps running.
@@ -132,7 +134,7 @@ pub async fn relay(
                     _ => write_all(&mut std::io::stdout().lock(), &chunk.bytes),
                 };
                 if written.is_err() {
-                    break Ok(Ended::Output);
+                    break Ok(Ended::OutputClosed);
                 }
             }
             () = detach_requested(&mut detach_rx) => break Ok(Ended::DetachKeys),
