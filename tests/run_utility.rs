@@ -1,6 +1,7 @@
-//! `run` and `exec` on both backends: USER-STORIES.md story 2 (utility containers with the
-//! project bind-mounted), exit codes, piped stdin, dependencies, one-off names and labels,
-//! and the TTY path under a real pseudo-terminal (`script`).
+//! `run`, `exec` and `attach` on both backends: USER-STORIES.md story 2 (utility containers
+//! with the project bind-mounted), exit codes, piped stdin, dependencies, one-off names and
+//! labels, attaching to a service's running container (live output, stdin, signals, detach
+//! keys, replicas), and the TTY path under a real pseudo-terminal (`script`).
 
 mod common;
 
@@ -380,3 +381,226 @@ fn detached_run_with_rm_is_removed_when_it_exits(backend: Backend) {
     assert!(gone, "{name} still exists after it exited");
 }
 on_both_backends!(detached_run_with_rm_is_removed_when_it_exits);
+
+/// Services `attach` connects to, started with `up -d`: a ticker printing a line every
+/// 100 ms that exits 3 on SIGTERM, a `cat` keeping stdin open, and an interactive shell on a
+/// TTY.
+fn attach_stack(backend: Backend, prefix: &str) -> Stack {
+    let stack = Stack::on(backend, prefix);
+    stack.write(
+        "compose.yaml",
+        &format!(
+            r#"
+services:
+  ticker:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "trap 'echo stopping; exit 3' TERM; echo early; i=0; while true; do echo tick-$$i; i=$$((i+1)); sleep 0.1; done"]
+  cat:
+    image: {BUSYBOX_IMAGE}
+    command: ["cat"]
+    stdin_open: true
+  shell:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh"]
+    tty: true
+    stdin_open: true
+"#
+        ),
+    );
+    stack
+}
+
+fn attach_shows_live_output_proxies_sigterm_and_returns_the_exit_code(backend: Backend) {
+    let stack = attach_stack(backend, "attach-live");
+    stack.ok(&["up", "-d", "ticker"]);
+    let ticker = format!("{}-ticker-1", stack.name);
+    // Printed before the attach: not replayed.
+    let printed = (0..100).any(|_| {
+        let found = stdout(&stack.run(&["logs", "ticker"])).contains("tick-2");
+        if !found {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        found
+    });
+    assert!(printed, "the ticker ticks");
+
+    let mut attached = Background::spawn(stack.command(&["attach", "--no-stdin", "ticker"]));
+    let live = |out: &str, _: &str| out.matches("tick-").count() >= 3;
+    attached.wait_for(live, "three live ticks", Duration::from_secs(30));
+    // A reader that goes away (`| head`) detaches: hoist exits 0, the ticker keeps ticking.
+    let mut piped = Command::new("bash");
+    stack.backend_env(&mut piped);
+    piped
+        .arg("-c")
+        .arg(format!(
+            "set -o pipefail; {} -p {} attach --no-stdin ticker | head -n 2",
+            env!("CARGO_BIN_EXE_hoist"),
+            stack.name
+        ))
+        .current_dir(stack.path())
+        .stdin(Stdio::null());
+    let mut head = Background::spawn(piped);
+    let status = head.wait(Duration::from_secs(30));
+    assert!(status.success(), "{}", head.output());
+    assert_eq!(
+        head.stdout().matches("tick-").count(),
+        2,
+        "{}",
+        head.output()
+    );
+    assert!(stack.running(&ticker), "{ticker} keeps running");
+
+    // Sent to hoist, passed on to the container (`--sig-proxy` is the default): it exits 3.
+    attached.signal(libc::SIGTERM);
+    let status = attached.wait(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(3), "{}", attached.output());
+    let out = attached.stdout();
+    assert!(out.contains("stopping"), "{}", attached.output());
+    assert!(
+        !out.contains("early"),
+        "no replay of earlier output: {out:?}"
+    );
+    assert!(
+        !out.contains("tick-0\n"),
+        "no replay of earlier output: {out:?}"
+    );
+    assert_eq!(stack.exit_code(&ticker), Some(3));
+}
+on_both_backends!(attach_shows_live_output_proxies_sigterm_and_returns_the_exit_code);
+
+fn attach_forwards_stdin_and_without_sig_proxy_ctrl_c_detaches(backend: Backend) {
+    let stack = attach_stack(backend, "attach-stdin");
+    stack.ok(&["up", "-d", "cat"]);
+    let cat = format!("{}-cat-1", stack.name);
+    let mut cmd = stack.command(&["attach", "--sig-proxy=false", "cat"]);
+    cmd.stdin(Stdio::piped());
+    let mut attached = Background::spawn(cmd);
+    let mut typing = attached.child.stdin.take().expect("stdin");
+    // Typed until seen: the first line may go out before the attach is connected.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !attached.stdout().contains("hello from stdin") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stdin never echoed\n{}",
+            attached.output()
+        );
+        typing.write_all(b"hello from stdin\n").expect("type");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    attached.signal(libc::SIGINT);
+    let status = attached.wait(Duration::from_secs(30));
+    drop(typing);
+    assert_eq!(status.code(), Some(130), "{}", attached.output());
+    assert!(
+        attached.stderr().contains("keeps running"),
+        "{}",
+        attached.output()
+    );
+    assert!(stack.running(&cat), "detaching left {cat} running");
+}
+on_both_backends!(attach_forwards_stdin_and_without_sig_proxy_ctrl_c_detaches);
+
+fn attach_under_a_terminal_types_into_the_tty_and_detach_keys_leave_it_running(backend: Backend) {
+    let stack = attach_stack(backend, "attach-tty");
+    stack.ok(&["up", "-d", "shell"]);
+    let shell = format!("{}-shell-1", stack.name);
+    // The typed line echoes as typed; only the shell's answer holds `typed-42`.
+    let (output, code) = under_terminal(
+        &stack,
+        &["attach", "shell"],
+        &[
+            ("", b"echo typed-$((6*7)); tty\r"),
+            ("typed-42", b"\x10"),
+            ("typed-42", b"\x11"),
+        ],
+    );
+    assert_eq!(code, 0, "ctrl-p ctrl-q detach: {output:?}");
+    assert!(output.contains("/dev/pts/"), "a TTY: {output:?}");
+    // The shell's prompt has no newline: `stty`'s word follows it on the line.
+    assert!(
+        output.contains("icanon") && !output.contains("-icanon"),
+        "terminal restored: {output:?}"
+    );
+    assert!(stack.running(&shell), "detaching left {shell} running");
+
+    // Other keys, given as docker spells them.
+    let (output, code) = under_terminal(
+        &stack,
+        &["attach", "--detach-keys", "ctrl-a,x", "shell"],
+        &[
+            ("", b"echo again-$((6*7))\r"),
+            ("again-42", b"\x01"),
+            ("again-42", b"x"),
+        ],
+    );
+    assert_eq!(code, 0, "ctrl-a x detach: {output:?}");
+    assert!(stack.running(&shell), "detaching left {shell} running");
+}
+on_both_backends!(attach_under_a_terminal_types_into_the_tty_and_detach_keys_leave_it_running);
+
+fn attach_picks_the_replica_by_index_and_refuses_stopped_or_unknown_services(backend: Backend) {
+    let stack = Stack::on(backend, "attach-index");
+    stack.write(
+        "compose.yaml",
+        &format!(
+            r#"
+services:
+  worker:
+    image: {BUSYBOX_IMAGE}
+    command: ["sh", "-c", "while true; do cat /tmp/me 2>/dev/null; sleep 0.1; done"]
+"#
+        ),
+    );
+    stack.ok(&["up", "-d", "--scale", "worker=2"]);
+    let (one, two) = (
+        format!("{}-worker-1", stack.name),
+        format!("{}-worker-2", stack.name),
+    );
+    stack.exec(&one, &["sh", "-c", "echo i-am-one > /tmp/me"]);
+    stack.exec(&two, &["sh", "-c", "echo i-am-two > /tmp/me"]);
+
+    let mut attached = Background::spawn(stack.command(&[
+        "attach",
+        "--index",
+        "2",
+        "--sig-proxy=false",
+        "worker",
+    ]));
+    let seen = |out: &str, _: &str| out.matches("i-am-two").count() >= 2;
+    attached.wait_for(seen, "replica 2's output", Duration::from_secs(30));
+    attached.signal(libc::SIGINT);
+    let status = attached.wait(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(130), "{}", attached.output());
+    assert!(
+        !attached.stdout().contains("i-am-one"),
+        "{}",
+        attached.output()
+    );
+
+    let out = stack.run(&["attach", "--index", "3", "worker"]);
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not running container #3"),
+        "stderr: {}",
+        stderr(&out)
+    );
+    let out = stack.run(&["attach", "nope"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("nope"), "stderr: {}", stderr(&out));
+    stack.ok(&["stop", "-t", "0", "worker"]);
+    let out = stack.run(&["attach", "worker"]);
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("service \"worker\" is not running"),
+        "stderr: {}",
+        stderr(&out)
+    );
+    let out = stack.run(&["attach", "--detach-keys", "ctrl-", "worker"]);
+    assert_eq!(out.status.code(), Some(2), "stderr: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid --detach-keys"),
+        "stderr: {}",
+        stderr(&out)
+    );
+}
+on_both_backends!(attach_picks_the_replica_by_index_and_refuses_stopped_or_unknown_services);

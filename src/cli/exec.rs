@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::run::{env_pairs, exit_code, want_tty};
-use super::session::{self, Relay, Target};
+use super::session::{self, OnSignal, Relay, Target};
 use super::terminal::RawMode;
 use super::{engine_for, load_context, CliError, GlobalArgs};
 use crate::engine::EngineError;
@@ -65,14 +65,7 @@ pub async fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32, CliError> 
         privileged: args.privileged,
     };
     let runtime = engine.runtime.clone();
-    let raw =
-        if tty {
-            Some(RawMode::enable().map_err(|e| {
-                EngineError::new(format!("cannot put the terminal in raw mode: {e}"))
-            })?)
-        } else {
-            None
-        };
+    let raw = RawMode::enable_if(tty)?;
     let session = runtime
         .exec(&container, &spec)
         .await
@@ -82,7 +75,12 @@ pub async fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32, CliError> 
         return Ok(0);
     }
     let target = Target::Exec(session.id.clone());
-    let how = Relay { tty, stdin: true };
+    let how = Relay {
+        tty,
+        stdin: true,
+        signals: OnSignal::Interrupt,
+        detach_keys: None,
+    };
     let relayed = session::relay(&runtime, session.io, &target, how).await;
     drop(raw);
     relayed?;

@@ -3,11 +3,13 @@
 //! the library and prints the result. Nothing below this module prints.
 
 mod attach;
+mod attach_cmd;
 mod backend;
 mod build;
 mod builder;
 pub mod config;
 mod cp;
+mod detach_keys;
 mod down;
 mod events;
 mod exec;
@@ -124,6 +126,8 @@ pub enum Backend {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Attach local standard input, output, and error streams to a service's running container
+    Attach(attach_cmd::AttachArgs),
     /// Build or rebuild services
     Build(build::BuildArgs),
     /// Manage the build cache (`builder prune`)
@@ -264,6 +268,7 @@ fn async_main(global: &GlobalArgs, command: &Command) -> Result<i32, CliError> {
             Command::Down(args) => down::run(global, args).await,
             Command::Run(args) => run::run(global, args).await,
             Command::Exec(args) => exec::run(global, args).await,
+            Command::Attach(args) => attach_cmd::run(global, args).await,
             Command::Build(args) => build::run(global, args).await,
             Command::Builder(args) => builder::run(global, args).await,
             Command::Info(args) => info::run(global, args).await,

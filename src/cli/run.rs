@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use super::session::{self, Relay, Target};
+use super::session::{self, OnSignal, Relay, Target};
 use super::terminal::RawMode;
 use super::{engine_for, load_context, CliError, GlobalArgs};
 use crate::compose::model::split_shell_words;
@@ -227,14 +227,7 @@ async fn attached(runtime: &Arc<dyn Runtime>, c: &OneOffContainer) -> Result<i32
         .attach_container(&c.name, &options)
         .await
         .map_err(|e| EngineError::runtime(&format!("attach to container {}", c.name), e))?;
-    let raw =
-        if c.tty {
-            Some(RawMode::enable().map_err(|e| {
-                EngineError::new(format!("cannot put the terminal in raw mode: {e}"))
-            })?)
-        } else {
-            None
-        };
+    let raw = RawMode::enable_if(c.tty)?;
     runtime
         .start_container(&c.name)
         .await
@@ -242,6 +235,8 @@ async fn attached(runtime: &Arc<dyn Runtime>, c: &OneOffContainer) -> Result<i32
     let how = Relay {
         tty: c.tty,
         stdin: c.stdin_open,
+        signals: OnSignal::Interrupt,
+        detach_keys: None,
     };
     let relayed = session::relay(runtime, io, &Target::Container(c.name.clone()), how).await;
     drop(raw);

@@ -1,4 +1,4 @@
-//! The host terminal for interactive `run` and `exec`: raw mode (so keystrokes, Ctrl-C
+//! The host terminal for interactive `run`, `exec` and `attach`: raw mode (so keystrokes, Ctrl-C
 //! included, go to the container's TTY unprocessed) and the window size.
 //!
 //! Not for: relaying container I/O (`session`), or anything when standard input is not a
@@ -10,6 +10,7 @@
 use std::io;
 use std::sync::{Mutex, Once};
 
+use crate::engine::EngineError;
 use crate::runtime::TtySize;
 
 /// The settings to put back, while raw mode is on. Shared with the panic hook.
@@ -53,6 +54,16 @@ impl RawMode {
             return Err(err);
         }
         Ok(RawMode { _private: () })
+    }
+
+    /// Raw mode when `wanted` (the session has a TTY to type into), else nothing.
+    pub fn enable_if(wanted: bool) -> Result<Option<RawMode>, EngineError> {
+        if !wanted {
+            return Ok(None);
+        }
+        RawMode::enable()
+            .map(Some)
+            .map_err(|e| EngineError::new(format!("cannot put the terminal in raw mode: {e}")))
     }
 }
 

@@ -193,7 +193,8 @@ impl Engine {
         })
     }
 
-    /// The running container of `service` an `exec` goes to: replica `index` (from 1).
+    /// The running container of `service` an `exec` or `attach` goes to: replica `index`
+    /// (from 1).
     pub async fn exec_target(
         &self,
         ctx: &ProjectContext,
