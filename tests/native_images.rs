@@ -981,3 +981,80 @@ fn a_token_auth_registry_granting_anonymous_pull_is_pulled_without_a_login_but_n
     );
     assert_only_tokens_reached_the_registry(&registry);
 }
+
+#[test]
+fn image_prune_filters_by_label_and_creation_time_on_native() {
+    let root = NativeRoot::new("prunefilter");
+    root.load_busybox();
+    for stage in ["one", "two"] {
+        root.write(
+            &format!("Dockerfile.{stage}"),
+            &format!("FROM hoist-test/busybox:latest\nLABEL hoist.prune=yes stage={stage}\n"),
+        );
+    }
+    let compose: String = ["one", "two"]
+        .iter()
+        .map(|s| {
+            format!(
+                "  {s}:\n    build: {{context: ., dockerfile: Dockerfile.{s}}}\n    image: hoist-test/{s}:1\n"
+            )
+        })
+        .collect();
+    root.write("compose.yaml", &format!("services:\n{compose}"));
+    root.ok(&["build"]);
+    let untagged = |out: &str| -> Vec<String> {
+        let mut names: Vec<String> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("untagged: "))
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        names
+    };
+
+    let out = root.ok(&["image", "prune", "-a", "-f", "--filter", "label=stage=two"]);
+    assert_eq!(untagged(&out), ["hoist-test/two:1"], "{out}");
+    // Built just now: not before 2000.
+    let out = root.ok(&[
+        "image",
+        "prune",
+        "-a",
+        "-f",
+        "--filter",
+        "label=hoist.prune",
+        "--filter",
+        "until=2000-01-01T00:00:00Z",
+    ]);
+    assert!(untagged(&out).is_empty(), "{out}");
+    // label!: busybox has no hoist.prune label.
+    let out = root.ok(&[
+        "image",
+        "prune",
+        "-a",
+        "-f",
+        "--filter",
+        "label!=hoist.prune",
+    ]);
+    assert_eq!(untagged(&out), ["hoist-test/busybox:latest"], "{out}");
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let out = root.ok(&[
+        "image",
+        "prune",
+        "-a",
+        "-f",
+        "--filter",
+        &format!("until={later}"),
+    ]);
+    assert_eq!(untagged(&out), ["hoist-test/one:1"], "{out}");
+
+    for bad in ["nope=1", "until=someday", "label"] {
+        let out = root.hoist(&["image", "prune", "-f", "--filter", bad]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(&format!("\"{bad}\"")),
+            "names the filter: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

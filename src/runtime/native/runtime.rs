@@ -820,11 +820,16 @@ impl crate::runtime::Runtime for NativeRuntime {
         .await
     }
 
-    async fn prune_images(&self, all: bool) -> Result<PruneReport> {
+    async fn prune_images(
+        &self,
+        all: bool,
+        filters: &crate::runtime::ImagePruneFilters,
+    ) -> Result<PruneReport> {
         let root = self.root.clone();
+        let filters = filters.clone();
         blocking(move || {
             let _lock = prune::BuildLock::acquire(&root, true)?;
-            state::with_store(&root, |store| prune::prune_images(store, all))
+            state::with_store(&root, |store| prune::prune_images(store, all, &filters))
         })
         .await
     }
