@@ -14,8 +14,10 @@
 //! an upload session and `PUT` the blob to its `Location`, then `PUT` the manifest.
 //!
 //! Credentials: the [`Credentials`] given to the client (from the caller's `RegistryAuth`,
-//! else `auths` of the Docker CLI's `config.json`) answer `Basic` challenges and go to the
-//! token service of `Bearer` ones; without any, tokens are asked for anonymously.
+//! else the Docker CLI's `config.json`: its `credHelpers`/`credsStore` credential helpers,
+//! then `auths`) answer `Basic` challenges and go to the token service of `Bearer` ones
+//! (an identity token as an OAuth2 refresh token); without any, tokens are asked for
+//! anonymously.
 //!
 //! Not for: reference parsing (see [`super::reference`]).
 
@@ -190,47 +192,208 @@ impl Credentials {
         )
     }
 
-    /// The Docker CLI's stored login for `domain` (`$DOCKER_CONFIG/config.json`, default
-    /// `~/.docker/config.json`, its `auths` entries; credential helpers are not run).
-    pub fn from_docker_config(domain: &str) -> Option<Credentials> {
-        let dir = std::env::var_os("DOCKER_CONFIG")
+    /// The Docker CLI's stored login for `domain`, looked up as `docker` does
+    /// (`$DOCKER_CONFIG/config.json`, default `~/.docker/config.json`): the credential helper
+    /// `credHelpers` names for the registry, else the `credsStore` helper, else the `auths`
+    /// entry. A helper is `docker-credential-<name>` on `PATH`; one answering "credentials
+    /// not found" means no login (anonymous), one that fails is an error naming it.
+    pub fn from_docker_config(domain: &str) -> Result<Option<Credentials>, ImageError> {
+        let Some(dir) = std::env::var_os("DOCKER_CONFIG")
             .map(std::path::PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker"))
-            })?;
-        let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
-        let config: serde_json::Value = serde_json::from_str(&text).ok()?;
-        let auths = config.get("auths")?.as_object()?;
-        let wanted: Vec<String> = if domain == DOCKER_HUB {
-            vec![
-                "https://index.docker.io/v1/".to_string(),
-                "index.docker.io".to_string(),
-                DOCKER_HUB.to_string(),
-            ]
-        } else {
-            vec![
-                domain.to_string(),
-                format!("https://{domain}"),
-                format!("http://{domain}"),
-            ]
+            .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker")))
+        else {
+            return Ok(None);
         };
-        let entry = auths.iter().find_map(|(k, v)| {
-            wanted
-                .iter()
-                .any(|w| k.trim_end_matches('/') == w.trim_end_matches('/'))
-                .then_some(v)
+        let path = dir.join("config.json");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(config_err(
+                    domain,
+                    format!("cannot read {}: {e}", path.display()),
+                ))
+            }
+        };
+        let config: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            config_err(
+                domain,
+                format!(
+                    "{}:{}:{}: not valid JSON ({e}); fix the file or remove it and log in again",
+                    path.display(),
+                    e.line(),
+                    e.column()
+                ),
+            )
         })?;
-        let encoded = entry.get("auth")?.as_str()?;
-        use base64::Engine as _;
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .ok()?;
-        let (user, pass) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
-        Some(Credentials {
-            username: user.to_string(),
-            password: pass.to_string(),
-        })
+        let key = credential_key(domain);
+        let per_registry = config
+            .get("credHelpers")
+            .and_then(|h| h.get(key.as_str()))
+            .and_then(serde_json::Value::as_str)
+            .map(|h| (h, format!("credHelpers[\"{key}\"]")));
+        let default = config
+            .get("credsStore")
+            .and_then(serde_json::Value::as_str)
+            .map(|h| (h, "credsStore".to_string()));
+        if let Some((helper, named_by)) = per_registry.or(default).filter(|(h, _)| !h.is_empty()) {
+            let named_by = format!("{named_by} of {}", path.display());
+            return credential_helper_get(helper, &named_by, &key, domain);
+        }
+        Ok(stored_auth(&config, domain))
     }
+}
+
+/// The server address the Docker CLI stores (and asks helpers for) the login of `domain`
+/// under: Docker Hub's legacy index URL, the bare `host[:port]` of any other registry.
+fn credential_key(domain: &str) -> String {
+    if domain == DOCKER_HUB {
+        DOCKER_HUB_SERVER_ADDRESS.to_string()
+    } else {
+        domain.to_string()
+    }
+}
+
+/// The key of Docker Hub's logins in `config.json` and credential helpers.
+const DOCKER_HUB_SERVER_ADDRESS: &str = "https://index.docker.io/v1/";
+
+/// What a credential helper prints on stdout (exiting non-zero) when it has no login.
+const HELPER_NOT_FOUND: &str = "credentials not found in native keychain";
+
+/// The `Username` a helper answers when `Secret` is an identity token.
+const IDENTITY_TOKEN_USER: &str = "<token>";
+
+fn config_err(domain: &str, message: String) -> ImageError {
+    ImageError::Registry {
+        reference: domain.to_string(),
+        message: format!("reading the docker login: {message}"),
+    }
+}
+
+/// Runs `docker-credential-<helper> get` with `server` on stdin, as the Docker CLI does
+/// (the docker-credential-helpers protocol).
+fn credential_helper_get(
+    helper: &str,
+    named_by: &str,
+    server: &str,
+    domain: &str,
+) -> Result<Option<Credentials>, ImageError> {
+    use std::io::Write as _;
+    let program = format!("docker-credential-{helper}");
+    let fail = |what: String| {
+        config_err(
+            domain,
+            format!("the credential helper {program} ({named_by}), asked for {server}, {what}"),
+        )
+    };
+    let mut child = std::process::Command::new(&program)
+        .arg("get")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                fail("is not on PATH: install it, or remove it from the docker config".to_string())
+            }
+            _ => fail(format!("cannot be run: {e}")),
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits without reading gives a broken pipe: its exit says more.
+        let _ = stdin.write_all(server.as_bytes());
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| fail(format!("cannot be run: {e}")))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        if stdout.trim() == HELPER_NOT_FOUND {
+            return Ok(None);
+        }
+        let said = [stdout.trim(), String::from_utf8_lossy(&out.stderr).trim()]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+        return Err(fail(format!(
+            "failed ({}){}",
+            out.status,
+            if said.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", truncated(&said, 400))
+            }
+        )));
+    }
+    #[derive(Deserialize)]
+    struct HelperAnswer {
+        #[serde(rename = "Username", default)]
+        username: String,
+        #[serde(rename = "Secret", default)]
+        secret: String,
+    }
+    let answer: HelperAnswer = serde_json::from_str(stdout.trim()).map_err(|e| {
+        fail(format!(
+            "answered something other than the JSON {{\"ServerURL\",\"Username\",\"Secret\"}} ({e})"
+        ))
+    })?;
+    if answer.username.is_empty() && answer.secret.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Credentials {
+        username: answer.username,
+        password: answer.secret,
+    }))
+}
+
+fn truncated(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_string(),
+    }
+}
+
+/// The `auths` entry of `config.json` for `domain` (a `docker login` without a helper).
+fn stored_auth(config: &serde_json::Value, domain: &str) -> Option<Credentials> {
+    let auths = config.get("auths")?.as_object()?;
+    let wanted: Vec<String> = if domain == DOCKER_HUB {
+        vec![
+            DOCKER_HUB_SERVER_ADDRESS.to_string(),
+            "index.docker.io".to_string(),
+            DOCKER_HUB.to_string(),
+        ]
+    } else {
+        vec![
+            domain.to_string(),
+            format!("https://{domain}"),
+            format!("http://{domain}"),
+        ]
+    };
+    let entry = auths.iter().find_map(|(k, v)| {
+        wanted
+            .iter()
+            .any(|w| k.trim_end_matches('/') == w.trim_end_matches('/'))
+            .then_some(v)
+    })?;
+    if let Some(token) = entry.get("identitytoken").and_then(|t| t.as_str()) {
+        if !token.is_empty() {
+            return Some(Credentials {
+                username: IDENTITY_TOKEN_USER.to_string(),
+                password: token.to_string(),
+            });
+        }
+    }
+    let encoded = entry.get("auth")?.as_str()?;
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let (user, pass) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+    Some(Credentials {
+        username: user.to_string(),
+        password: pass.to_string(),
+    })
 }
 
 /// What a push did.
@@ -837,6 +1000,15 @@ impl RegistryClient {
         let lower = challenge.to_ascii_lowercase();
         if lower.starts_with("basic") {
             return match &self.credentials {
+                Some(c) if c.username == IDENTITY_TOKEN_USER => Err(registry_err(
+                    repo,
+                    format!(
+                        "the registry asks for a password ({challenge}), but the stored login \
+                         is an identity token, which only a token service takes; log in with \
+                         a password: {}",
+                        login_command(repo)
+                    ),
+                )),
                 Some(c) => Ok(c.basic()),
                 None => Err(registry_err(
                     repo,
@@ -876,26 +1048,74 @@ impl RegistryClient {
         let realm = params
             .get("realm")
             .ok_or_else(|| registry_err(repo, "bearer challenge without a realm"))?;
-        let scope = params
+        // The challenge names what the request needs, space-separated.
+        let mut scopes: Vec<String> = params
             .get("scope")
-            .cloned()
-            .unwrap_or_else(|| format!("repository:{}:pull", repo.path));
-        let join = if realm.contains('?') { '&' } else { '?' };
-        let mut url = format!("{realm}{join}scope={}", percent_encode(&scope));
-        if let Some(service) = params.get("service") {
-            url.push_str(&format!("&service={}", percent_encode(service)));
+            .map(|s| s.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default();
+        if scopes.is_empty() {
+            scopes.push(format!("repository:{}:pull", repo.path));
         }
-        let basic = self.credentials.as_ref().map(Credentials::basic);
-        let response = self
-            .send(
-                repo,
-                http::Method::GET,
-                &url,
-                &[],
-                basic.as_deref(),
-                empty_body(),
-            )
-            .await?;
+        let scope = scopes.join(" ");
+        let service = params.get("service").map(String::as_str);
+        let identity_token = self
+            .credentials
+            .as_ref()
+            .filter(|c| c.username == IDENTITY_TOKEN_USER)
+            .map(|c| c.password.as_str());
+        let mut response = None;
+        if let Some(refresh_token) = identity_token {
+            // Docker's identity tokens are OAuth2 refresh tokens: POSTed to the realm.
+            let mut form = format!(
+                "grant_type=refresh_token&client_id=hoist&refresh_token={}&scope={}",
+                percent_encode(refresh_token),
+                percent_encode(&scope)
+            );
+            if let Some(service) = service {
+                form.push_str(&format!("&service={}", percent_encode(service)));
+            }
+            let posted = self
+                .send(
+                    repo,
+                    http::Method::POST,
+                    realm,
+                    &[(
+                        http::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )],
+                    None,
+                    full_body(Bytes::from(form)),
+                )
+                .await?;
+            // A token service without OAuth2 (404) gets the GET below, as Docker does.
+            if posted.status() != StatusCode::NOT_FOUND {
+                response = Some(posted);
+            }
+        }
+        let response = match response {
+            Some(r) => r,
+            None => {
+                let join = if realm.contains('?') { '&' } else { '?' };
+                let mut url = realm.clone();
+                for (i, scope) in scopes.iter().enumerate() {
+                    let sep = if i == 0 { join } else { '&' };
+                    url.push_str(&format!("{sep}scope={}", percent_encode(scope)));
+                }
+                if let Some(service) = service {
+                    url.push_str(&format!("&service={}", percent_encode(service)));
+                }
+                let basic = self.credentials.as_ref().map(Credentials::basic);
+                self.send(
+                    repo,
+                    http::Method::GET,
+                    &url,
+                    &[],
+                    basic.as_deref(),
+                    empty_body(),
+                )
+                .await?
+            }
+        };
         let status = response.status();
         if !status.is_success() {
             let login = login_command(repo);
