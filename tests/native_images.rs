@@ -387,7 +387,9 @@ fn a_native_build_is_pushed_by_compose_push_and_image_push_and_runs_after_a_fres
         )),
         "{out}"
     );
-    assert!(out.contains(": Pushed"), "{out}");
+    // The registry has the layers in hoist/built: it lends them instead of a re-upload.
+    assert!(out.contains(": Mounted from hoist/built"), "{out}");
+    assert!(!out.contains(": Pushed"), "{out}");
     assert!(out.contains("2: digest: sha256:"), "{out}");
     // Everything is there now: a second push uploads nothing.
     let again = builder.ok(&["image", "push", &other]);
@@ -1213,6 +1215,90 @@ fn a_credential_helper_s_login_goes_to_the_token_service_only() {
         err.contains(&format!("docker login {}", registry.address())),
         "{err}"
     );
+}
+
+/// The blob uploads (`PATCH`, or `PUT` to an upload session) the registry got for `repo`.
+fn blob_uploads(registry: &Registry, repo: &str) -> Vec<String> {
+    let prefix = format!("/v2/{repo}/blobs/uploads/");
+    registry
+        .registry_requests()
+        .into_iter()
+        .filter_map(|head| head.lines().next().map(str::to_string))
+        .filter(|line| {
+            (line.starts_with("PATCH ") || line.starts_with("PUT ")) && line.contains(&prefix)
+        })
+        .collect()
+}
+
+#[test]
+fn a_push_mounts_blobs_the_registry_has_in_another_repository() {
+    let registry = Registry::start_with(Auth::Token {
+        anonymous_pull: false,
+    });
+    let first = format!("{}/hoist/a:1", registry.address());
+    let second = format!("{}/hoist/b:1", registry.address());
+    let root = NativeRoot::new("mount");
+    root.load_busybox();
+    root.ok(&["image", "tag", "hoist-test/busybox", &first]);
+    root.ok(&["image", "tag", "hoist-test/busybox", &second]);
+    docker_login(&root, &registry, Some((USER, PASSWORD)));
+    let pushed = root.ok(&["image", "push", &first]);
+    assert!(pushed.contains(": Pushed"), "{pushed}");
+    assert!(!blob_uploads(&registry, "hoist/a").is_empty());
+
+    let asked_before = registry.token_requests().len();
+    let out = root.ok(&["image", "push", &second]);
+    assert!(out.contains(": Mounted from hoist/a"), "{out}");
+    assert!(!out.contains(": Pushed"), "{out}");
+    let heads = registry.registry_requests();
+    let mounts: Vec<&String> = heads
+        .iter()
+        .filter(|h| {
+            h.starts_with("POST /v2/hoist/b/blobs/uploads/?mount=sha256%3A")
+                && h.lines().next().unwrap().contains("&from=hoist%2Fa ")
+        })
+        .collect();
+    assert!(
+        !mounts.is_empty(),
+        "no mount request:
+{}",
+        heads.join(
+            "
+
+"
+        )
+    );
+    assert_eq!(
+        blob_uploads(&registry, "hoist/b"),
+        Vec::<String>::new(),
+        "no blob bytes were sent for hoist/b"
+    );
+    // The token for the mount covers reading the repository it mounts from.
+    let mount_scopes = registry.token_requests()[asked_before..].iter().any(|r| {
+        r.scopes.contains(&"repository:hoist/a:pull".to_string())
+            && r.scopes
+                .contains(&"repository:hoist/b:pull,push".to_string())
+            && r.granted.contains(&"repository:hoist/a:pull".to_string())
+    });
+    assert!(mount_scopes, "{:?}", registry.token_requests());
+    assert_only_tokens_reached_the_registry(&registry);
+
+    // What was pulled is remembered too: a fresh store pulls b, pushes it as c by mounts.
+    let fresh = NativeRoot::new("mountpull");
+    docker_login(&fresh, &registry, Some((USER, PASSWORD)));
+    let pulled = fresh.ok(&["image", "pull", &second]);
+    assert!(pulled.contains("Downloaded newer image"), "{pulled}");
+    let third = format!("{}/hoist/c:1", registry.address());
+    fresh.ok(&["image", "tag", &second, &third]);
+    let out = fresh.ok(&["image", "push", &third]);
+    assert!(out.contains(": Mounted from hoist/b"), "{out}");
+    assert_eq!(blob_uploads(&registry, "hoist/c"), Vec::<String>::new());
+    let last = NativeRoot::new("mountlast");
+    docker_login(&last, &registry, Some((USER, PASSWORD)));
+    let pulled = last.ok(&["image", "pull", &third]);
+    assert!(pulled.contains("Downloaded newer image"), "{pulled}");
+    let ran = last.ok(&["image", "inspect", &third]);
+    assert!(ran.contains("sha256:"), "{ran}");
 }
 
 #[test]

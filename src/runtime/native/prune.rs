@@ -217,13 +217,17 @@ pub fn collect_garbage(store: &ImageStore, report: &mut PruneReport) -> Result<(
     layers.extend(mounted_lowers());
 
     let mut reclaimed = 0u64;
+    let mut deleted_blobs = Vec::new();
     for (digest, size) in store.blobs()? {
         if !blobs.contains(&digest) {
             store.delete_blob(&digest)?;
             reclaimed += size;
             report.deleted.push(digest.to_string());
+            deleted_blobs.push(digest);
         }
     }
+    // A later push must not offer to mount what this store no longer has a record of.
+    store.forget_blob_sources(&deleted_blobs)?;
     let layers_dir = root.join("layers");
     let tmp = layers_dir.join("tmp");
     let listed = if keep_every_layer {

@@ -11,7 +11,11 @@
 //! `ghcr.io=http://10.0.0.5:5000` (a mirror of another registry).
 //!
 //! Pushes follow the distribution spec's monolithic upload: `HEAD` each blob, else `POST`
-//! an upload session and `PUT` the blob to its `Location`, then `PUT` the manifest.
+//! an upload session and `PUT` the blob to its `Location`, then `PUT` the manifest. A blob
+//! the store saw in another repository of the same registry (pulled from or pushed to it:
+//! the store's blob-source table) is first offered as a cross-repository mount
+//! (`POST …/blobs/uploads/?mount=<digest>&from=<repo>`, with a token that may pull `from`):
+//! `201` means no bytes to send, `202` is an upload session to send them to.
 //!
 //! Credentials: the [`Credentials`] given to the client (from the caller's `RegistryAuth`,
 //! else the Docker CLI's `config.json`: its `credHelpers`/`credsStore` credential helpers,
@@ -401,9 +405,37 @@ fn stored_auth(config: &serde_json::Value, domain: &str) -> Option<Credentials> 
 pub struct PushOutcome {
     /// The digest of the manifest now under the tag.
     pub manifest_digest: Digest,
-    /// Blobs uploaded; the others were present in the registry already.
+    /// Blobs uploaded; the others were present in the repository already or mounted.
     pub uploaded_blobs: usize,
     pub uploaded_bytes: u64,
+    /// Blobs the registry mounted from another of its repositories (no bytes sent).
+    pub mounted_blobs: usize,
+}
+
+/// How one blob of a push got to the registry.
+enum BlobPush {
+    Existed,
+    Mounted,
+    Uploaded(u64),
+}
+
+/// Blob mounts tried per blob before uploading it (Docker tries three too).
+const MAX_MOUNT_ATTEMPTS: usize = 3;
+
+/// Other repositories of `repo`'s registry the store saw `digest` in, to mount it from.
+fn mount_candidates(
+    store: &ImageStore,
+    repo: &Repo<'_>,
+    digest: &Digest,
+) -> Result<Vec<String>, ImageError> {
+    let prefix = format!("{}/", repo.domain);
+    Ok(store
+        .blob_sources(digest)?
+        .into_iter()
+        .filter_map(|source| source.strip_prefix(&prefix).map(str::to_string))
+        .filter(|path| path != repo.path && !path.is_empty())
+        .take(MAX_MOUNT_ATTEMPTS)
+        .collect())
 }
 
 /// A registry client; cheap to share, holds a connection pool and tokens.
@@ -423,6 +455,14 @@ struct Repo<'a> {
     domain: &'a str,
     /// For error messages.
     reference: String,
+}
+
+impl Repo<'_> {
+    /// How the blob-source table names this repository: `<domain>/<path>`, whichever
+    /// endpoint serves it (a mirror serves the registry's content).
+    fn source_name(&self) -> String {
+        format!("{}/{}", self.domain, self.path)
+    }
 }
 
 impl RegistryClient {
@@ -483,6 +523,7 @@ impl RegistryClient {
         });
         let mut uploaded_blobs = 0;
         let mut uploaded_bytes = 0;
+        let mut mounted_blobs = 0;
         // Layers first, the config last, as Docker does: a manifest only becomes valid once
         // everything it names is there.
         for (descriptor, is_layer) in manifest
@@ -492,11 +533,22 @@ impl RegistryClient {
             .chain(std::iter::once((&manifest.config, false)))
         {
             let report = layer_reporter(descriptor, is_layer, progress);
-            if let Some(bytes) = self.push_blob(store, &repo, descriptor, report).await? {
-                uploaded_blobs += 1;
-                uploaded_bytes += bytes;
+            match self.push_blob(store, &repo, descriptor, report).await? {
+                BlobPush::Existed => {}
+                BlobPush::Mounted => mounted_blobs += 1,
+                BlobPush::Uploaded(bytes) => {
+                    uploaded_blobs += 1;
+                    uploaded_bytes += bytes;
+                }
             }
         }
+        // The repository has every blob now: a later push elsewhere on this registry can
+        // mount them from here.
+        let digests: Vec<Digest> = std::iter::once(&manifest.config)
+            .chain(&manifest.layers)
+            .map(|d| d.digest.clone())
+            .collect();
+        store.record_blob_sources(&digests, &repo.source_name())?;
         let media_type = manifest
             .media_type
             .clone()
@@ -544,18 +596,19 @@ impl RegistryClient {
             manifest_digest: record.manifest_digest.clone(),
             uploaded_blobs,
             uploaded_bytes,
+            mounted_blobs,
         })
     }
 
-    /// Uploads one blob unless the registry has it, telling `report` how it goes; returns
-    /// the bytes uploaded.
+    /// Uploads one blob unless the registry has it or can mount it from another repository,
+    /// telling `report` how it goes.
     async fn push_blob(
         &self,
         store: &ImageStore,
         repo: &Repo<'_>,
         descriptor: &Descriptor,
         report: impl Fn(&str, Option<u64>),
-    ) -> Result<Option<u64>, ImageError> {
+    ) -> Result<BlobPush, ImageError> {
         let path = store.blob_path(&descriptor.digest);
         let size = std::fs::metadata(&path)
             .map_err(|e| registry_err(repo, format!("blob {}: {e}", path.display())))?
@@ -576,15 +629,48 @@ impl RegistryClient {
             .await?;
         if head.status().is_success() {
             report("Layer already exists", None);
-            return Ok(None);
+            return Ok(BlobPush::Existed);
         }
         let uploads = format!("{}/v2/{}/blobs/uploads/", repo.base, repo.path);
-        let started = self
-            .request(repo, http::Method::POST, &uploads, &[], empty_body)
-            .await?;
-        if started.status() != StatusCode::ACCEPTED {
-            return Err(refusal(repo, "POST", &uploads, started).await);
+        // A repository of the same registry that has the blob can lend it: mount it instead
+        // of sending the bytes. A registry that cannot answers 202 with an upload session.
+        let mut session = None;
+        for from in mount_candidates(store, repo, &descriptor.digest)? {
+            let url = format!(
+                "{uploads}?mount={}&from={}",
+                percent_encode(&descriptor.digest.to_string()),
+                percent_encode(&from)
+            );
+            let scopes = [format!("repository:{from}:pull")];
+            let answered = self
+                .request_scoped(repo, http::Method::POST, &url, &[], &scopes, empty_body)
+                .await?;
+            match answered.status() {
+                StatusCode::CREATED => {
+                    report(&format!("Mounted from {from}"), None);
+                    return Ok(BlobPush::Mounted);
+                }
+                StatusCode::ACCEPTED => {
+                    session = Some(answered);
+                    break;
+                }
+                // Not allowed to read `from`, or the registry does not mount: try the next
+                // source, then a plain upload.
+                _ => {}
+            }
         }
+        let started = match session {
+            Some(session) => session,
+            None => {
+                let started = self
+                    .request(repo, http::Method::POST, &uploads, &[], empty_body)
+                    .await?;
+                if started.status() != StatusCode::ACCEPTED {
+                    return Err(refusal(repo, "POST", &uploads, started).await);
+                }
+                started
+            }
+        };
         let location = started
             .headers()
             .get(http::header::LOCATION)
@@ -620,7 +706,7 @@ impl RegistryClient {
             return Err(refusal(repo, "PUT", &put_url, response).await);
         }
         report("Pushed", None);
-        Ok(Some(size))
+        Ok(BlobPush::Uploaded(size))
     }
 
     /// Pulls `reference` for `platform` into `store` and records it there under its
@@ -745,6 +831,13 @@ impl RegistryClient {
             downloaded_blobs += 1;
             downloaded_bytes += bytes;
         }
+        // This repository holds them: a push to another repository of the registry can
+        // mount them from here.
+        let digests: Vec<Digest> = std::iter::once(&manifest.config)
+            .chain(&manifest.layers)
+            .map(|d| d.digest.clone())
+            .collect();
+        store.record_blob_sources(&digests, &repo.source_name())?;
         let record = ImageRecord {
             manifest_digest,
             index_digest,
@@ -904,6 +997,20 @@ impl RegistryClient {
         headers: &[(http::HeaderName, &str)],
         body: impl Fn() -> Body,
     ) -> Result<Response<Incoming>, ImageError> {
+        self.request_scoped(repo, method, url, headers, &[], body)
+            .await
+    }
+
+    /// [`Self::request`], asking a token service for `extra_scopes` too when challenged.
+    async fn request_scoped(
+        &self,
+        repo: &Repo<'_>,
+        method: http::Method,
+        url: &str,
+        headers: &[(http::HeaderName, &str)],
+        extra_scopes: &[String],
+        body: impl Fn() -> Body,
+    ) -> Result<Response<Incoming>, ImageError> {
         let token_key = format!("{}|{}", repo.base, repo.path);
         let mut url = url.to_string();
         // Credentials go only to the registry that asked for them, never to another host an
@@ -939,7 +1046,9 @@ impl RegistryClient {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("")
                     .to_string();
-                let authorization = self.answer_challenge(repo, &challenge).await?;
+                let authorization = self
+                    .answer_challenge(repo, &challenge, extra_scopes)
+                    .await?;
                 if let Ok(mut tokens) = self.tokens.lock() {
                     tokens.insert(token_key.clone(), authorization);
                 }
@@ -996,6 +1105,7 @@ impl RegistryClient {
         &self,
         repo: &Repo<'_>,
         challenge: &str,
+        extra_scopes: &[String],
     ) -> Result<String, ImageError> {
         let lower = challenge.to_ascii_lowercase();
         if lower.starts_with("basic") {
@@ -1021,13 +1131,18 @@ impl RegistryClient {
         }
         Ok(format!(
             "Bearer {}",
-            self.fetch_token(repo, challenge).await?
+            self.fetch_token(repo, challenge, extra_scopes).await?
         ))
     }
 
     /// Answers a `WWW-Authenticate: Bearer realm=…,service=…,scope=…` challenge, with the
     /// credentials when there are some, anonymously otherwise.
-    async fn fetch_token(&self, repo: &Repo<'_>, challenge: &str) -> Result<String, ImageError> {
+    async fn fetch_token(
+        &self,
+        repo: &Repo<'_>,
+        challenge: &str,
+        extra_scopes: &[String],
+    ) -> Result<String, ImageError> {
         let Some(params) = challenge
             .strip_prefix("Bearer ")
             .or_else(|| challenge.strip_prefix("bearer "))
@@ -1048,13 +1163,19 @@ impl RegistryClient {
         let realm = params
             .get("realm")
             .ok_or_else(|| registry_err(repo, "bearer challenge without a realm"))?;
-        // The challenge names what the request needs, space-separated.
+        // The challenge names what the request needs, space-separated; a blob mount also
+        // needs pull on the repository it mounts from, which a registry may leave out.
         let mut scopes: Vec<String> = params
             .get("scope")
             .map(|s| s.split_whitespace().map(str::to_string).collect())
             .unwrap_or_default();
         if scopes.is_empty() {
             scopes.push(format!("repository:{}:pull", repo.path));
+        }
+        for extra in extra_scopes {
+            if !scopes.contains(extra) {
+                scopes.push(extra.clone());
+            }
         }
         let scope = scopes.join(" ");
         let service = params.get("service").map(String::as_str);
