@@ -271,3 +271,88 @@ fn image_commands_on_the_docker_backend_tag_list_save_remove_and_load() {
     assert!(String::from_utf8_lossy(&missing.stderr)
         .contains("No such image: hoist-test/never-built:0"));
 }
+
+/// Builds `name` on the engine from the busybox test image with `labels` (`k=v ...`).
+fn engine_build_labelled(name: &str, labels: &str) {
+    use std::io::Write as _;
+    let mut child = Command::new("docker")
+        .args(["build", "-q", "-t", name, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("docker build");
+    write!(
+        child.stdin.take().unwrap(),
+        "FROM {}\nLABEL {labels}\n",
+        common::ensure_busybox_image()
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "docker build {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn image_prune_filters_go_to_the_engine_on_the_docker_backend() {
+    // Every prune names this run's own label: other images on the engine are never touched.
+    let run = common::unique_name("prunefilter").to_lowercase();
+    let mine = format!("label=hoist.test.prune={run}");
+    let (one, two) = (
+        format!("hoist-test/{run}-one:1"),
+        format!("hoist-test/{run}-two:1"),
+    );
+    struct Untag(Vec<String>);
+    impl Drop for Untag {
+        fn drop(&mut self) {
+            for image in &self.0 {
+                let _ = Command::new("docker").args(["rmi", "-f", image]).output();
+            }
+        }
+    }
+    let _cleanup = Untag(vec![one.clone(), two.clone()]);
+    engine_build_labelled(&one, &format!("hoist.test.prune={run} stage=one"));
+    engine_build_labelled(&two, &format!("hoist.test.prune={run} stage=two"));
+    let prune = |filters: &[&str]| {
+        let mut args = vec!["prune", "-a", "-f", "--filter", &mine];
+        for f in filters {
+            args.extend(["--filter", f]);
+        }
+        let out = hoist_docker(&args);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+
+    // Built just now: nothing of it was created before 2000.
+    let out = prune(&["until=2000-01-01T00:00:00Z"]);
+    assert!(engine_has(&one) && engine_has(&two), "{out}");
+    let out = prune(&["label!=stage=one"]);
+    assert!(out.contains(&format!("untagged: {two}")), "{out}");
+    assert!(engine_has(&one) && !engine_has(&two), "{out}");
+    let out = prune(&["label=stage=one", "until=0s"]);
+    assert!(out.contains(&format!("untagged: {one}")), "{out}");
+    assert!(!engine_has(&one), "{out}");
+
+    // A bad filter is refused before the engine is asked, naming it (this run's label
+    // still there, should it ever be accepted).
+    let out = hoist_docker(&[
+        "prune",
+        "-a",
+        "-f",
+        "--filter",
+        &mine,
+        "--filter",
+        "dangle=true",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("\"dangle=true\""), "{err}");
+}

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 
-use common::registry::{Auth, Registry, PASSWORD, TOKEN_SERVICE, USER};
+use common::registry::{Auth, Registry, IDENTITY_TOKEN, PASSWORD, TOKEN_SERVICE, USER};
 use hoist::runtime::native::digest::Digest;
 use hoist::runtime::native::oci::Platform;
 use hoist::runtime::native::reference::Reference;
@@ -387,7 +387,9 @@ fn a_native_build_is_pushed_by_compose_push_and_image_push_and_runs_after_a_fres
         )),
         "{out}"
     );
-    assert!(out.contains(": Pushed"), "{out}");
+    // The registry has the layers in hoist/built: it lends them instead of a re-upload.
+    assert!(out.contains(": Mounted from hoist/built"), "{out}");
+    assert!(!out.contains(": Pushed"), "{out}");
     assert!(out.contains("2: digest: sha256:"), "{out}");
     // Everything is there now: a second push uploads nothing.
     let again = builder.ok(&["image", "push", &other]);
@@ -980,4 +982,398 @@ fn a_token_auth_registry_granting_anonymous_pull_is_pulled_without_a_login_but_n
         "{pull_requests:?}"
     );
     assert_only_tokens_reached_the_registry(&registry);
+}
+
+/// Directory of credential helpers for `root`, put first on hoist's `PATH`:
+/// `docker-credential-hoisttest` answers the test account for `registry` (as `docker login`
+/// with a credential store would; every server it is asked for is noted in `asked`) and
+/// "not found" for any other server, `-hoistidentity` an identity token for any server,
+/// `-hoistnone` always "not found", `-hoistbroken` garbage.
+fn credential_helpers(root: &NativeRoot, registry: &Registry) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = root.file("helpers");
+    std::fs::create_dir_all(&dir).unwrap();
+    let asked = dir.join("asked");
+    let scripts = [
+        (
+            "hoisttest",
+            format!(
+                "#!/bin/sh\n[ \"$1\" = get ] || exit 3\nserver=$(cat)\n\
+                 echo \"$server\" >> {asked}\n\
+                 if [ \"$server\" = \"{address}\" ]; then\n  \
+                 printf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}\\n' \"$server\"\n\
+                 else\n  echo 'credentials not found in native keychain'\n  exit 1\nfi\n",
+                asked = asked.display(),
+                address = registry.address(),
+            ),
+        ),
+        (
+            "hoistnone",
+            "#!/bin/sh\ncat >/dev/null\necho 'credentials not found in native keychain'\nexit 1\n"
+                .to_string(),
+        ),
+        (
+            "hoistidentity",
+            format!(
+                "#!/bin/sh\nserver=$(cat)\n\
+                 printf '{{\"ServerURL\":\"%s\",\"Username\":\"<token>\",\"Secret\":\"{IDENTITY_TOKEN}\"}}' \"$server\"\n"
+            ),
+        ),
+        (
+            "hoistbroken",
+            "#!/bin/sh\ncat >/dev/null\necho 'this is not JSON'\n".to_string(),
+        ),
+    ];
+    for (name, script) in scripts {
+        let path = dir.join(format!("docker-credential-{name}"));
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut env = root.env.borrow_mut();
+    env.retain(|(k, _)| k != "PATH");
+    env.push(("PATH".to_string(), path));
+    asked
+}
+
+/// Writes `config` as `root`'s `$DOCKER_CONFIG/config.json`.
+fn docker_config(root: &NativeRoot, config: serde_json::Value) {
+    let dir = root.file("docker-config");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    let mut env = root.env.borrow_mut();
+    if !env.iter().any(|(k, _)| k == "DOCKER_CONFIG") {
+        env.push((
+            "DOCKER_CONFIG".to_string(),
+            dir.to_string_lossy().into_owned(),
+        ));
+    }
+}
+
+/// A `config.json` `auths` value holding `user:password` for `registry`.
+fn auths(registry: &Registry, user: &str, password: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    serde_json::json!({ registry.address(): { "auth": auth } })
+}
+
+#[test]
+fn credential_helpers_log_in_as_docker_s_do_and_their_failures_name_them() {
+    let registry = Registry::start_with(Auth::Htpasswd);
+    let target = format!("{}/hoist/helped:1", registry.address());
+    let root = NativeRoot::new("helper");
+    root.load_busybox();
+    root.ok(&["image", "tag", "hoist-test/busybox", &target]);
+    let asked = credential_helpers(&root, &registry);
+
+    // credsStore beats `auths` (whose password is wrong here): the helper's login pushes.
+    docker_config(
+        &root,
+        serde_json::json!({
+            "auths": auths(&registry, USER, "not-the-password"),
+            "credsStore": "hoisttest",
+        }),
+    );
+    let pushed = root.ok(&["image", "push", &target]);
+    assert!(pushed.contains(": Pushed"), "{pushed}");
+    // Asked, as the docker CLI asks, for the bare host of the registry.
+    let servers = std::fs::read_to_string(&asked).unwrap();
+    assert!(
+        servers.lines().all(|l| l == registry.address()) && !servers.is_empty(),
+        "{servers}"
+    );
+
+    // credHelpers for the registry beat credsStore; "not found" means anonymous, which
+    // this registry refuses as it refuses anyone without a login.
+    docker_config(
+        &root,
+        serde_json::json!({
+            "credsStore": "hoisttest",
+            "credHelpers": { registry.address(): "hoistnone" },
+        }),
+    );
+    let out = root.hoist(&["image", "push", &target]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains(&format!("docker login {}", registry.address())),
+        "the usual auth error: {err}"
+    );
+
+    // A helper answering garbage, or missing from PATH: an error naming it and the registry.
+    for (helper, says) in [
+        ("hoistbroken", "answered something other than the JSON"),
+        ("hoistmissing", "is not on PATH"),
+    ] {
+        docker_config(
+            &root,
+            serde_json::json!({ "credHelpers": { registry.address(): helper } }),
+        );
+        for args in [["image", "push", &target], ["image", "pull", &target]] {
+            let out = root.hoist(&args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{err}");
+            assert!(!err.contains("panicked"), "{err}");
+            assert!(
+                err.contains(&format!("docker-credential-{helper}")),
+                "{err}"
+            );
+            assert!(err.contains(&registry.address()), "{err}");
+            assert!(err.contains(says), "{err}");
+        }
+    }
+
+    // An identity token cannot answer a password challenge: said so.
+    docker_config(
+        &root,
+        serde_json::json!({ "credHelpers": { registry.address(): "hoistidentity" } }),
+    );
+    let out = root.hoist(&["image", "push", &target]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("identity token"), "{err}");
+
+    // A fresh store pulls with the helper's login.
+    let fresh = NativeRoot::new("helperpull");
+    credential_helpers(&fresh, &registry);
+    docker_config(
+        &fresh,
+        serde_json::json!({ "credHelpers": { registry.address(): "hoisttest" } }),
+    );
+    let pulled = fresh.ok(&["image", "pull", &target]);
+    assert!(pulled.contains("Downloaded newer image"), "{pulled}");
+}
+
+#[test]
+fn a_credential_helper_s_login_goes_to_the_token_service_only() {
+    let registry = Registry::start_with(Auth::Token {
+        anonymous_pull: false,
+    });
+    let target = format!("{}/hoist/helpedtoken:1", registry.address());
+    let root = NativeRoot::new("helpertoken");
+    root.load_busybox();
+    root.ok(&["image", "tag", "hoist-test/busybox", &target]);
+    credential_helpers(&root, &registry);
+    docker_config(
+        &root,
+        serde_json::json!({ "credHelpers": { registry.address(): "hoisttest" } }),
+    );
+    let pushed = root.ok(&["image", "push", &target]);
+    assert!(pushed.contains(": Pushed"), "{pushed}");
+    let fresh = NativeRoot::new("helpertokenpull");
+    credential_helpers(&fresh, &registry);
+    docker_config(&fresh, serde_json::json!({ "credsStore": "hoisttest" }));
+    let pulled = fresh.ok(&["image", "pull", &target]);
+    assert!(pulled.contains("Downloaded newer image"), "{pulled}");
+    let requests = registry.token_requests();
+    assert!(
+        !requests.is_empty()
+            && requests.iter().all(|r| r.status == 200
+                && r.credentials == Some((USER.to_string(), PASSWORD.to_string()))),
+        "{requests:?}"
+    );
+    assert_only_tokens_reached_the_registry(&registry);
+
+    // An identity token (`Username: "<token>"`) goes to the token service as an OAuth2
+    // refresh token, never as a password.
+    let identity = NativeRoot::new("helperidentity");
+    credential_helpers(&identity, &registry);
+    docker_config(
+        &identity,
+        serde_json::json!({ "credHelpers": { registry.address(): "hoistidentity" } }),
+    );
+    let asked_before = registry.token_requests().len();
+    let pulled = identity.ok(&["image", "pull", &target]);
+    assert!(pulled.contains("Downloaded newer image"), "{pulled}");
+    let requests = &registry.token_requests()[asked_before..];
+    assert!(
+        !requests.is_empty()
+            && requests.iter().all(|r| r.status == 200
+                && r.credentials.is_none()
+                && r.refresh_token.as_deref() == Some(IDENTITY_TOKEN)),
+        "{requests:?}"
+    );
+    assert_only_tokens_reached_the_registry(&registry);
+
+    // With a helper that has no login, the token service grants nothing: a clear error.
+    let anonymous = NativeRoot::new("helpertokenanon");
+    credential_helpers(&anonymous, &registry);
+    docker_config(
+        &anonymous,
+        serde_json::json!({ "credHelpers": { registry.address(): "hoistnone" } }),
+    );
+    let out = anonymous.hoist(&["image", "pull", &target]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains(&format!("docker login {}", registry.address())),
+        "{err}"
+    );
+}
+
+/// The blob uploads (`PATCH`, or `PUT` to an upload session) the registry got for `repo`.
+fn blob_uploads(registry: &Registry, repo: &str) -> Vec<String> {
+    let prefix = format!("/v2/{repo}/blobs/uploads/");
+    registry
+        .registry_requests()
+        .into_iter()
+        .filter_map(|head| head.lines().next().map(str::to_string))
+        .filter(|line| {
+            (line.starts_with("PATCH ") || line.starts_with("PUT ")) && line.contains(&prefix)
+        })
+        .collect()
+}
+
+#[test]
+fn a_push_mounts_blobs_the_registry_has_in_another_repository() {
+    let registry = Registry::start_with(Auth::Token {
+        anonymous_pull: false,
+    });
+    let first = format!("{}/hoist/a:1", registry.address());
+    let second = format!("{}/hoist/b:1", registry.address());
+    let root = NativeRoot::new("mount");
+    root.load_busybox();
+    root.ok(&["image", "tag", "hoist-test/busybox", &first]);
+    root.ok(&["image", "tag", "hoist-test/busybox", &second]);
+    docker_login(&root, &registry, Some((USER, PASSWORD)));
+    let pushed = root.ok(&["image", "push", &first]);
+    assert!(pushed.contains(": Pushed"), "{pushed}");
+    assert!(!blob_uploads(&registry, "hoist/a").is_empty());
+
+    let asked_before = registry.token_requests().len();
+    let out = root.ok(&["image", "push", &second]);
+    assert!(out.contains(": Mounted from hoist/a"), "{out}");
+    assert!(!out.contains(": Pushed"), "{out}");
+    let heads = registry.registry_requests();
+    let mounts: Vec<&String> = heads
+        .iter()
+        .filter(|h| {
+            h.starts_with("POST /v2/hoist/b/blobs/uploads/?mount=sha256%3A")
+                && h.lines().next().unwrap().contains("&from=hoist%2Fa ")
+        })
+        .collect();
+    assert!(
+        !mounts.is_empty(),
+        "no mount request:
+{}",
+        heads.join(
+            "
+
+"
+        )
+    );
+    assert_eq!(
+        blob_uploads(&registry, "hoist/b"),
+        Vec::<String>::new(),
+        "no blob bytes were sent for hoist/b"
+    );
+    // The token for the mount covers reading the repository it mounts from.
+    let mount_scopes = registry.token_requests()[asked_before..].iter().any(|r| {
+        r.scopes.contains(&"repository:hoist/a:pull".to_string())
+            && r.scopes
+                .contains(&"repository:hoist/b:pull,push".to_string())
+            && r.granted.contains(&"repository:hoist/a:pull".to_string())
+    });
+    assert!(mount_scopes, "{:?}", registry.token_requests());
+    assert_only_tokens_reached_the_registry(&registry);
+
+    // What was pulled is remembered too: a fresh store pulls b, pushes it as c by mounts.
+    let fresh = NativeRoot::new("mountpull");
+    docker_login(&fresh, &registry, Some((USER, PASSWORD)));
+    let pulled = fresh.ok(&["image", "pull", &second]);
+    assert!(pulled.contains("Downloaded newer image"), "{pulled}");
+    let third = format!("{}/hoist/c:1", registry.address());
+    fresh.ok(&["image", "tag", &second, &third]);
+    let out = fresh.ok(&["image", "push", &third]);
+    assert!(out.contains(": Mounted from hoist/b"), "{out}");
+    assert_eq!(blob_uploads(&registry, "hoist/c"), Vec::<String>::new());
+    let last = NativeRoot::new("mountlast");
+    docker_login(&last, &registry, Some((USER, PASSWORD)));
+    let pulled = last.ok(&["image", "pull", &third]);
+    assert!(pulled.contains("Downloaded newer image"), "{pulled}");
+    let ran = last.ok(&["image", "inspect", &third]);
+    assert!(ran.contains("sha256:"), "{ran}");
+}
+
+#[test]
+fn image_prune_filters_by_label_and_creation_time_on_native() {
+    let root = NativeRoot::new("prunefilter");
+    root.load_busybox();
+    for stage in ["one", "two"] {
+        root.write(
+            &format!("Dockerfile.{stage}"),
+            &format!("FROM hoist-test/busybox:latest\nLABEL hoist.prune=yes stage={stage}\n"),
+        );
+    }
+    let compose: String = ["one", "two"]
+        .iter()
+        .map(|s| {
+            format!(
+                "  {s}:\n    build: {{context: ., dockerfile: Dockerfile.{s}}}\n    image: hoist-test/{s}:1\n"
+            )
+        })
+        .collect();
+    root.write("compose.yaml", &format!("services:\n{compose}"));
+    root.ok(&["build"]);
+    let untagged = |out: &str| -> Vec<String> {
+        let mut names: Vec<String> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("untagged: "))
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        names
+    };
+
+    let out = root.ok(&["image", "prune", "-a", "-f", "--filter", "label=stage=two"]);
+    assert_eq!(untagged(&out), ["hoist-test/two:1"], "{out}");
+    // Built just now: not before 2000.
+    let out = root.ok(&[
+        "image",
+        "prune",
+        "-a",
+        "-f",
+        "--filter",
+        "label=hoist.prune",
+        "--filter",
+        "until=2000-01-01T00:00:00Z",
+    ]);
+    assert!(untagged(&out).is_empty(), "{out}");
+    // label!: busybox has no hoist.prune label.
+    let out = root.ok(&[
+        "image",
+        "prune",
+        "-a",
+        "-f",
+        "--filter",
+        "label!=hoist.prune",
+    ]);
+    assert_eq!(untagged(&out), ["hoist-test/busybox:latest"], "{out}");
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let out = root.ok(&[
+        "image",
+        "prune",
+        "-a",
+        "-f",
+        "--filter",
+        &format!("until={later}"),
+    ]);
+    assert_eq!(untagged(&out), ["hoist-test/one:1"], "{out}");
+
+    for bad in ["nope=1", "until=someday", "label"] {
+        let out = root.hoist(&["image", "prune", "-f", "--filter", bad]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(&format!("\"{bad}\"")),
+            "names the filter: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
 }

@@ -13,12 +13,13 @@ use serde_json::json;
 
 use super::{engine_for, CliError, GlobalArgs};
 use crate::build::context::segment_matches;
-use crate::engine::observe::{ago, human_size};
+use crate::engine::observe::{ago, human_size, parse_time};
 use crate::engine::EngineError;
 use crate::runtime::native::oci::ContainerDefaults;
 use crate::runtime::native::NativeRuntime;
 use crate::runtime::{
-    ImageInfo, ImageProgress, ImageSummary, LabelFilter, PruneReport, Runtime, RuntimeError,
+    ImageInfo, ImageProgress, ImagePruneFilters, ImageSummary, LabelFilter, PruneReport, Runtime,
+    RuntimeError,
 };
 use crate::ui::table::render;
 
@@ -41,7 +42,7 @@ pub enum ImageCommand {
     #[command(visible_alias = "remove")]
     Rm(RmArgs),
     /// Remove unused images (dangling ones, or with -a all no container uses)
-    Prune(PruneArgs),
+    Prune(ImagePruneArgs),
     /// Display detailed information on one or more images
     Inspect(InspectArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
@@ -102,10 +103,7 @@ impl ListFilter {
                     }
                 },
                 "reference" => out.references.push(value.to_string()),
-                "label" => out.labels.push(match value.split_once('=') {
-                    Some((k, v)) => LabelFilter::equals(k, v),
-                    None => LabelFilter::has(value),
-                }),
+                "label" => out.labels.push(LabelFilter::parse(value)),
                 other => {
                     return Err(CliError::usage(format!(
                     "invalid filter \"{other}\": image ls filters by dangling, reference or label"
@@ -180,6 +178,16 @@ pub struct PruneArgs {
     /// Do not prompt for confirmation
     #[arg(short, long)]
     pub force: bool,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ImagePruneArgs {
+    #[command(flatten)]
+    pub prune: PruneArgs,
+    /// Provide filter values: `until=<timestamp|duration>` (created before),
+    /// `label=<key>[=<value>]`, `label!=<key>[=<value>]`
+    #[arg(long = "filter", value_name = "FILTER")]
+    pub filters: Vec<String>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -531,7 +539,52 @@ pub fn print_prune(report: &PruneReport, heading: &str) {
     );
 }
 
-async fn prune(rt: &dyn Runtime, args: &PruneArgs) -> Result<i32, CliError> {
+/// Parses `image prune --filter`s as `docker image prune` takes them, relative to `now`.
+pub fn parse_prune_filters(
+    filters: &[String],
+    now: SystemTime,
+) -> Result<ImagePruneFilters, CliError> {
+    const KNOWN: &str =
+        "until=<timestamp|duration>, label=<key>[=<value>] and label!=<key>[=<value>]";
+    let mut parsed = ImagePruneFilters::default();
+    for filter in filters {
+        let Some((key, value)) = filter.split_once('=') else {
+            return Err(CliError::usage(format!(
+                "invalid filter \"{filter}\": expected name=value ({KNOWN})"
+            )));
+        };
+        match key.trim() {
+            "until" => {
+                if parsed.until.is_some() {
+                    return Err(CliError::usage(format!(
+                        "invalid filter \"{filter}\": more than one until filter given"
+                    )));
+                }
+                let at = parse_time(value, now)
+                    .map_err(|e| CliError::usage(format!("invalid filter \"{filter}\": {e}")))?;
+                parsed.until = Some((value.trim().to_string(), at));
+            }
+            "label" | "label!" if value.trim().is_empty() => {
+                return Err(CliError::usage(format!(
+                    "invalid filter \"{filter}\": name the label, as {key}=<key>[=<value>]"
+                )));
+            }
+            "label" => parsed.labels.push(LabelFilter::parse(value.trim())),
+            "label!" => parsed.not_labels.push(LabelFilter::parse(value.trim())),
+            _ => {
+                return Err(CliError::usage(format!(
+                    "invalid filter \"{filter}\": image prune takes {KNOWN}"
+                )))
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+async fn prune(rt: &dyn Runtime, image_args: &ImagePruneArgs) -> Result<i32, CliError> {
+    // Bad filters fail before the question is asked.
+    let filters = parse_prune_filters(&image_args.filters, SystemTime::now())?;
+    let args = &image_args.prune;
     let warning = if args.all {
         "WARNING! This will remove all images without at least one container associated to them."
     } else {
@@ -541,7 +594,7 @@ async fn prune(rt: &dyn Runtime, args: &PruneArgs) -> Result<i32, CliError> {
         return Ok(0);
     }
     let report = rt
-        .prune_images(args.all)
+        .prune_images(args.all, &filters)
         .await
         .map_err(failed("prune images"))?;
     print_prune(&report, "Deleted Images:");
@@ -766,6 +819,50 @@ async fn save(rt: &dyn Runtime, args: &SaveArgs) -> Result<i32, CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prune_filters_parse_as_docker_s_and_bad_ones_are_named() {
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(10_000);
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let f = parse_prune_filters(
+            &args(&["until=1h", "label=a", "label=b=2", "label!=c=3"]),
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            f.until,
+            Some((
+                "1h".to_string(),
+                SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(10_000 - 3600)
+            ))
+        );
+        assert_eq!(
+            f.labels,
+            vec![LabelFilter::has("a"), LabelFilter::equals("b", "2")]
+        );
+        assert_eq!(f.not_labels, vec![LabelFilter::equals("c", "3")]);
+        let until = parse_prune_filters(&args(&["until=1970-01-01T00:00:05Z"]), now).unwrap();
+        assert_eq!(
+            until.until.unwrap().1,
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(5)
+        );
+        for (bad, says) in [
+            ("dangling", "expected name=value"),
+            ("reference=x", "image prune takes until="),
+            ("until=yesterday", "invalid time"),
+            ("label=", "name the label"),
+        ] {
+            let err = parse_prune_filters(&args(&[bad]), now)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("\"{bad}\"")), "{err}");
+            assert!(err.contains(says), "{err}");
+        }
+        let err = parse_prune_filters(&args(&["until=1h", "until=2h"]), now)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("more than one until"), "{err}");
+    }
 
     #[test]
     fn inspect_templates_print_fields_as_go_does() {

@@ -560,7 +560,11 @@ impl Runtime for DryRunRuntime {
         Ok(())
     }
 
-    async fn prune_images(&self, _all: bool) -> Result<PruneReport> {
+    async fn prune_images(
+        &self,
+        _all: bool,
+        _filters: &crate::runtime::ImagePruneFilters,
+    ) -> Result<PruneReport> {
         Err(unavailable("prune images".to_string(), "image prune"))
     }
 

@@ -167,6 +167,14 @@ impl LabelFilter {
         LabelFilter::Equals(key.into(), value.into())
     }
 
+    /// `key` or `key=value`, as `--filter label=...` takes it.
+    pub fn parse(text: &str) -> Self {
+        match text.split_once('=') {
+            Some((key, value)) => LabelFilter::equals(key, value),
+            None => LabelFilter::has(text),
+        }
+    }
+
     /// Whether `labels` satisfy this selector (for backends filtering by hand).
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         match self {
@@ -317,6 +325,19 @@ impl ImageProgress {
             ImageProgress::BuildOutput(text) => text.trim_end().to_string(),
         }
     }
+}
+
+/// The `--filter`s of `image prune`, as `docker image prune` takes them; the CLI parses
+/// them, each backend applies them (the docker backend hands them to the engine).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImagePruneFilters {
+    /// `until=<timestamp|duration>`: only images created before this instant. The value as
+    /// given is kept for the engine, which reads it against its own clock.
+    pub until: Option<(String, SystemTime)>,
+    /// `label=<key>[=<value>]`: only images carrying every one of these.
+    pub labels: Vec<LabelFilter>,
+    /// `label!=<key>[=<value>]`: images carrying all of these are kept.
+    pub not_labels: Vec<LabelFilter>,
 }
 
 /// What an image or build-cache prune removed.
@@ -1073,8 +1094,8 @@ pub trait Runtime: Send + Sync {
     ) -> Result<()>;
     async fn remove_image(&self, reference: &str, force: bool) -> Result<()>;
     /// Removes dangling images (untagged), or with `all` every image no container uses,
-    /// and reclaims their content.
-    async fn prune_images(&self, all: bool) -> Result<PruneReport>;
+    /// of those `filters` admit, and reclaims their content.
+    async fn prune_images(&self, all: bool, filters: &ImagePruneFilters) -> Result<PruneReport>;
     /// Writes `references` to `path` as one `docker save` archive (with the OCI layout
     /// files too where the backend writes them).
     async fn save_images(&self, references: &[String], path: &std::path::Path) -> Result<()>;

@@ -33,6 +33,10 @@ const REGISTRY_BINARY: &str = "/usr/bin/docker-registry";
 pub const USER: &str = "hoist";
 pub const PASSWORD: &str = "secret";
 
+/// The identity token (OAuth2 refresh token) the token server takes for [`USER`], as a
+/// credential helper answering `Username: "<token>"` hands it out.
+pub const IDENTITY_TOKEN: &str = "hoist-identity-token";
+
 /// The `service` the registry names in its challenges and the tokens' audience.
 pub const TOKEN_SERVICE: &str = "hoist-test";
 const TOKEN_ISSUER: &str = "hoist-test-issuer";
@@ -198,6 +202,8 @@ pub struct TokenRequest {
     pub service: Option<String>,
     /// The Basic credentials sent, if any.
     pub credentials: Option<(String, String)>,
+    /// The refresh token of an OAuth2 `POST` (`grant_type=refresh_token`), if that was one.
+    pub refresh_token: Option<String>,
     /// The status answered: 200 with a token, 401 for wrong credentials.
     pub status: u16,
     /// The `access` claim of the token issued, as scopes with sorted actions.
@@ -312,7 +318,8 @@ struct Signer {
 }
 
 impl Signer {
-    /// Answers one `GET /token?scope=…&service=…` and notes it in `log`.
+    /// Answers one `GET /token?scope=…&service=…` (Basic credentials or none), or one OAuth2
+    /// `POST /token` of a refresh token (Docker's identity tokens), and notes it in `log`.
     fn answer(&self, mut stream: TcpStream, log: &Mutex<Vec<TokenRequest>>) {
         let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
         let mut head = Vec::new();
@@ -323,16 +330,44 @@ impl Signer {
                 Ok(n) => head.extend_from_slice(&buf[..n]),
             }
         }
-        let head = String::from_utf8_lossy(&head).into_owned();
+        let head_end = head
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(head.len(), |i| i + 4);
+        let mut body = head[head_end..].to_vec();
+        let head = String::from_utf8_lossy(&head[..head_end]).into_owned();
         let target = head.split_whitespace().nth(1).unwrap_or("");
-        let query = target.split_once('?').map_or("", |(_, q)| q);
+        // Docker's OAuth2 flow POSTs a form; the classic one is a GET with a query.
+        let post = head.starts_with("POST ");
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        while post && body.len() < length {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => body.extend_from_slice(&buf[..n]),
+            }
+        }
+        let form = String::from_utf8_lossy(&body).into_owned();
+        let query = if post {
+            form.as_str()
+        } else {
+            target.split_once('?').map_or("", |(_, q)| q)
+        };
         let mut scopes = Vec::new();
         let mut service = None;
+        let mut refresh_token = None;
         for (key, value) in query.split('&').filter_map(|p| p.split_once('=')) {
             let value = percent_decode(value);
             match key {
                 "scope" => scopes.extend(value.split(' ').map(sorted_actions)),
                 "service" => service = Some(value),
+                "refresh_token" if post => refresh_token = Some(value),
                 _ => {}
             }
         }
@@ -351,13 +386,15 @@ impl Signer {
                 .map(|(u, p)| (u.to_string(), p.to_string()))?;
             Some((user, password))
         });
-        let authenticated = match &credentials {
-            Some((user, password)) if user == USER && password == PASSWORD => true,
-            Some(_) => {
+        let authenticated = match (&credentials, &refresh_token) {
+            (_, Some(token)) if token == IDENTITY_TOKEN => true,
+            (Some((user, password)), None) if user == USER && password == PASSWORD => true,
+            (Some(_), _) | (None, Some(_)) => {
                 log.lock().unwrap().push(TokenRequest {
                     scopes,
                     service,
                     credentials,
+                    refresh_token,
                     status: 401,
                     granted: Vec::new(),
                 });
@@ -371,7 +408,7 @@ impl Signer {
                 );
                 return;
             }
-            None => false,
+            (None, None) => false,
         };
         // Exactly what was asked for, of what this account may do.
         let allowed: &[&str] = if authenticated {
@@ -397,12 +434,17 @@ impl Signer {
             granted.push(format!("{kind}:{name}:{}", actions.join(",")));
             access.push(serde_json::json!({"type": kind, "name": name, "actions": actions}));
         }
-        let subject = credentials.as_ref().map_or("", |(u, _)| u.as_str());
+        let subject = if refresh_token.is_some() {
+            USER
+        } else {
+            credentials.as_ref().map_or("", |(u, _)| u.as_str())
+        };
         let token = self.sign(subject, service.as_deref().unwrap_or(""), access);
         log.lock().unwrap().push(TokenRequest {
             scopes,
             service,
             credentials,
+            refresh_token,
             status: 200,
             granted,
         });

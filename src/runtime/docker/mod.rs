@@ -661,12 +661,23 @@ impl Runtime for DockerRuntime {
             .map_err(self.fail("remove", ObjectKind::Image, reference))
     }
 
-    async fn prune_images(&self, all: bool) -> Result<PruneReport> {
-        // As `docker image prune`: dangling only, unless `-a`.
-        let filters =
-            std::collections::HashMap::from([("dangling".to_string(), vec![(!all).to_string()])]);
+    async fn prune_images(
+        &self,
+        all: bool,
+        filters: &crate::runtime::ImagePruneFilters,
+    ) -> Result<PruneReport> {
+        // As `docker image prune`: dangling only, unless `-a`; `until` and `label`s are the
+        // engine's to apply.
+        let mut query = convert::label_filters(&filters.labels);
+        if let Some(not) = convert::label_filters(&filters.not_labels).remove("label") {
+            query.insert("label!".to_string(), not);
+        }
+        if let Some((until, _)) = &filters.until {
+            query.insert("until".to_string(), vec![until.clone()]);
+        }
+        query.insert("dangling".to_string(), vec![(!all).to_string()]);
         let options = qp::PruneImagesOptions {
-            filters: Some(filters),
+            filters: Some(query),
         };
         let r = self
             .long_client

@@ -17,18 +17,19 @@
 //!
 //! Not for: deciding what `rm` untags (see the runtime), nor the build cache's keys.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use super::archive::is_untagged_key;
 use super::containers::familiar;
 use super::digest::Digest;
 use super::snapshot::layer_chain;
 use super::state::{self, ContainerRecord, CONTAINERS};
-use super::store::{written_by_live_process, ImageStore};
+use super::store::{written_by_live_process, ImageRecord, ImageStore};
 use crate::build::cache::BuildCache;
-use crate::runtime::{PruneReport, Result, RuntimeError};
+use crate::runtime::{ImagePruneFilters, PruneReport, Result, RuntimeError};
 
 /// `build.lock` under the data root: shared by each build and container create, exclusive
 /// for a prune.
@@ -77,20 +78,65 @@ fn images_in_use(store: &ImageStore) -> Result<HashSet<String>> {
 }
 
 /// `image prune`: dangling images (no name) no container uses are removed, with `all` every
-/// image no container uses; then the content nothing references is deleted.
-pub fn prune_images(store: &ImageStore, all: bool) -> Result<PruneReport> {
+/// image no container uses, of those `filters` admit (by the creation time and labels of
+/// their configuration); then the content nothing references is deleted.
+pub fn prune_images(
+    store: &ImageStore,
+    all: bool,
+    filters: &ImagePruneFilters,
+) -> Result<PruneReport> {
     let mut report = PruneReport::default();
     let in_use = images_in_use(store)?;
     for (name, record) in store.images()? {
         // Dangling: loaded without a name, or a build step's image a crashed build left.
         let dangling = is_untagged_key(&name) || name.starts_with(BUILD_STEP_DOMAIN);
-        if (all || dangling) && !in_use.contains(&record.config.digest.to_string()) {
+        if (all || dangling)
+            && !in_use.contains(&record.config.digest.to_string())
+            && admitted(store, &record, filters)
+        {
             store.remove_image(&name)?;
             report.untagged.push(familiar(&name));
         }
     }
     collect_garbage(store, &mut report)?;
     Ok(report)
+}
+
+/// Whether `filters` let `record` go; an image whose configuration cannot be read is kept
+/// when there are filters (what they would say cannot be told).
+fn admitted(store: &ImageStore, record: &ImageRecord, filters: &ImagePruneFilters) -> bool {
+    if *filters == ImagePruneFilters::default() {
+        return true;
+    }
+    let Ok(config) = store.image_config(record) else {
+        return false;
+    };
+    let created = config
+        .created
+        .as_deref()
+        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+        .map(SystemTime::from);
+    passes(filters, created, &config.config.labels.unwrap_or_default())
+}
+
+/// Whether an image created at `created` (unknown: the epoch, as Docker takes it) with
+/// `labels` passes `filters`, with Docker's semantics: every `label` must match, and an
+/// image matching every `label!` is kept.
+fn passes(
+    filters: &ImagePruneFilters,
+    created: Option<SystemTime>,
+    labels: &BTreeMap<String, String>,
+) -> bool {
+    if let Some((_, until)) = &filters.until {
+        if created.unwrap_or(std::time::UNIX_EPOCH) >= *until {
+            return false;
+        }
+    }
+    if !filters.labels.iter().all(|l| l.matches(labels)) {
+        return false;
+    }
+    let not = &filters.not_labels;
+    not.is_empty() || !not.iter().all(|l| l.matches(labels))
 }
 
 /// `builder prune`: forgets the build cache entries no tagged image is built on (their
@@ -171,13 +217,17 @@ pub fn collect_garbage(store: &ImageStore, report: &mut PruneReport) -> Result<(
     layers.extend(mounted_lowers());
 
     let mut reclaimed = 0u64;
+    let mut deleted_blobs = Vec::new();
     for (digest, size) in store.blobs()? {
         if !blobs.contains(&digest) {
             store.delete_blob(&digest)?;
             reclaimed += size;
             report.deleted.push(digest.to_string());
+            deleted_blobs.push(digest);
         }
     }
+    // A later push must not offer to mount what this store no longer has a record of.
+    store.forget_blob_sources(&deleted_blobs)?;
     let layers_dir = root.join("layers");
     let tmp = layers_dir.join("tmp");
     let listed = if keep_every_layer {
@@ -294,6 +344,62 @@ mod tests {
     }
 
     #[test]
+    fn filters_admit_images_as_docker_s_prune_does() {
+        use crate::runtime::LabelFilter;
+        let at = |s| Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s));
+        let labels: BTreeMap<String, String> = [
+            ("a".to_string(), "1".to_string()),
+            ("b".to_string(), "2".to_string()),
+        ]
+        .into();
+        let none = BTreeMap::new();
+        let until = ImagePruneFilters {
+            until: Some(("100".to_string(), at(100).unwrap())),
+            ..Default::default()
+        };
+        assert!(passes(&until, at(99), &none));
+        assert!(!passes(&until, at(100), &none));
+        assert!(passes(&until, None, &none), "no creation time: the epoch");
+        let label = |l: Vec<LabelFilter>, n: Vec<LabelFilter>| ImagePruneFilters {
+            labels: l,
+            not_labels: n,
+            ..Default::default()
+        };
+        assert!(passes(
+            &label(vec![LabelFilter::has("a")], vec![]),
+            None,
+            &labels
+        ));
+        assert!(passes(
+            &label(
+                vec![LabelFilter::has("a"), LabelFilter::equals("b", "2")],
+                vec![]
+            ),
+            None,
+            &labels
+        ));
+        assert!(!passes(
+            &label(
+                vec![LabelFilter::has("a"), LabelFilter::equals("b", "3")],
+                vec![]
+            ),
+            None,
+            &labels
+        ));
+        assert!(!passes(
+            &label(vec![LabelFilter::has("a")], vec![]),
+            None,
+            &none
+        ));
+        // label!: kept only when every one matches.
+        let not_a = label(vec![], vec![LabelFilter::equals("a", "1")]);
+        assert!(!passes(&not_a, None, &labels));
+        assert!(passes(&not_a, None, &none));
+        let not_both = label(vec![], vec![LabelFilter::has("a"), LabelFilter::has("z")]);
+        assert!(passes(&not_both, None, &labels));
+    }
+
+    #[test]
     fn tree_size_counts_regular_files_only() {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("d")).unwrap();
@@ -328,14 +434,14 @@ mod tests {
         fs::create_dir_all(dir.path().join("layers/abc")).unwrap();
         fs::write(dir.path().join("layers/abc/f"), b"1234").unwrap();
 
-        let report = prune_images(&store, false).unwrap();
+        let report = prune_images(&store, false, &ImagePruneFilters::default()).unwrap();
         assert_eq!(report.reclaimed_bytes, 6 + 4);
         assert!(report.untagged.is_empty());
         assert!(!store.has_blob(&orphan));
         assert!(store.has_blob(&layer) && store.has_blob(&record.manifest_digest));
         assert!(!dir.path().join("layers/abc").exists());
 
-        let report = prune_images(&store, true).unwrap();
+        let report = prune_images(&store, true, &ImagePruneFilters::default()).unwrap();
         assert_eq!(report.untagged, vec!["kept:1".to_string()]);
         assert!(!store.has_blob(&layer));
         assert!(store.blobs().unwrap().is_empty());

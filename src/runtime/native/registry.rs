@@ -11,11 +11,17 @@
 //! `ghcr.io=http://10.0.0.5:5000` (a mirror of another registry).
 //!
 //! Pushes follow the distribution spec's monolithic upload: `HEAD` each blob, else `POST`
-//! an upload session and `PUT` the blob to its `Location`, then `PUT` the manifest.
+//! an upload session and `PUT` the blob to its `Location`, then `PUT` the manifest. A blob
+//! the store saw in another repository of the same registry (pulled from or pushed to it:
+//! the store's blob-source table) is first offered as a cross-repository mount
+//! (`POST …/blobs/uploads/?mount=<digest>&from=<repo>`, with a token that may pull `from`):
+//! `201` means no bytes to send, `202` is an upload session to send them to.
 //!
 //! Credentials: the [`Credentials`] given to the client (from the caller's `RegistryAuth`,
-//! else `auths` of the Docker CLI's `config.json`) answer `Basic` challenges and go to the
-//! token service of `Bearer` ones; without any, tokens are asked for anonymously.
+//! else the Docker CLI's `config.json`: its `credHelpers`/`credsStore` credential helpers,
+//! then `auths`) answer `Basic` challenges and go to the token service of `Bearer` ones
+//! (an identity token as an OAuth2 refresh token); without any, tokens are asked for
+//! anonymously.
 //!
 //! Not for: reference parsing (see [`super::reference`]).
 
@@ -190,47 +196,208 @@ impl Credentials {
         )
     }
 
-    /// The Docker CLI's stored login for `domain` (`$DOCKER_CONFIG/config.json`, default
-    /// `~/.docker/config.json`, its `auths` entries; credential helpers are not run).
-    pub fn from_docker_config(domain: &str) -> Option<Credentials> {
-        let dir = std::env::var_os("DOCKER_CONFIG")
+    /// The Docker CLI's stored login for `domain`, looked up as `docker` does
+    /// (`$DOCKER_CONFIG/config.json`, default `~/.docker/config.json`): the credential helper
+    /// `credHelpers` names for the registry, else the `credsStore` helper, else the `auths`
+    /// entry. A helper is `docker-credential-<name>` on `PATH`; one answering "credentials
+    /// not found" means no login (anonymous), one that fails is an error naming it.
+    pub fn from_docker_config(domain: &str) -> Result<Option<Credentials>, ImageError> {
+        let Some(dir) = std::env::var_os("DOCKER_CONFIG")
             .map(std::path::PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker"))
-            })?;
-        let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
-        let config: serde_json::Value = serde_json::from_str(&text).ok()?;
-        let auths = config.get("auths")?.as_object()?;
-        let wanted: Vec<String> = if domain == DOCKER_HUB {
-            vec![
-                "https://index.docker.io/v1/".to_string(),
-                "index.docker.io".to_string(),
-                DOCKER_HUB.to_string(),
-            ]
-        } else {
-            vec![
-                domain.to_string(),
-                format!("https://{domain}"),
-                format!("http://{domain}"),
-            ]
+            .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker")))
+        else {
+            return Ok(None);
         };
-        let entry = auths.iter().find_map(|(k, v)| {
-            wanted
-                .iter()
-                .any(|w| k.trim_end_matches('/') == w.trim_end_matches('/'))
-                .then_some(v)
+        let path = dir.join("config.json");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(config_err(
+                    domain,
+                    format!("cannot read {}: {e}", path.display()),
+                ))
+            }
+        };
+        let config: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            config_err(
+                domain,
+                format!(
+                    "{}:{}:{}: not valid JSON ({e}); fix the file or remove it and log in again",
+                    path.display(),
+                    e.line(),
+                    e.column()
+                ),
+            )
         })?;
-        let encoded = entry.get("auth")?.as_str()?;
-        use base64::Engine as _;
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .ok()?;
-        let (user, pass) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
-        Some(Credentials {
-            username: user.to_string(),
-            password: pass.to_string(),
-        })
+        let key = credential_key(domain);
+        let per_registry = config
+            .get("credHelpers")
+            .and_then(|h| h.get(key.as_str()))
+            .and_then(serde_json::Value::as_str)
+            .map(|h| (h, format!("credHelpers[\"{key}\"]")));
+        let default = config
+            .get("credsStore")
+            .and_then(serde_json::Value::as_str)
+            .map(|h| (h, "credsStore".to_string()));
+        if let Some((helper, named_by)) = per_registry.or(default).filter(|(h, _)| !h.is_empty()) {
+            let named_by = format!("{named_by} of {}", path.display());
+            return credential_helper_get(helper, &named_by, &key, domain);
+        }
+        Ok(stored_auth(&config, domain))
     }
+}
+
+/// The server address the Docker CLI stores (and asks helpers for) the login of `domain`
+/// under: Docker Hub's legacy index URL, the bare `host[:port]` of any other registry.
+fn credential_key(domain: &str) -> String {
+    if domain == DOCKER_HUB {
+        DOCKER_HUB_SERVER_ADDRESS.to_string()
+    } else {
+        domain.to_string()
+    }
+}
+
+/// The key of Docker Hub's logins in `config.json` and credential helpers.
+const DOCKER_HUB_SERVER_ADDRESS: &str = "https://index.docker.io/v1/";
+
+/// What a credential helper prints on stdout (exiting non-zero) when it has no login.
+const HELPER_NOT_FOUND: &str = "credentials not found in native keychain";
+
+/// The `Username` a helper answers when `Secret` is an identity token.
+const IDENTITY_TOKEN_USER: &str = "<token>";
+
+fn config_err(domain: &str, message: String) -> ImageError {
+    ImageError::Registry {
+        reference: domain.to_string(),
+        message: format!("reading the docker login: {message}"),
+    }
+}
+
+/// Runs `docker-credential-<helper> get` with `server` on stdin, as the Docker CLI does
+/// (the docker-credential-helpers protocol).
+fn credential_helper_get(
+    helper: &str,
+    named_by: &str,
+    server: &str,
+    domain: &str,
+) -> Result<Option<Credentials>, ImageError> {
+    use std::io::Write as _;
+    let program = format!("docker-credential-{helper}");
+    let fail = |what: String| {
+        config_err(
+            domain,
+            format!("the credential helper {program} ({named_by}), asked for {server}, {what}"),
+        )
+    };
+    let mut child = std::process::Command::new(&program)
+        .arg("get")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                fail("is not on PATH: install it, or remove it from the docker config".to_string())
+            }
+            _ => fail(format!("cannot be run: {e}")),
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits without reading gives a broken pipe: its exit says more.
+        let _ = stdin.write_all(server.as_bytes());
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| fail(format!("cannot be run: {e}")))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        if stdout.trim() == HELPER_NOT_FOUND {
+            return Ok(None);
+        }
+        let said = [stdout.trim(), String::from_utf8_lossy(&out.stderr).trim()]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+        return Err(fail(format!(
+            "failed ({}){}",
+            out.status,
+            if said.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", truncated(&said, 400))
+            }
+        )));
+    }
+    #[derive(Deserialize)]
+    struct HelperAnswer {
+        #[serde(rename = "Username", default)]
+        username: String,
+        #[serde(rename = "Secret", default)]
+        secret: String,
+    }
+    let answer: HelperAnswer = serde_json::from_str(stdout.trim()).map_err(|e| {
+        fail(format!(
+            "answered something other than the JSON {{\"ServerURL\",\"Username\",\"Secret\"}} ({e})"
+        ))
+    })?;
+    if answer.username.is_empty() && answer.secret.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Credentials {
+        username: answer.username,
+        password: answer.secret,
+    }))
+}
+
+fn truncated(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_string(),
+    }
+}
+
+/// The `auths` entry of `config.json` for `domain` (a `docker login` without a helper).
+fn stored_auth(config: &serde_json::Value, domain: &str) -> Option<Credentials> {
+    let auths = config.get("auths")?.as_object()?;
+    let wanted: Vec<String> = if domain == DOCKER_HUB {
+        vec![
+            DOCKER_HUB_SERVER_ADDRESS.to_string(),
+            "index.docker.io".to_string(),
+            DOCKER_HUB.to_string(),
+        ]
+    } else {
+        vec![
+            domain.to_string(),
+            format!("https://{domain}"),
+            format!("http://{domain}"),
+        ]
+    };
+    let entry = auths.iter().find_map(|(k, v)| {
+        wanted
+            .iter()
+            .any(|w| k.trim_end_matches('/') == w.trim_end_matches('/'))
+            .then_some(v)
+    })?;
+    if let Some(token) = entry.get("identitytoken").and_then(|t| t.as_str()) {
+        if !token.is_empty() {
+            return Some(Credentials {
+                username: IDENTITY_TOKEN_USER.to_string(),
+                password: token.to_string(),
+            });
+        }
+    }
+    let encoded = entry.get("auth")?.as_str()?;
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let (user, pass) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+    Some(Credentials {
+        username: user.to_string(),
+        password: pass.to_string(),
+    })
 }
 
 /// What a push did.
@@ -238,9 +405,37 @@ impl Credentials {
 pub struct PushOutcome {
     /// The digest of the manifest now under the tag.
     pub manifest_digest: Digest,
-    /// Blobs uploaded; the others were present in the registry already.
+    /// Blobs uploaded; the others were present in the repository already or mounted.
     pub uploaded_blobs: usize,
     pub uploaded_bytes: u64,
+    /// Blobs the registry mounted from another of its repositories (no bytes sent).
+    pub mounted_blobs: usize,
+}
+
+/// How one blob of a push got to the registry.
+enum BlobPush {
+    Existed,
+    Mounted,
+    Uploaded(u64),
+}
+
+/// Blob mounts tried per blob before uploading it (Docker tries three too).
+const MAX_MOUNT_ATTEMPTS: usize = 3;
+
+/// Other repositories of `repo`'s registry the store saw `digest` in, to mount it from.
+fn mount_candidates(
+    store: &ImageStore,
+    repo: &Repo<'_>,
+    digest: &Digest,
+) -> Result<Vec<String>, ImageError> {
+    let prefix = format!("{}/", repo.domain);
+    Ok(store
+        .blob_sources(digest)?
+        .into_iter()
+        .filter_map(|source| source.strip_prefix(&prefix).map(str::to_string))
+        .filter(|path| path != repo.path && !path.is_empty())
+        .take(MAX_MOUNT_ATTEMPTS)
+        .collect())
 }
 
 /// A registry client; cheap to share, holds a connection pool and tokens.
@@ -260,6 +455,14 @@ struct Repo<'a> {
     domain: &'a str,
     /// For error messages.
     reference: String,
+}
+
+impl Repo<'_> {
+    /// How the blob-source table names this repository: `<domain>/<path>`, whichever
+    /// endpoint serves it (a mirror serves the registry's content).
+    fn source_name(&self) -> String {
+        format!("{}/{}", self.domain, self.path)
+    }
 }
 
 impl RegistryClient {
@@ -320,6 +523,7 @@ impl RegistryClient {
         });
         let mut uploaded_blobs = 0;
         let mut uploaded_bytes = 0;
+        let mut mounted_blobs = 0;
         // Layers first, the config last, as Docker does: a manifest only becomes valid once
         // everything it names is there.
         for (descriptor, is_layer) in manifest
@@ -329,11 +533,22 @@ impl RegistryClient {
             .chain(std::iter::once((&manifest.config, false)))
         {
             let report = layer_reporter(descriptor, is_layer, progress);
-            if let Some(bytes) = self.push_blob(store, &repo, descriptor, report).await? {
-                uploaded_blobs += 1;
-                uploaded_bytes += bytes;
+            match self.push_blob(store, &repo, descriptor, report).await? {
+                BlobPush::Existed => {}
+                BlobPush::Mounted => mounted_blobs += 1,
+                BlobPush::Uploaded(bytes) => {
+                    uploaded_blobs += 1;
+                    uploaded_bytes += bytes;
+                }
             }
         }
+        // The repository has every blob now: a later push elsewhere on this registry can
+        // mount them from here.
+        let digests: Vec<Digest> = std::iter::once(&manifest.config)
+            .chain(&manifest.layers)
+            .map(|d| d.digest.clone())
+            .collect();
+        store.record_blob_sources(&digests, &repo.source_name())?;
         let media_type = manifest
             .media_type
             .clone()
@@ -381,18 +596,19 @@ impl RegistryClient {
             manifest_digest: record.manifest_digest.clone(),
             uploaded_blobs,
             uploaded_bytes,
+            mounted_blobs,
         })
     }
 
-    /// Uploads one blob unless the registry has it, telling `report` how it goes; returns
-    /// the bytes uploaded.
+    /// Uploads one blob unless the registry has it or can mount it from another repository,
+    /// telling `report` how it goes.
     async fn push_blob(
         &self,
         store: &ImageStore,
         repo: &Repo<'_>,
         descriptor: &Descriptor,
         report: impl Fn(&str, Option<u64>),
-    ) -> Result<Option<u64>, ImageError> {
+    ) -> Result<BlobPush, ImageError> {
         let path = store.blob_path(&descriptor.digest);
         let size = std::fs::metadata(&path)
             .map_err(|e| registry_err(repo, format!("blob {}: {e}", path.display())))?
@@ -413,15 +629,48 @@ impl RegistryClient {
             .await?;
         if head.status().is_success() {
             report("Layer already exists", None);
-            return Ok(None);
+            return Ok(BlobPush::Existed);
         }
         let uploads = format!("{}/v2/{}/blobs/uploads/", repo.base, repo.path);
-        let started = self
-            .request(repo, http::Method::POST, &uploads, &[], empty_body)
-            .await?;
-        if started.status() != StatusCode::ACCEPTED {
-            return Err(refusal(repo, "POST", &uploads, started).await);
+        // A repository of the same registry that has the blob can lend it: mount it instead
+        // of sending the bytes. A registry that cannot answers 202 with an upload session.
+        let mut session = None;
+        for from in mount_candidates(store, repo, &descriptor.digest)? {
+            let url = format!(
+                "{uploads}?mount={}&from={}",
+                percent_encode(&descriptor.digest.to_string()),
+                percent_encode(&from)
+            );
+            let scopes = [format!("repository:{from}:pull")];
+            let answered = self
+                .request_scoped(repo, http::Method::POST, &url, &[], &scopes, empty_body)
+                .await?;
+            match answered.status() {
+                StatusCode::CREATED => {
+                    report(&format!("Mounted from {from}"), None);
+                    return Ok(BlobPush::Mounted);
+                }
+                StatusCode::ACCEPTED => {
+                    session = Some(answered);
+                    break;
+                }
+                // Not allowed to read `from`, or the registry does not mount: try the next
+                // source, then a plain upload.
+                _ => {}
+            }
         }
+        let started = match session {
+            Some(session) => session,
+            None => {
+                let started = self
+                    .request(repo, http::Method::POST, &uploads, &[], empty_body)
+                    .await?;
+                if started.status() != StatusCode::ACCEPTED {
+                    return Err(refusal(repo, "POST", &uploads, started).await);
+                }
+                started
+            }
+        };
         let location = started
             .headers()
             .get(http::header::LOCATION)
@@ -457,7 +706,7 @@ impl RegistryClient {
             return Err(refusal(repo, "PUT", &put_url, response).await);
         }
         report("Pushed", None);
-        Ok(Some(size))
+        Ok(BlobPush::Uploaded(size))
     }
 
     /// Pulls `reference` for `platform` into `store` and records it there under its
@@ -582,6 +831,13 @@ impl RegistryClient {
             downloaded_blobs += 1;
             downloaded_bytes += bytes;
         }
+        // This repository holds them: a push to another repository of the registry can
+        // mount them from here.
+        let digests: Vec<Digest> = std::iter::once(&manifest.config)
+            .chain(&manifest.layers)
+            .map(|d| d.digest.clone())
+            .collect();
+        store.record_blob_sources(&digests, &repo.source_name())?;
         let record = ImageRecord {
             manifest_digest,
             index_digest,
@@ -741,6 +997,20 @@ impl RegistryClient {
         headers: &[(http::HeaderName, &str)],
         body: impl Fn() -> Body,
     ) -> Result<Response<Incoming>, ImageError> {
+        self.request_scoped(repo, method, url, headers, &[], body)
+            .await
+    }
+
+    /// [`Self::request`], asking a token service for `extra_scopes` too when challenged.
+    async fn request_scoped(
+        &self,
+        repo: &Repo<'_>,
+        method: http::Method,
+        url: &str,
+        headers: &[(http::HeaderName, &str)],
+        extra_scopes: &[String],
+        body: impl Fn() -> Body,
+    ) -> Result<Response<Incoming>, ImageError> {
         let token_key = format!("{}|{}", repo.base, repo.path);
         let mut url = url.to_string();
         // Credentials go only to the registry that asked for them, never to another host an
@@ -776,7 +1046,9 @@ impl RegistryClient {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("")
                     .to_string();
-                let authorization = self.answer_challenge(repo, &challenge).await?;
+                let authorization = self
+                    .answer_challenge(repo, &challenge, extra_scopes)
+                    .await?;
                 if let Ok(mut tokens) = self.tokens.lock() {
                     tokens.insert(token_key.clone(), authorization);
                 }
@@ -833,10 +1105,20 @@ impl RegistryClient {
         &self,
         repo: &Repo<'_>,
         challenge: &str,
+        extra_scopes: &[String],
     ) -> Result<String, ImageError> {
         let lower = challenge.to_ascii_lowercase();
         if lower.starts_with("basic") {
             return match &self.credentials {
+                Some(c) if c.username == IDENTITY_TOKEN_USER => Err(registry_err(
+                    repo,
+                    format!(
+                        "the registry asks for a password ({challenge}), but the stored login \
+                         is an identity token, which only a token service takes; log in with \
+                         a password: {}",
+                        login_command(repo)
+                    ),
+                )),
                 Some(c) => Ok(c.basic()),
                 None => Err(registry_err(
                     repo,
@@ -849,13 +1131,18 @@ impl RegistryClient {
         }
         Ok(format!(
             "Bearer {}",
-            self.fetch_token(repo, challenge).await?
+            self.fetch_token(repo, challenge, extra_scopes).await?
         ))
     }
 
     /// Answers a `WWW-Authenticate: Bearer realm=…,service=…,scope=…` challenge, with the
     /// credentials when there are some, anonymously otherwise.
-    async fn fetch_token(&self, repo: &Repo<'_>, challenge: &str) -> Result<String, ImageError> {
+    async fn fetch_token(
+        &self,
+        repo: &Repo<'_>,
+        challenge: &str,
+        extra_scopes: &[String],
+    ) -> Result<String, ImageError> {
         let Some(params) = challenge
             .strip_prefix("Bearer ")
             .or_else(|| challenge.strip_prefix("bearer "))
@@ -876,26 +1163,80 @@ impl RegistryClient {
         let realm = params
             .get("realm")
             .ok_or_else(|| registry_err(repo, "bearer challenge without a realm"))?;
-        let scope = params
+        // The challenge names what the request needs, space-separated; a blob mount also
+        // needs pull on the repository it mounts from, which a registry may leave out.
+        let mut scopes: Vec<String> = params
             .get("scope")
-            .cloned()
-            .unwrap_or_else(|| format!("repository:{}:pull", repo.path));
-        let join = if realm.contains('?') { '&' } else { '?' };
-        let mut url = format!("{realm}{join}scope={}", percent_encode(&scope));
-        if let Some(service) = params.get("service") {
-            url.push_str(&format!("&service={}", percent_encode(service)));
+            .map(|s| s.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default();
+        if scopes.is_empty() {
+            scopes.push(format!("repository:{}:pull", repo.path));
         }
-        let basic = self.credentials.as_ref().map(Credentials::basic);
-        let response = self
-            .send(
-                repo,
-                http::Method::GET,
-                &url,
-                &[],
-                basic.as_deref(),
-                empty_body(),
-            )
-            .await?;
+        for extra in extra_scopes {
+            if !scopes.contains(extra) {
+                scopes.push(extra.clone());
+            }
+        }
+        let scope = scopes.join(" ");
+        let service = params.get("service").map(String::as_str);
+        let identity_token = self
+            .credentials
+            .as_ref()
+            .filter(|c| c.username == IDENTITY_TOKEN_USER)
+            .map(|c| c.password.as_str());
+        let mut response = None;
+        if let Some(refresh_token) = identity_token {
+            // Docker's identity tokens are OAuth2 refresh tokens: POSTed to the realm.
+            let mut form = format!(
+                "grant_type=refresh_token&client_id=hoist&refresh_token={}&scope={}",
+                percent_encode(refresh_token),
+                percent_encode(&scope)
+            );
+            if let Some(service) = service {
+                form.push_str(&format!("&service={}", percent_encode(service)));
+            }
+            let posted = self
+                .send(
+                    repo,
+                    http::Method::POST,
+                    realm,
+                    &[(
+                        http::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )],
+                    None,
+                    full_body(Bytes::from(form)),
+                )
+                .await?;
+            // A token service without OAuth2 (404) gets the GET below, as Docker does.
+            if posted.status() != StatusCode::NOT_FOUND {
+                response = Some(posted);
+            }
+        }
+        let response = match response {
+            Some(r) => r,
+            None => {
+                let join = if realm.contains('?') { '&' } else { '?' };
+                let mut url = realm.clone();
+                for (i, scope) in scopes.iter().enumerate() {
+                    let sep = if i == 0 { join } else { '&' };
+                    url.push_str(&format!("{sep}scope={}", percent_encode(scope)));
+                }
+                if let Some(service) = service {
+                    url.push_str(&format!("&service={}", percent_encode(service)));
+                }
+                let basic = self.credentials.as_ref().map(Credentials::basic);
+                self.send(
+                    repo,
+                    http::Method::GET,
+                    &url,
+                    &[],
+                    basic.as_deref(),
+                    empty_body(),
+                )
+                .await?
+            }
+        };
         let status = response.status();
         if !status.is_success() {
             let login = login_command(repo);

@@ -357,9 +357,10 @@ pub(crate) fn pull_blocking(
     Ok(())
 }
 
-/// The credentials for `domain`: the caller's, else the Docker CLI's stored login.
-fn credentials_for(auth: Option<&RegistryAuth>, domain: &str) -> Option<Credentials> {
-    match auth {
+/// The credentials for `domain`: the caller's, else the Docker CLI's stored login (its
+/// credential helpers run here).
+fn credentials_for(auth: Option<&RegistryAuth>, domain: &str) -> Result<Option<Credentials>> {
+    Ok(match auth {
         Some(RegistryAuth {
             username: Some(username),
             password: Some(password),
@@ -376,8 +377,8 @@ fn credentials_for(auth: Option<&RegistryAuth>, domain: &str) -> Option<Credenti
             username: "<token>".to_string(),
             password: token.clone(),
         }),
-        _ => Credentials::from_docker_config(domain),
-    }
+        _ => Credentials::from_docker_config(domain)?,
+    })
 }
 
 /// A current-thread tokio runtime for a blocking thread to drive the registry client on.
@@ -755,7 +756,7 @@ impl crate::runtime::Runtime for NativeRuntime {
             None => Platform::host(),
         };
         let client = RegistryClient::new(RegistryConfig::from_env()?)
-            .with_credentials(credentials_for(auth, parsed.domain()));
+            .with_credentials(credentials_for(auth, parsed.domain())?);
         // The registry client's future is not `Send` (higher-ranked closures inside), so it
         // runs on a thread of its own with a current-thread runtime; progress comes back
         // over a channel. The pull keeps the store open while it downloads: other hoist
@@ -801,7 +802,7 @@ impl crate::runtime::Runtime for NativeRuntime {
         progress: ProgressSink<'_>,
     ) -> Result<()> {
         let target = Reference::parse(reference)?;
-        let credentials = credentials_for(auth, target.domain());
+        let credentials = credentials_for(auth, target.domain())?;
         let client = RegistryClient::new(RegistryConfig::from_env()?).with_credentials(credentials);
         let root = self.root.clone();
         let record = {
@@ -820,11 +821,16 @@ impl crate::runtime::Runtime for NativeRuntime {
         .await
     }
 
-    async fn prune_images(&self, all: bool) -> Result<PruneReport> {
+    async fn prune_images(
+        &self,
+        all: bool,
+        filters: &crate::runtime::ImagePruneFilters,
+    ) -> Result<PruneReport> {
         let root = self.root.clone();
+        let filters = filters.clone();
         blocking(move || {
             let _lock = prune::BuildLock::acquire(&root, true)?;
-            state::with_store(&root, |store| prune::prune_images(store, all))
+            state::with_store(&root, |store| prune::prune_images(store, all, &filters))
         })
         .await
     }

@@ -28,6 +28,14 @@ use super::ImageError;
 /// serde_json-encoded [`ImageRecord`]s, written inside redb transactions.
 const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
 
+/// Where blobs came from: by blob digest, the repositories (`<domain>/<path>`) the blob was
+/// pulled from or pushed to, most recent first, as a serde_json list. A push offers the
+/// registry a cross-repository mount from one of them instead of uploading the bytes.
+const BLOB_SOURCES: TableDefinition<&str, &[u8]> = TableDefinition::new("blob_sources");
+
+/// Repositories remembered per blob (Docker keeps a few candidates too).
+const MAX_BLOB_SOURCES: usize = 4;
+
 /// The default data root when `$HOIST_ROOT` is unset.
 pub const DEFAULT_ROOT: &str = "/var/lib/hoist";
 
@@ -368,6 +376,83 @@ impl ImageStore {
                 format!("the image configuration is not valid JSON: {e}"),
             )
         })
+    }
+
+    /// Notes that the registry repository `repository` (`<domain>/<path>`) holds each of
+    /// `digests`, in one transaction.
+    pub fn record_blob_sources(
+        &self,
+        digests: &[Digest],
+        repository: &str,
+    ) -> Result<(), ImageError> {
+        if digests.is_empty() {
+            return Ok(());
+        }
+        let path = self.root.join("state.redb");
+        let err =
+            |e: &dyn std::fmt::Display| store_err(&path, format!("writing blob sources: {e}"));
+        let tx = self.db.begin_write().map_err(|e| err(&e))?;
+        {
+            let mut table = tx.open_table(BLOB_SOURCES).map_err(|e| err(&e))?;
+            for digest in digests {
+                let key = digest.to_string();
+                let mut sources: Vec<String> = table
+                    .get(key.as_str())
+                    .map_err(|e| err(&e))?
+                    .and_then(|v| serde_json::from_slice(v.value()).ok())
+                    .unwrap_or_default();
+                sources.retain(|s| s != repository);
+                sources.insert(0, repository.to_string());
+                sources.truncate(MAX_BLOB_SOURCES);
+                let value = serde_json::to_vec(&sources).map_err(|e| err(&e))?;
+                table
+                    .insert(key.as_str(), value.as_slice())
+                    .map_err(|e| err(&e))?;
+            }
+        }
+        tx.commit().map_err(|e| err(&e))
+    }
+
+    /// The repositories known to hold `digest`, most recent first (none when unknown).
+    pub fn blob_sources(&self, digest: &Digest) -> Result<Vec<String>, ImageError> {
+        let path = self.root.join("state.redb");
+        let err =
+            |e: &dyn std::fmt::Display| store_err(&path, format!("reading blob sources: {e}"));
+        let tx = self.db.begin_read().map_err(|e| err(&e))?;
+        let table = match tx.open_table(BLOB_SOURCES) {
+            Ok(table) => table,
+            // Nothing was ever pulled or pushed since the table was introduced.
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(err(&e)),
+        };
+        let Some(value) = table
+            .get(digest.to_string().as_str())
+            .map_err(|e| err(&e))?
+        else {
+            return Ok(Vec::new());
+        };
+        // A corrupt row only costs a mount attempt: treat it as unknown.
+        Ok(serde_json::from_slice(value.value()).unwrap_or_default())
+    }
+
+    /// Forgets where `digests` came from (they were deleted).
+    pub fn forget_blob_sources(&self, digests: &[Digest]) -> Result<(), ImageError> {
+        if digests.is_empty() {
+            return Ok(());
+        }
+        let path = self.root.join("state.redb");
+        let err =
+            |e: &dyn std::fmt::Display| store_err(&path, format!("writing blob sources: {e}"));
+        let tx = self.db.begin_write().map_err(|e| err(&e))?;
+        {
+            let mut table = tx.open_table(BLOB_SOURCES).map_err(|e| err(&e))?;
+            for digest in digests {
+                table
+                    .remove(digest.to_string().as_str())
+                    .map_err(|e| err(&e))?;
+            }
+        }
+        tx.commit().map_err(|e| err(&e))
     }
 
     fn write_tx(
