@@ -741,6 +741,20 @@ fn a_registry_asking_for_a_password_gets_the_docker_login_and_a_clear_error_with
     docker_login(&fresh, &registry, Some((USER, PASSWORD)));
     let pulled = fresh.ok(&["image", "pull", &target]);
     assert!(pulled.contains("Downloaded newer image"), "{pulled}");
+
+    // A build's base image on that registry is pulled with the same login.
+    let builder = NativeRoot::new("authbuild");
+    docker_login(&builder, &registry, Some((USER, PASSWORD)));
+    builder.write(
+        "compose.yaml",
+        "services:\n  app:\n    build: .\n    image: built/private-base:1\n",
+    );
+    builder.write(
+        "Dockerfile",
+        &format!("FROM {target}\nRUN echo BASE-$(echo OK)\n"),
+    );
+    let built = builder.ok(&["build"]);
+    assert!(built.contains("BASE-OK"), "{built}");
 }
 
 #[test]

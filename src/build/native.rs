@@ -53,7 +53,7 @@ use crate::runtime::native::monitor::LOG_FILE;
 use crate::runtime::native::oci::{Descriptor, ImageConfig, Platform};
 use crate::runtime::native::reference::Reference;
 use crate::runtime::native::registry::{RegistryClient, RegistryConfig};
-use crate::runtime::native::runtime::pull_blocking;
+use crate::runtime::native::runtime::{credentials_for, pull_blocking};
 use crate::runtime::native::snapshot::{self, RootfsDirs};
 use crate::runtime::native::state;
 use crate::runtime::native::store::ImageRecord;
@@ -328,7 +328,9 @@ impl Builder<'_> {
         let name = parsed.to_string();
         let local = state::with_store(self.root, |store| Ok(store.image(&name)?))?;
         if local.is_none() || self.spec.pull {
-            let client = RegistryClient::new(RegistryConfig::from_env()?);
+            // The Docker CLI's stored login for the base's registry, as `docker build` uses.
+            let client = RegistryClient::new(RegistryConfig::from_env()?)
+                .with_credentials(credentials_for(None, parsed.domain())?);
             pull_blocking(
                 &client,
                 self.root,

@@ -359,7 +359,10 @@ pub(crate) fn pull_blocking(
 
 /// The credentials for `domain`: the caller's, else the Docker CLI's stored login (its
 /// credential helpers run here).
-fn credentials_for(auth: Option<&RegistryAuth>, domain: &str) -> Result<Option<Credentials>> {
+pub(crate) fn credentials_for(
+    auth: Option<&RegistryAuth>,
+    domain: &str,
+) -> Result<Option<Credentials>> {
     Ok(match auth {
         Some(RegistryAuth {
             username: Some(username),
