@@ -665,7 +665,7 @@ async fn inspect(rt: &dyn Runtime, args: &InspectArgs) -> Result<i32, CliError> 
             for image in &found {
                 println!(
                     "{}",
-                    render_template(template, image).map_err(CliError::usage)?
+                    crate::ui::template::render(template, image).map_err(CliError::usage)?
                 );
             }
         }
@@ -682,67 +682,6 @@ async fn inspect(rt: &dyn Runtime, args: &InspectArgs) -> Result<i32, CliError> 
         eprintln!("Error: No such image: {image}");
     }
     Ok(1)
-}
-
-/// The subset of Go templates `inspect --format` takes: literal text around `{{.A.B}}`
-/// (printed as Go prints it) and `{{json .A.B}}`.
-fn render_template(template: &str, value: &serde_json::Value) -> Result<String, String> {
-    let mut out = String::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| format!("template \"{template}\": unclosed {{{{"))?;
-        let action = after[..end].trim();
-        let (json, path) = match action.strip_prefix("json ") {
-            Some(p) => (true, p.trim()),
-            None => (false, action),
-        };
-        let Some(path) = path.strip_prefix('.') else {
-            return Err(format!(
-                "template \"{template}\": only {{{{.Field}}}} and {{{{json .Field}}}} are supported, not {{{{{action}}}}}"
-            ));
-        };
-        let mut v = value;
-        for field in path.split('.').filter(|f| !f.is_empty()) {
-            v = v.get(field).ok_or_else(|| {
-                format!("template \"{template}\": the image has no field {field}")
-            })?;
-        }
-        if json {
-            out.push_str(&v.to_string());
-        } else {
-            out.push_str(&go_text(v));
-        }
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-/// How Go's `fmt` prints a decoded JSON value (`[a b]`, `map[k:v]`, `<nil>`).
-fn go_text(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::Null => "<nil>".to_string(),
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Array(items) => {
-            format!(
-                "[{}]",
-                items.iter().map(go_text).collect::<Vec<_>>().join(" ")
-            )
-        }
-        serde_json::Value::Object(map) => {
-            let mut entries: Vec<String> = map
-                .iter()
-                .map(|(k, v)| format!("{k}:{}", go_text(v)))
-                .collect();
-            entries.sort();
-            format!("map[{}]", entries.join(" "))
-        }
-        other => other.to_string(),
-    }
 }
 
 async fn load(rt: &dyn Runtime, args: &LoadArgs) -> Result<i32, CliError> {
@@ -867,22 +806,26 @@ mod tests {
     #[test]
     fn inspect_templates_print_fields_as_go_does() {
         let v = json!({"Id": "sha256:x", "Config": {"Cmd": ["/bin/sh", "-c"], "User": "", "Labels": {"b": "2", "a": "1"}, "Entrypoint": null}});
-        assert_eq!(render_template("{{.Id}}", &v).unwrap(), "sha256:x");
         assert_eq!(
-            render_template("cmd={{ .Config.Cmd }} ep={{.Config.Entrypoint}}", &v).unwrap(),
+            crate::ui::template::render("{{.Id}}", &v).unwrap(),
+            "sha256:x"
+        );
+        assert_eq!(
+            crate::ui::template::render("cmd={{ .Config.Cmd }} ep={{.Config.Entrypoint}}", &v)
+                .unwrap(),
             "cmd=[/bin/sh -c] ep=<nil>"
         );
         assert_eq!(
-            render_template("{{.Config.Labels}}", &v).unwrap(),
+            crate::ui::template::render("{{.Config.Labels}}", &v).unwrap(),
             "map[a:1 b:2]"
         );
         assert_eq!(
-            render_template("{{json .Config.Cmd}}", &v).unwrap(),
+            crate::ui::template::render("{{json .Config.Cmd}}", &v).unwrap(),
             r#"["/bin/sh","-c"]"#
         );
-        assert!(render_template("{{.Nope}}", &v).is_err());
-        assert!(render_template("{{range .Config.Cmd}}", &v).is_err());
-        assert!(render_template("{{.Id", &v).is_err());
+        assert!(crate::ui::template::render("{{.Nope}}", &v).is_err());
+        assert!(crate::ui::template::render("{{range .Config.Cmd}}", &v).is_err());
+        assert!(crate::ui::template::render("{{.Id", &v).is_err());
     }
 
     #[test]

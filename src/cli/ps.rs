@@ -41,8 +41,10 @@ pub struct PsArgs {
     /// Filter services by a property (supported filters: status)
     #[arg(long, value_name = "KEY=VALUE")]
     pub filter: Option<String>,
-    /// Format the output. Values: [table | json]
-    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+    /// Format the output. Values: [table | json], or a Go template: `{{.Service}}
+    /// {{.Status}}` (one line per container), `table {{.Name}}\t{{.Ports}}` (with a header);
+    /// the fields are those of `--format json`
+    #[arg(long, default_value = "table")]
     pub format: String,
     /// Don't truncate output
     #[arg(long)]
@@ -119,6 +121,9 @@ fn render_ps(containers: &[ContainerSummary], args: &PsArgs, now: SystemTime) ->
         }
         return out;
     }
+    if !args.format.is_empty() && args.format != "table" {
+        return render_template(containers, &args.format, !args.no_trunc, now);
+    }
     let rows: Vec<Vec<String>> = containers
         .iter()
         .map(|c| {
@@ -147,6 +152,62 @@ fn render_ps(containers: &[ContainerSummary], args: &PsArgs, now: SystemTime) ->
         10,
         3,
     )
+}
+
+/// `--format` with a Go template over the fields of `--format json`: one line per
+/// container, or with `table ` first an aligned table under a header naming the fields
+/// as docker compose does. A template error (an unknown field) is printed in place.
+fn render_template(
+    containers: &[ContainerSummary],
+    format: &str,
+    trunc: bool,
+    now: SystemTime,
+) -> String {
+    let format = crate::ui::template::unescape(format);
+    let cell = |template: &str, c: &ContainerSummary| {
+        crate::ui::template::render(template, &ps_json(c, trunc, now))
+            .unwrap_or_else(|e| format!("<{e}>"))
+    };
+    let Some(table) = format.strip_prefix("table") else {
+        let mut out = String::new();
+        for c in containers {
+            out.push_str(&cell(&format, c));
+            out.push('\n');
+        }
+        return out;
+    };
+    let columns: Vec<&str> = table.trim_start().split('\t').collect();
+    let header: Vec<String> = columns.iter().map(|c| column_header(c)).collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let rows: Vec<Vec<String>> = containers
+        .iter()
+        .map(|c| columns.iter().map(|col| cell(col, c)).collect())
+        .collect();
+    render(&header, &rows, 10, 3)
+}
+
+/// The header docker compose prints over a `table` column: its field's name (`{{.ID}}` is
+/// `CONTAINER ID`, `{{.RunningFor}}` `CREATED`...), else the column text upper-cased.
+fn column_header(column: &str) -> String {
+    let field = column
+        .trim()
+        .strip_prefix("{{")
+        .and_then(|c| c.strip_suffix("}}"))
+        .map(|c| {
+            c.trim()
+                .trim_start_matches("json ")
+                .trim()
+                .trim_start_matches('.')
+        });
+    match field {
+        Some("ID") => "CONTAINER ID".into(),
+        Some("RunningFor") => "CREATED".into(),
+        Some("CreatedAt") => "CREATED AT".into(),
+        Some("ExitCode") => "EXIT CODE".into(),
+        Some("LocalVolumes") => "LOCAL VOLUMES".into(),
+        Some(name) => name.to_ascii_uppercase(),
+        None => column.trim().to_ascii_uppercase(),
+    }
 }
 
 /// The STATUS column is the runtime's own text (`Up 2 seconds`, `Exited (0) 1 second ago`);
@@ -275,5 +336,27 @@ mod tests {
         assert_eq!(v["Command"], "\"/docker-entrypoint.…\"");
         assert_eq!(v["Publishers"][0]["URL"], "0.0.0.0");
         assert_eq!(v["RunningFor"], "4 seconds ago");
+    }
+
+    #[test]
+    fn ps_format_takes_go_templates_with_and_without_a_table() {
+        let now = UNIX_EPOCH + Duration::from_secs(104);
+        let args = |format: &str| PsArgs {
+            format: format.into(),
+            ..PsArgs::default()
+        };
+        let out = render_ps(&[container()], &args("{{.Service}}: {{.Status}}"), now);
+        assert_eq!(out, "web: Up 2 seconds\n");
+        let out = render_ps(
+            &[container()],
+            &args("table {{.ID}}\\t{{.Name}}\\t{{.RunningFor}}"),
+            now,
+        );
+        assert_eq!(
+            out,
+            "CONTAINER ID   NAME         CREATED\n0123456789ab   shop-web-1   4 seconds ago\n"
+        );
+        let out = render_ps(&[container()], &args("{{.Nope}}"), now);
+        assert!(out.contains("no field Nope"), "{out}");
     }
 }

@@ -13,6 +13,7 @@ pub mod json;
 pub mod logs;
 pub mod plain;
 pub mod table;
+pub mod template;
 pub mod tty;
 
 use std::io::IsTerminal;
