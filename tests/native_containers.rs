@@ -1521,3 +1521,57 @@ async fn exec_runs_under_the_containers_filter_with_the_containers_capabilities(
             .expect("remove");
     }
 }
+
+#[tokio::test]
+async fn a_compose_seccomp_profile_file_is_applied_and_a_missing_one_is_a_clear_error() {
+    let n = Native::new().await;
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(
+        project.path().join("compose.yaml"),
+        r#"
+services:
+  tool:
+    image: hoist-test/busybox:latest
+    security_opt: ["seccomp=profiles/no-mkdir.json"]
+  broken:
+    image: hoist-test/busybox:latest
+    security_opt: ["seccomp=profiles/missing.json"]
+"#,
+    )
+    .unwrap();
+    std::fs::create_dir(project.path().join("profiles")).unwrap();
+    std::fs::write(
+        project.path().join("profiles/no-mkdir.json"),
+        r#"{
+  "defaultAction": "SCMP_ACT_ALLOW",
+  "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]
+}"#,
+    )
+    .unwrap();
+    let run = |service: &str, script: &str| {
+        let args = [
+            "-p",
+            "nativeseccomp",
+            "run",
+            "--rm",
+            service,
+            "sh",
+            "-c",
+            script,
+        ];
+        n.hoist(project.path(), &args)
+    };
+    let out = run("tool", "grep '^Seccomp:' /proc/self/status; mkdir /tmp/x");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Seccomp:\t2\n");
+    assert!(stderr.contains("Permission denied"), "{stderr}");
+
+    let out = run("broken", "true");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("security_opt") && stderr.contains("missing.json"),
+        "{stderr}"
+    );
+}
