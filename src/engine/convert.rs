@@ -205,7 +205,7 @@ pub fn container_spec(
         read_only: service.read_only,
         cap_add: service.cap_add.clone(),
         cap_drop: service.cap_drop.clone(),
-        security_opt: service.security_opt.clone(),
+        security_opt: security_opt(service_name, service, ctx)?,
         extra_hosts: hosts(&service.extra_hosts),
         dns: service.dns.0.clone(),
         dns_search: service.dns_search.0.clone(),
@@ -291,6 +291,50 @@ pub fn container_spec(
         })
     });
     Ok(spec)
+}
+
+/// `security_opt` as the engine takes it: a `seccomp=<file>` profile is read (relative to
+/// the project directory) and passed as its JSON, as the Docker CLI and compose send it.
+fn security_opt(
+    service_name: &str,
+    service: &ServiceConfig,
+    ctx: &ConvertContext,
+) -> Result<Vec<String>, ConvertError> {
+    service
+        .security_opt
+        .iter()
+        .map(|opt| {
+            let Some((key, value)) = opt.split_once(['=', ':']) else {
+                return Ok(opt.clone());
+            };
+            if key != "seccomp" || matches!(value, "unconfined" | "builtin") {
+                return Ok(opt.clone());
+            }
+            if value.trim_start().starts_with('{') {
+                return Ok(opt.clone());
+            }
+            let path = ctx.working_dir.join(value);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                err(
+                    service_name,
+                    "security_opt",
+                    format!(
+                        "cannot read the seccomp profile {}: {e}; give a JSON file in \
+                         Docker's seccomp format, `unconfined` or `builtin`",
+                        path.display()
+                    ),
+                )
+            })?;
+            let profile: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                err(
+                    service_name,
+                    "security_opt",
+                    format!("the seccomp profile {} is not JSON: {e}", path.display()),
+                )
+            })?;
+            Ok(format!("seccomp={profile}"))
+        })
+        .collect()
 }
 
 fn container_labels(
@@ -1078,6 +1122,36 @@ mod tests {
         assert_eq!(s.labels[labels::IMAGE], "sha256:abc");
         assert_eq!(s.labels[labels::ENVIRONMENT_FILE], "/work/shop/.env");
         assert_eq!(s.labels[labels::DEPENDS_ON], "");
+    }
+
+    #[test]
+    fn a_seccomp_profile_file_is_read_from_the_project_dir_and_passed_as_json() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("profile.json"),
+            "{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\"\n}\n",
+        )
+        .unwrap();
+        let p = project(
+            "services:\n  a:\n    image: x\n    security_opt: [\"seccomp=profile.json\", \"seccomp:unconfined\", \"no-new-privileges:true\"]\n  b:\n    image: x\n    security_opt: [\"seccomp=missing.json\"]\n",
+        );
+        let mut c = ctx();
+        c.working_dir = dir.path().to_path_buf();
+        let s = spec_n(&p, "a", 1, &c);
+        assert_eq!(
+            s.security_opt,
+            vec![
+                r#"seccomp={"defaultAction":"SCMP_ACT_ALLOW"}"#,
+                "seccomp:unconfined",
+                "no-new-privileges:true"
+            ]
+        );
+        let e = container_spec(&p, "b", &p.services["b"], 1, &c).unwrap_err();
+        assert!(
+            e.to_string().starts_with("services.b.security_opt:")
+                && e.to_string().contains("missing.json"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -30,6 +30,7 @@ use tokio::sync::mpsc;
 
 use super::containers::{hoist_binary, random_id};
 use super::monitor::{lc_id, lc_root};
+use super::seccomp;
 use super::snapshot::RootfsDirs;
 use super::spec;
 use super::state::{self, ContainerRecord};
@@ -120,10 +121,22 @@ fn helper(root: &Path, id: &str, request: &str) -> std::result::Result<i32, Stri
             None => (e.clone(), String::new()),
         })
         .collect();
-    let pid = ContainerBuilder::new(lc_id(id), SyscallType::default())
+    // The tenant builder drops the container's seccomp filter: load it ourselves.
+    let config = state::container_dir(root, id).join("config.json");
+    let filter = oci_spec::runtime::Spec::load(&config)
+        .map_err(|e| format!("cannot read {}: {e}", config.display()))
+        .map(|spec| seccomp::ExecFilter::of(&spec))?;
+    let mut builder = ContainerBuilder::new(lc_id(id), SyscallType::default())
         .with_root_path(lc_root(root))
-        .map_err(|e| format!("libcontainer root: {e}"))?
+        .map_err(|e| format!("libcontainer root: {e}"))?;
+    let mut loading_caps = Vec::new();
+    if let Some(filter) = filter {
+        loading_caps = filter.loading_caps();
+        builder = builder.with_executor(filter);
+    }
+    let pid = builder
         .as_tenant()
+        .with_capabilities(loading_caps)
         .with_container_args(request.args.clone())
         .with_env(env)
         .with_cwd(Some(PathBuf::from(&request.cwd)))

@@ -34,6 +34,7 @@ pub mod prune;
 pub mod reference;
 pub mod registry;
 pub mod runtime;
+pub mod seccomp;
 pub mod snapshot;
 pub mod spec;
 pub mod state;

@@ -544,6 +544,11 @@ pub fn runtime_spec(input: &SpecInput<'_>) -> Result<Spec, String> {
         "sysctl": spec.sysctls.iter().collect::<BTreeMap<_, _>>(),
         "resources": resources,
     });
+    if let Some(seccomp) =
+        super::seccomp::for_container(&spec.security_opt, spec.privileged, &caps)?
+    {
+        linux["seccomp"] = seccomp;
+    }
     if !spec.privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);
         linux["readonlyPaths"] = json!(READONLY_PATHS);
@@ -562,11 +567,19 @@ pub fn runtime_spec(input: &SpecInput<'_>) -> Result<Spec, String> {
                 "bounding": caps, "effective": caps, "permitted": caps,
             },
             "rlimits": rlimits,
-            "noNewPrivileges": spec.security_opt.iter().any(|o| o.starts_with("no-new-privileges") && !o.ends_with("false")),
         },
         "mounts": mounts(input),
         "linux": linux,
     });
+    // Only when set: libcontainer reads a present `false` as "set" and then loads the
+    // seccomp filter after dropping capabilities, which the kernel refuses.
+    if spec
+        .security_opt
+        .iter()
+        .any(|o| o.starts_with("no-new-privileges") && !o.ends_with("false"))
+    {
+        value["process"]["noNewPrivileges"] = json!(true);
+    }
     if let Some(domain) = spec.domainname.as_ref().filter(|d| !d.is_empty()) {
         value["domainname"] = json!(domain);
     }
@@ -773,6 +786,21 @@ mod tests {
                 "/dev/shm"
             ])
         );
+        // Docker's default seccomp profile, none when privileged or unconfined.
+        assert!(linux.seccomp().is_some());
+        for (privileged, opt) in [(true, ""), (false, "seccomp=unconfined")] {
+            let spec = ContainerSpec {
+                privileged,
+                security_opt: vec![opt.to_string()],
+                ..spec.clone()
+            };
+            let oci = runtime_spec(&SpecInput {
+                spec: &spec,
+                ..input.clone()
+            })
+            .unwrap();
+            assert!(oci.linux().as_ref().unwrap().seccomp().is_none());
+        }
         let host = runtime_spec(&SpecInput {
             network: NetworkNamespace::Host,
             ..input
