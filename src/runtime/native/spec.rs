@@ -357,6 +357,15 @@ pub fn resolve_user(
     })
 }
 
+/// Whether this process's bounding set holds capability `name` (`CAP_...`); true when the
+/// set cannot be read, so the kernel has the last word.
+fn in_bounding_set(name: &str) -> bool {
+    let Ok(cap) = name.parse::<caps::Capability>() else {
+        return true;
+    };
+    caps::has_cap(None, caps::CapSet::Bounding, cap).unwrap_or(true)
+}
+
 fn normalize_cap(name: &str) -> String {
     let upper = name.to_ascii_uppercase();
     if upper.starts_with("CAP_") {
@@ -513,7 +522,13 @@ pub fn runtime_spec(input: &SpecInput<'_>) -> Result<Spec, String> {
         spec.tty,
         &user.home,
     );
-    let caps = capabilities(spec.privileged, &spec.cap_add, &spec.cap_drop)?;
+    let mut caps = capabilities(spec.privileged, &spec.cap_add, &spec.cap_drop)?;
+    if spec.privileged {
+        // Every capability hoist itself may grant: asking for one outside its bounding set
+        // makes the kernel refuse the whole set (`docker run --privileged` fails so on hosts
+        // that hold some back).
+        caps.retain(|c| in_bounding_set(c));
+    }
     let mut namespaces = vec![
         json!({"type": "pid"}),
         json!({"type": "ipc"}),
