@@ -607,16 +607,7 @@ impl Builder<'_> {
                             )
                         })
                         .map_err(|e| io_failed("cannot write the heredoc to", &path, e))?;
-                    mounts.push(Mount {
-                        target: format!("/dev/pipes/{name}"),
-                        source: MountSource::Bind {
-                            path: path.to_string_lossy().into_owned(),
-                            create_host_path: false,
-                            propagation: None,
-                            selinux: None,
-                        },
-                        read_only: true,
-                    });
+                    mounts.push(read_only_bind(&path, format!("/dev/pipes/{name}")));
                 }
                 let targets: Vec<String> = mounts.iter().map(|m| m.target.clone()).collect();
                 let upper = self
@@ -1024,16 +1015,7 @@ impl Builder<'_> {
         let mut env = Vec::new();
         let mut held = Held::default();
         let locks = &mut held.locks;
-        let bind = |path: PathBuf, target: String| Mount {
-            target,
-            source: MountSource::Bind {
-                path: path.to_string_lossy().into_owned(),
-                create_host_path: false,
-                propagation: None,
-                selinux: None,
-            },
-            read_only: true,
-        };
+        let bind = |path: PathBuf, target: String| read_only_bind(&path, target);
         for (i, mount) in self.parse_mounts(run, state)?.into_iter().enumerate() {
             match mount {
                 RunMount::Cache {
@@ -1423,6 +1405,21 @@ impl Builder<'_> {
 }
 
 /// Whether an instruction is a filesystem step (a vertex of its own in the output).
+/// A read-only bind mount of the host path `path` at `target`, as the build's steps get
+/// their mounts.
+fn read_only_bind(path: &Path, target: String) -> Mount {
+    Mount {
+        target,
+        source: MountSource::Bind {
+            path: path.to_string_lossy().into_owned(),
+            create_host_path: false,
+            propagation: None,
+            selinux: None,
+        },
+        read_only: true,
+    }
+}
+
 /// What a `RUN`'s mounts need kept until the step ends.
 #[derive(Default)]
 struct Held {
