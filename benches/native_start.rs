@@ -1,7 +1,8 @@
 //! One container of the native runtime, through the library (no CLI, no project): the time
 //! `start_container` takes until the process runs (the monitor's report), and a whole
 //! create + start + wait + remove of `true`. Both without networking (`network_mode: none`)
-//! and, for start, on a bridge network with its veth and hosts file. Run as root:
+//! and, for start, on a bridge network with its veth and hosts file, and without the
+//! seccomp filter (what loading Docker's profile costs). Run as root:
 //! `cargo bench --bench native_start` (needs busybox-static).
 
 use std::path::Path;
@@ -67,19 +68,23 @@ fn bench(c: &mut Criterion) {
     group
         .sample_size(30)
         .measurement_time(Duration::from_secs(10));
-    for (name, mode) in [
-        ("start (no network)", Some("none")),
-        ("start (bridge)", None),
+    // The unconfined case is the same start without Docker's seccomp filter: the
+    // difference is what loading the profile costs.
+    for (name, mode, unconfined) in [
+        ("start (no network)", Some("none"), false),
+        ("start (no network, seccomp=unconfined)", Some("none"), true),
+        ("start (bridge)", None, false),
     ] {
+        let mut started = spec(&["sleep", "3600"], mode);
+        if unconfined {
+            started.security_opt = vec!["seccomp=unconfined".to_string()];
+        }
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 tokio.block_on(async {
                     let mut spent = Duration::ZERO;
                     for _ in 0..iters {
-                        let id = rt
-                            .create_container(&spec(&["sleep", "3600"], mode))
-                            .await
-                            .expect("create");
+                        let id = rt.create_container(&started).await.expect("create");
                         let began = Instant::now();
                         rt.start_container(&id).await.expect("start");
                         spent += began.elapsed();
