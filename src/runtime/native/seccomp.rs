@@ -324,12 +324,25 @@ pub fn for_container(
     privileged: bool,
     caps: &[String],
 ) -> Result<Option<Value>, String> {
-    let profile = match choice(security_opt, privileged)? {
-        Choice::Unconfined => return Ok(None),
-        Choice::Default => DEFAULT_PROFILE.to_string(),
-        Choice::Custom(json) => json,
-    };
-    linux_seccomp(&profile, caps, &Host::current()?)
+    match choice(security_opt, privileged)? {
+        Choice::Unconfined => Ok(None),
+        Choice::Default => default_for(caps),
+        Choice::Custom(json) => linux_seccomp(&json, caps, &Host::current()?),
+    }
+}
+
+/// The default profile for `caps` on this host, converted once per capability set and
+/// process: `up` creates many containers, and most share the default set.
+fn default_for(caps: &[String]) -> Result<Option<Value>, String> {
+    type Converted = Vec<(Vec<String>, Option<Value>)>;
+    static CONVERTED: std::sync::Mutex<Converted> = std::sync::Mutex::new(Vec::new());
+    let mut converted = CONVERTED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, filter)) = converted.iter().find(|(c, _)| c == caps) {
+        return Ok(filter.clone());
+    }
+    let filter = linux_seccomp(DEFAULT_PROFILE, caps, &Host::current()?)?;
+    converted.push((caps.to_vec(), filter.clone()));
+    Ok(filter)
 }
 
 /// Capabilities an exec'd process holds only until its filter is loaded: `CAP_SYS_ADMIN`
