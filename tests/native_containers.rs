@@ -1396,6 +1396,42 @@ async fn containers_run_under_dockers_default_seccomp_profile_unless_unconfined(
     assert_eq!((code, out.as_str()), (1, confined), "stderr: {err}");
     assert!(err.contains("Operation not permitted"), "{err}");
 
+    // The filter is loaded by hoist with two capabilities more, dropped again before the
+    // command runs: it has exactly Docker's default set (0xa80425fb), as root and as
+    // another user (who has none effective), and the filter.
+    let status = "grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|Seccomp):' /proc/self/status";
+    let (code, out, err) = n.run(sh(status)).await;
+    let default_set = "00000000a80425fb";
+    assert_eq!(
+        (code, out),
+        (
+            0,
+            format!(
+                "CapInh:\t0000000000000000\nCapPrm:\t{default_set}\nCapEff:\t{default_set}\n\
+                 CapBnd:\t{default_set}\nCapAmb:\t0000000000000000\nSeccomp:\t2\n"
+            )
+        ),
+        "stderr: {err}"
+    );
+    let (code, out, err) = n
+        .run(ContainerSpec {
+            user: Some("65534:65534".to_string()),
+            ..sh(status)
+        })
+        .await;
+    let none = "0000000000000000";
+    assert_eq!(
+        (code, out),
+        (
+            0,
+            format!(
+                "CapInh:\t{none}\nCapPrm:\t{none}\nCapEff:\t{none}\nCapBnd:\t{default_set}\n\
+                 CapAmb:\t{none}\nSeccomp:\t2\n"
+            )
+        ),
+        "stderr: {err}"
+    );
+
     // `privileged: true` runs unconfined, with every capability hoist itself holds (here
     // that is not all of them: a privileged set beyond the bounding set would fail to start).
     let bounding = std::fs::read_to_string("/proc/self/status")

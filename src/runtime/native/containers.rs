@@ -546,6 +546,8 @@ fn create_inner(root: &Path, spec: &ContainerSpec, id: &str, undo: &mut Undo) ->
     let config_path = dir.join("config.json");
     oci.save(&config_path)
         .map_err(|e| io_err("write the runtime spec", &config_path, e))?;
+    super::seccomp::write_launch_bundle(root, &dir, &oci)
+        .map_err(|e| other(&format!("container {}", spec.name), e))?;
 
     let stdin = match (spec.stdin_open, spec.stdin_once) {
         (false, _) => StdinMode::Null,
@@ -703,6 +705,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     }
     let dir = state::container_dir(root, id);
     let _ = fs::remove_file(dir.join(STOP_MARKER));
+    warm_cgroup_attach();
     let exe = hoist_binary()?;
     let log_path = dir.join("monitor.log");
     let log = fs::OpenOptions::new()
@@ -809,6 +812,50 @@ pub fn stop(root: &Path, record: &ContainerRecord, timeout: Option<Duration>) ->
             format!("{} did not stop 10 s after SIGKILL", record.name),
         ))
     }
+}
+
+/// Starts paying, on a thread of its own, the RCU grace period the kernel waits for when
+/// the next task moves into a cgroup, so the container's move does not wait for it.
+///
+/// Every move into a cgroup (v1 or v2) takes the global `cgroup_threadgroup_rwsem` for
+/// writing, and the first writer after a quiet spell waits for a full grace period
+/// (`rcu_sync_enter`; 7-30 ms measured here) before it may take it; writers within a
+/// grace period of the last one do not wait. libcontainer moves the container's first
+/// process in 10-20 ms after the monitor is spawned, so a move issued now has paid the
+/// wait by then. The move is a no-op: this process rewrites itself (`0`) into the cgroup
+/// it is already in. Failures (no cgroupfs, no permission) only lose the head start.
+fn warm_cgroup_attach() {
+    let Ok(own) = fs::read_to_string("/proc/self/cgroup") else {
+        return;
+    };
+    let mut procs = None;
+    for line in own.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let mount = match controllers {
+            "pids" => "/sys/fs/cgroup/pids",
+            // cgroup v2 alone: the unified hierarchy is mounted at the top.
+            "" if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() => "/sys/fs/cgroup",
+            _ => continue,
+        };
+        procs = Some(PathBuf::from(format!("{mount}{path}")).join("cgroup.procs"));
+        break;
+    }
+    let Some(procs) = procs else {
+        return;
+    };
+    let _ = std::thread::Builder::new()
+        .name("hoist-cgroup-warm".to_string())
+        .spawn(move || {
+            let _ = fs::OpenOptions::new()
+                .write(true)
+                .open(&procs)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, b"0"));
+        });
 }
 
 /// Removes the cgroup `/hoist/<lc_id>` from every mounted hierarchy (v1 and v2), if left.

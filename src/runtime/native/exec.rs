@@ -122,10 +122,7 @@ fn helper(root: &Path, id: &str, request: &str) -> std::result::Result<i32, Stri
         })
         .collect();
     // The tenant builder drops the container's seccomp filter: load it ourselves.
-    let config = state::container_dir(root, id).join("config.json");
-    let filter = oci_spec::runtime::Spec::load(&config)
-        .map_err(|e| format!("cannot read {}: {e}", config.display()))
-        .map(|spec| seccomp::ExecFilter::of(&spec))?;
+    let filter = seccomp::exec_loader(root, &state::container_dir(root, id))?;
     let mut builder = ContainerBuilder::new(lc_id(id), SyscallType::default())
         .with_root_path(lc_root(root))
         .map_err(|e| format!("libcontainer root: {e}"))?;

@@ -4,18 +4,14 @@
 //! OCI `linux.seccomp` libcontainer loads, filtered for the host architecture, the kernel
 //! and the container's capabilities the way moby's `profiles/seccomp` `setupSeccomp` does.
 //!
-//! `exec` needs its own help: libcontainer 0.7's tenant builder drops `linux.seccomp`, so
-//! [`ExecFilter`] loads the container's filter in the exec'd process right before its
-//! `execve` (see its docs for the capability dance that needs).
-//!
-//! Not for: loading filters into the kernel (libcontainer and libseccomp do that).
+//! [`load`] compiles the result to BPF once and loads it in the container's init and in
+//! every `exec`'d process, instead of libcontainer building it again for each.
 
-use std::collections::HashSet;
+mod load;
 
-use libcontainer::workload::{
-    Executor, ExecutorError, ExecutorSetEnvsError, ExecutorValidationError,
-};
-use oci_spec::runtime::{Capability, LinuxCapabilities, LinuxSeccomp, Spec};
+pub use load::{exec_loader, launch_bundle, write_launch_bundle, Loader};
+
+use oci_spec::runtime::LinuxSeccomp;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -343,108 +339,6 @@ fn default_for(caps: &[String]) -> Result<Option<Value>, String> {
     let filter = linux_seccomp(DEFAULT_PROFILE, caps, &Host::current()?)?;
     converted.push((caps.to_vec(), filter.clone()));
     Ok(filter)
-}
-
-/// Capabilities an exec'd process holds only until its filter is loaded: `CAP_SYS_ADMIN`
-/// lets a process without no_new_privs install a filter, `CAP_SETPCAP` lets it drop both
-/// from its bounding set again.
-const LOADING_CAPS: [(Capability, &str); 2] = [
-    (Capability::SysAdmin, "CAP_SYS_ADMIN"),
-    (Capability::Setpcap, "CAP_SETPCAP"),
-];
-
-/// What `exec` must do so that its process runs under the container's filter.
-///
-/// libcontainer 0.7's tenant builder rebuilds `linux` without `seccomp`, and its executor
-/// hook runs after the capabilities are dropped, when loading a filter needs either
-/// no_new_privs (which would change what `exec` does to setuid programs) or
-/// `CAP_SYS_ADMIN`. So the tenant is given [`ExecFilter::loading_caps`] on top of the
-/// container's set, and [`ExecFilter`]'s executor loads the filter, drops those extra
-/// capabilities from every set, then execs as libcontainer's default executor does: the
-/// command ends with exactly the container's capabilities and filter, as under runc.
-#[derive(Clone)]
-pub struct ExecFilter {
-    seccomp: LinuxSeccomp,
-    extra: Vec<(Capability, &'static str)>,
-}
-
-impl ExecFilter {
-    /// The filter of the container whose OCI spec is `spec` (its `config.json`); `None`
-    /// when it has none.
-    pub fn of(spec: &Spec) -> Option<ExecFilter> {
-        let seccomp = spec.linux().as_ref()?.seccomp().clone()?;
-        let bounding = spec
-            .process()
-            .as_ref()
-            .and_then(|p| p.capabilities().as_ref())
-            .and_then(|c| c.bounding().clone())
-            .unwrap_or_default();
-        let extra = LOADING_CAPS
-            .into_iter()
-            .filter(|(c, _)| !bounding.contains(c))
-            .collect();
-        Some(ExecFilter { seccomp, extra })
-    }
-
-    /// The capabilities to add to the tenant (`with_capabilities`).
-    pub fn loading_caps(&self) -> Vec<String> {
-        self.extra
-            .iter()
-            .map(|(_, name)| name.to_string())
-            .collect()
-    }
-
-    fn drop_extra(&self, caps: &LinuxCapabilities) -> LinuxCapabilities {
-        let without = |set: &Option<HashSet<Capability>>| {
-            set.as_ref().map(|s| {
-                s.iter()
-                    .filter(|c| !self.extra.iter().any(|(e, _)| e == *c))
-                    .copied()
-                    .collect::<HashSet<_>>()
-            })
-        };
-        let mut out = caps.clone();
-        out.set_bounding(without(caps.bounding()))
-            .set_effective(without(caps.effective()))
-            .set_permitted(without(caps.permitted()))
-            .set_inheritable(without(caps.inheritable()))
-            .set_ambient(without(caps.ambient()));
-        out
-    }
-}
-
-fn exec_error(message: String) -> ExecutorError {
-    ExecutorError::Other(message)
-}
-
-impl Executor for ExecFilter {
-    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
-        libcontainer::seccomp::initialize_seccomp(&self.seccomp)
-            .map_err(|e| exec_error(format!("cannot load the container's seccomp filter: {e}")))?;
-        if !self.extra.is_empty() {
-            if let Some(caps) = spec
-                .process()
-                .as_ref()
-                .and_then(|p| p.capabilities().as_ref())
-            {
-                let syscall = libcontainer::syscall::syscall::create_syscall();
-                libcontainer::capabilities::drop_privileges(&self.drop_extra(caps), &*syscall)
-                    .map_err(|e| exec_error(format!("cannot drop capabilities: {e}")))?;
-            }
-        }
-        libcontainer::workload::default::get_executor().exec(spec)
-    }
-
-    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
-        libcontainer::workload::default::get_executor().validate(spec)
-    }
-
-    fn setup_envs(
-        &self,
-        envs: std::collections::HashMap<String, String>,
-    ) -> Result<(), ExecutorSetEnvsError> {
-        libcontainer::workload::default::get_executor().setup_envs(envs)
-    }
 }
 
 #[cfg(test)]
