@@ -2,7 +2,8 @@
 //! `start_container` takes until the process runs (the monitor's report), and a whole
 //! create + start + wait + remove of `true`. Both without networking (`network_mode: none`)
 //! and, for start, on a bridge network with its veth and hosts file, and without the
-//! seccomp filter (what loading Docker's profile costs). Run as root:
+//! seccomp filter (what loading Docker's profile costs), and what compiling that profile
+//! costs (paid once per machine, not per start). Run as root:
 //! `cargo bench --bench native_start` (needs busybox-static).
 
 use std::path::Path;
@@ -109,6 +110,18 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // What libcontainer paid in every container init and exec before hoist compiled the
+    // filter once: libseccomp building Docker's default profile into BPF.
+    let caps = hoist::runtime::native::spec::capabilities(false, &[], &[]).expect("caps");
+    let rules = hoist::runtime::native::seccomp::for_container(&[], false, &caps)
+        .expect("default profile")
+        .expect("a filter");
+    let rules: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(rules).expect("rules");
+    c.bench_function(
+        "seccomp/compile Docker's default profile (libseccomp)",
+        |b| b.iter(|| hoist::runtime::native::seccomp::compile(&rules).expect("compile")),
+    );
 }
 
 criterion_group!(benches, bench);

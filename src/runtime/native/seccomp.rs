@@ -9,7 +9,7 @@
 
 mod load;
 
-pub use load::{exec_loader, launch_bundle, write_launch_bundle, Loader};
+pub use load::{compile, exec_loader, launch_bundle, write_launch_bundle, Compiled, Loader};
 
 use oci_spec::runtime::LinuxSeccomp;
 use serde::Deserialize;

@@ -600,32 +600,19 @@ mod tests {
         assert_eq!(loader.loading_caps(), ["CAP_SYS_ADMIN"]);
         let launch = Spec::load(bundle.join("config.json")).unwrap();
         assert!(launch.linux().as_ref().unwrap().seccomp().is_none());
-        let bounding = launch
-            .process()
+        let caps_of = |spec: &Spec| {
+            let process = spec.process().clone().unwrap();
+            process.capabilities().clone().unwrap()
+        };
+        let launched = caps_of(&launch);
+        assert!(launched
+            .bounding()
             .as_ref()
             .unwrap()
-            .capabilities()
-            .as_ref()
-            .unwrap();
-        let bounding = bounding.bounding().clone().unwrap();
-        assert!(bounding.contains(&Capability::SysAdmin));
+            .contains(&Capability::SysAdmin));
         // Dropping them again gives the container's own set.
-        let dropped = loader.drop_extra(
-            launch
-                .process()
-                .as_ref()
-                .unwrap()
-                .capabilities()
-                .as_ref()
-                .unwrap(),
-        );
-        let orig = spec
-            .process()
-            .as_ref()
-            .unwrap()
-            .capabilities()
-            .as_ref()
-            .unwrap();
+        let dropped = loader.drop_extra(&launched);
+        let orig = caps_of(&spec);
         assert_eq!(dropped.bounding(), orig.bounding());
         assert_eq!(dropped.effective(), orig.effective());
         // Without a filter, no launch bundle.
