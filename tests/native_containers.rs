@@ -1498,6 +1498,38 @@ async fn containers_run_under_dockers_default_seccomp_profile_unless_unconfined(
     assert!(err.to_string().contains("unconfined"), "{err}");
 }
 
+/// Signal dispositions and mask of the process reading `/proc/self/status`.
+const SIGNALS: &str = "grep -E '^Sig(Blk|Ign):' /proc/self/status";
+const DEFAULT_SIGNALS: &str = "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n";
+
+#[tokio::test]
+async fn containers_start_with_every_signal_at_its_default_as_under_docker() {
+    // As `nohup` or a non-interactive shell's `&` leave it: an ignored signal would
+    // survive every execve down to the container (and a shell cannot trap a signal ignored
+    // when it started). hoist's own SIGPIPE (ignored by Rust's runtime) must not leak either.
+    // SAFETY: changing this test process's disposition of SIGHUP, which nothing here uses.
+    unsafe { libc::signal(libc::SIGHUP, libc::SIG_IGN) };
+    let n = Native::new().await;
+    let grep = ContainerSpec {
+        cmd: Some(
+            ["grep", "-E", "^Sig(Blk|Ign):", "/proc/self/status"]
+                .map(String::from)
+                .to_vec(),
+        ),
+        ..sh("")
+    };
+    for spec in [
+        grep.clone(),
+        ContainerSpec {
+            security_opt: vec!["seccomp=unconfined".to_string()],
+            ..grep
+        },
+    ] {
+        let (code, out, err) = n.run(spec).await;
+        assert_eq!((code, out.as_str()), (0, DEFAULT_SIGNALS), "stderr: {err}");
+    }
+}
+
 #[tokio::test]
 async fn exec_runs_under_the_containers_filter_with_the_containers_capabilities() {
     let n = Native::new().await;
@@ -1543,6 +1575,17 @@ async fn exec_runs_under_the_containers_filter_with_the_containers_capabilities(
     ] {
         let id = n.rt.create_container(&spec).await.expect("create");
         n.rt.start_container(&id).await.expect("start");
+        // busybox sh runs its last command in place with SIGQUIT ignored (0x4), as
+        // `docker exec … sh -c` shows too; nothing else is ignored.
+        let (code, out, err) = exec(id.clone(), SIGNALS, None).await;
+        assert_eq!(
+            (code, out.as_str()),
+            (
+                Some(0),
+                "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000004\n"
+            ),
+            "stderr: {err}"
+        );
         let (code, out, err) = exec(id.clone(), SECCOMP_PROBE, None).await;
         let expected = if filter.contains('2') {
             (Some(1), filter.to_string())

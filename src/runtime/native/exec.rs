@@ -122,15 +122,12 @@ fn helper(root: &Path, id: &str, request: &str) -> std::result::Result<i32, Stri
         })
         .collect();
     // The tenant builder drops the container's seccomp filter: load it ourselves.
-    let filter = seccomp::exec_loader(root, &state::container_dir(root, id))?;
-    let mut builder = ContainerBuilder::new(lc_id(id), SyscallType::default())
+    let loader = seccomp::exec_loader(root, &state::container_dir(root, id))?;
+    let loading_caps = loader.loading_caps();
+    let builder = ContainerBuilder::new(lc_id(id), SyscallType::default())
         .with_root_path(lc_root(root))
-        .map_err(|e| format!("libcontainer root: {e}"))?;
-    let mut loading_caps = Vec::new();
-    if let Some(filter) = filter {
-        loading_caps = filter.loading_caps();
-        builder = builder.with_executor(filter);
-    }
+        .map_err(|e| format!("libcontainer root: {e}"))?
+        .with_executor(loader);
     let pid = builder
         .as_tenant()
         .with_capabilities(loading_caps)

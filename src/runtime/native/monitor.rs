@@ -446,13 +446,11 @@ fn create_and_start(root: &Path, id: &str, stdio: Stdio<'_>) -> Result<i32, Stri
         .map_err(|e| format!("cannot create {}: {e}", lc_root.display()))?;
     // A crashed earlier run may have left libcontainer's directory behind.
     cleanup_libcontainer(root, id);
-    let (bundle, filter) = super::seccomp::launch_bundle(&state::container_dir(root, id))?;
-    let mut builder = ContainerBuilder::new(lc_id(id), SyscallType::default())
+    let (bundle, loader) = super::seccomp::launch_bundle(&state::container_dir(root, id))?;
+    let builder = ContainerBuilder::new(lc_id(id), SyscallType::default())
         .with_root_path(&lc_root)
-        .map_err(|e| format!("libcontainer root {}: {e}", lc_root.display()))?;
-    if let Some(filter) = filter {
-        builder = builder.with_executor(filter);
-    }
+        .map_err(|e| format!("libcontainer root {}: {e}", lc_root.display()))?
+        .with_executor(loader);
     let builder = match stdio {
         Stdio::Pipes(stdin, stdout, stderr) => builder
             .with_stdin(stdin)

@@ -13,7 +13,8 @@
 //! [`LOADING_CAPS`] on top of its own set (a bundle of its own, [`LAUNCH_DIR`]), and
 //! [`Loader`] loads the filter, drops those capabilities from every set, then execs as
 //! libcontainer's default executor does: the process ends with exactly the container's
-//! capabilities and filter, as under runc.
+//! capabilities and filter, as under runc. Every container and exec goes through [`Loader`],
+//! filter or not: it also resets the signal dispositions the process would inherit.
 //!
 //! Not for: which rules a container gets (the parent module).
 
@@ -413,16 +414,18 @@ pub fn write_launch_bundle(root: &Path, dir: &Path, spec: &Spec) -> Result<(), S
 /// The bundle to start container `dir` from, and the executor that loads its filter:
 /// [`LAUNCH_DIR`] when [`write_launch_bundle`] wrote one, else `dir` itself (no filter,
 /// or libcontainer loads it).
-pub fn launch_bundle(dir: &Path) -> Result<(PathBuf, Option<Loader>), String> {
+pub fn launch_bundle(dir: &Path) -> Result<(PathBuf, Loader), String> {
     let bundle = dir.join(LAUNCH_DIR);
     let path = bundle.join(FILTER_FILE);
     match fs::read(&path) {
         Ok(bytes) => {
             let loader = Loader::from_bytes(&bytes)
                 .ok_or_else(|| format!("{} is damaged; recreate the container", path.display()))?;
-            Ok((bundle, Some(loader)))
+            Ok((bundle, loader))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((dir.to_path_buf(), None)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok((dir.to_path_buf(), Loader::without_filter()))
+        }
         Err(e) => Err(format!("cannot read {}: {e}", path.display())),
     }
 }
@@ -430,14 +433,15 @@ pub fn launch_bundle(dir: &Path) -> Result<(PathBuf, Option<Loader>), String> {
 /// The executor that loads an `exec`'d process's filter in container `dir` (libcontainer's
 /// tenant builder drops `linux.seccomp`), and the capabilities the tenant must be given
 /// for it. A container created before hoist compiled filters has them in `config.json`.
-pub fn exec_loader(root: &Path, dir: &Path) -> Result<Option<Loader>, String> {
-    if let (_, Some(loader)) = launch_bundle(dir)? {
-        return Ok(Some(loader));
+pub fn exec_loader(root: &Path, dir: &Path) -> Result<Loader, String> {
+    let (bundle, loader) = launch_bundle(dir)?;
+    if bundle != dir {
+        return Ok(loader);
     }
     let config = dir.join("config.json");
     let spec = Spec::load(&config).map_err(|e| format!("cannot read {}: {e}", config.display()))?;
     let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().clone()) else {
-        return Ok(None);
+        return Ok(loader);
     };
     if !loadable(&seccomp) {
         return Err(
@@ -446,25 +450,34 @@ pub fn exec_loader(root: &Path, dir: &Path) -> Result<Option<Loader>, String> {
                 .to_string(),
         );
     }
-    Ok(Some(Loader {
-        filter: compiled(root, &seccomp)?,
+    Ok(Loader {
+        filter: Some(compiled(root, &seccomp)?),
         extra: extra_caps(&spec),
-    }))
+    })
 }
 
-/// libcontainer's executor with the filter loaded first: see the module docs.
+/// libcontainer's default executor, with the process's signals put back as Docker starts
+/// a container's and its filter (if any) loaded first: see the module docs.
 #[derive(Clone)]
 pub struct Loader {
-    filter: Arc<Compiled>,
+    filter: Option<Arc<Compiled>>,
     /// Bit set of [`LOADING_CAPS`] to drop once the filter is in.
     extra: u32,
 }
 
 impl Loader {
+    /// For a container without a filter (or one libcontainer loads).
+    pub fn without_filter() -> Loader {
+        Loader {
+            filter: None,
+            extra: 0,
+        }
+    }
+
     fn from_bytes(bytes: &[u8]) -> Option<Loader> {
         let (filter, extra) = Compiled::from_bytes(bytes)?;
         Some(Loader {
-            filter: Arc::new(filter),
+            filter: Some(Arc::new(filter)),
             extra,
         })
     }
@@ -495,9 +508,56 @@ impl Loader {
     }
 }
 
+/// Every signal back to its default action and none blocked, as a process under Docker
+/// starts. Otherwise an ignored signal survives `execve` from whoever started hoist: a
+/// `nohup` or a non-interactive shell's `&` (SIGHUP, SIGINT, SIGQUIT; a shell cannot even
+/// trap a signal ignored when it started), or Rust's own SIGPIPE.
+fn default_signals() {
+    /// The kernel's `struct sigaction` (glibc's wrapper refuses its internal signals 32
+    /// and 33, which can be inherited ignored too).
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: libc::sighandler_t,
+        flags: libc::c_ulong,
+        restorer: usize,
+        mask: u64,
+    }
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for signal in 1..=64 {
+        if signal != libc::SIGKILL && signal != libc::SIGSTOP {
+            // SAFETY: `default` is a valid kernel sigaction for the call's duration; the
+            // old action is not asked for. Errors leave the disposition as it was.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    signal,
+                    &default as *const KernelSigaction,
+                    std::ptr::null_mut::<KernelSigaction>(),
+                    8usize,
+                )
+            };
+        }
+    }
+    // SAFETY: an empty set, filled by sigemptyset before use.
+    unsafe {
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+    }
+}
+
 impl Executor for Loader {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
-        self.filter.load().map_err(|e| {
+        default_signals();
+        let Some(filter) = &self.filter else {
+            return libcontainer::workload::default::get_executor().exec(spec);
+        };
+        filter.load().map_err(|e| {
             ExecutorError::Other(format!("cannot load the container's seccomp filter: {e}"))
         })?;
         if self.extra != 0 {
@@ -595,7 +655,6 @@ mod tests {
         write_launch_bundle(root.path(), &dir, &spec).unwrap();
         let (bundle, loader) = launch_bundle(&dir).unwrap();
         assert_eq!(bundle, dir.join(LAUNCH_DIR));
-        let loader = loader.unwrap();
         // Docker's default set has CAP_SETPCAP already.
         assert_eq!(loader.loading_caps(), ["CAP_SYS_ADMIN"]);
         let launch = Spec::load(bundle.join("config.json")).unwrap();
