@@ -63,6 +63,7 @@ pub async fn run(global: &GlobalArgs, args: &ExecArgs) -> Result<i32, CliError> 
         tty,
         stdin: !args.detach,
         privileged: args.privileged,
+        detach: args.detach,
     };
     let runtime = engine.runtime.clone();
     let raw = RawMode::enable_if(tty)?;

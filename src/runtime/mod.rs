@@ -975,6 +975,9 @@ pub struct ExecSpec {
     pub tty: bool,
     pub stdin: bool,
     pub privileged: bool,
+    /// `exec -d`: nobody reads the output; the engine discards it (the process must not
+    /// get SIGPIPE or EOF when the caller goes away).
+    pub detach: bool,
 }
 
 /// A started exec, attached.

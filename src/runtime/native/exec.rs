@@ -294,8 +294,16 @@ pub async fn start(root: &Path, record: &ContainerRecord, spec: &ExecSpec) -> Re
             } else {
                 std::process::Stdio::null()
             })
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
+            .stdout(if spec.detach {
+                std::process::Stdio::null()
+            } else {
+                std::process::Stdio::piped()
+            })
+            .stderr(if spec.detach {
+                std::process::Stdio::null()
+            } else {
+                std::process::Stdio::piped()
+            });
         let mut child = command
             .spawn()
             .map_err(|e| exec_failed(format!("cannot start the exec helper: {e}")))?;
