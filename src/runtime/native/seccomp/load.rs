@@ -351,13 +351,13 @@ fn extra_caps(spec: &Spec) -> u32 {
         .fold(0, |bits, (i, _)| bits | 1 << i)
 }
 
-fn cap_names(extra: u32) -> Vec<String> {
+/// The [`LOADING_CAPS`] in bit set `extra`.
+fn loading_caps_in(extra: u32) -> impl Iterator<Item = &'static (Capability, &'static str)> {
     LOADING_CAPS
         .iter()
         .enumerate()
-        .filter(|(i, _)| extra & 1 << i != 0)
-        .map(|(_, (_, name))| name.to_string())
-        .collect()
+        .filter(move |(i, _)| extra & 1 << i != 0)
+        .map(|(_, cap)| cap)
 }
 
 /// Writes the bundle libcontainer starts container `dir` from when hoist loads its filter
@@ -383,13 +383,7 @@ pub fn write_launch_bundle(root: &Path, dir: &Path, spec: &Spec) -> Result<(), S
         };
         let with = |set: &Option<HashSet<Capability>>| {
             let mut set = set.clone().unwrap_or_default();
-            set.extend(
-                LOADING_CAPS
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| extra & 1 << i != 0)
-                    .map(|(_, (c, _))| *c),
-            );
+            set.extend(loading_caps_in(extra).map(|(c, _)| *c));
             Some(set)
         };
         let (b, e, p) = (
@@ -484,16 +478,13 @@ impl Loader {
 
     /// The capabilities the process must hold until its filter is loaded.
     pub fn loading_caps(&self) -> Vec<String> {
-        cap_names(self.extra)
+        loading_caps_in(self.extra)
+            .map(|(_, name)| name.to_string())
+            .collect()
     }
 
     fn drop_extra(&self, caps: &LinuxCapabilities) -> LinuxCapabilities {
-        let extra: Vec<Capability> = LOADING_CAPS
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| self.extra & 1 << i != 0)
-            .map(|(_, (c, _))| *c)
-            .collect();
+        let extra: Vec<Capability> = loading_caps_in(self.extra).map(|(c, _)| *c).collect();
         let without = |set: &Option<HashSet<Capability>>| {
             set.as_ref()
                 .map(|s| s.iter().filter(|c| !extra.contains(c)).copied().collect())
