@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::build::cache::{self, BuildCache, CachedState, StepKey};
 use crate::build::config::{created_by, StageConfig};
@@ -58,6 +58,7 @@ use crate::runtime::native::snapshot::{self, RootfsDirs};
 use crate::runtime::native::state;
 use crate::runtime::native::store::ImageRecord;
 use crate::runtime::native::unpack::resolve_in_root;
+use crate::runtime::native::wait;
 use crate::runtime::{
     BuildSecret, BuildSpec, ContainerSpec, ImageProgress, Mount, MountSource, NamedContext,
     ProgressSink, Result, RuntimeError,
@@ -1315,16 +1316,17 @@ impl Builder<'_> {
         let mut offset = 0u64;
         let mut pending = String::new();
         let mut output = String::new();
-        let mut delay = Duration::from_millis(1);
         loop {
-            let run = state::read_run_state(self.root, &id);
-            let done = !matches!(run.status.as_str(), "running" | "restarting" | "created");
+            // Woken by the exit of the step's process, and at least every RECHECK to show
+            // its output so far.
+            let (run, done) =
+                wait::until_status(self.root, &id, Instant::now() + wait::RECHECK, |run| {
+                    !matches!(run.status.as_str(), "running" | "restarting" | "created")
+                });
             self.tail(&log, &mut offset, &mut pending, &mut output, n, started);
             if done {
                 return Ok((id, run.exit_code.unwrap_or(0), output));
             }
-            std::thread::sleep(delay);
-            delay = (delay * 2).min(Duration::from_millis(2));
         }
     }
 

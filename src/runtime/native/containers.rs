@@ -760,17 +760,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
 
 /// Waits until the container is no longer running (or `deadline` passes).
 fn wait_inactive(root: &Path, id: &str, deadline: Instant) -> bool {
-    let mut delay = Duration::from_millis(2);
-    loop {
-        if !is_active(&state::read_run_state(root, id).status) {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(delay);
-        delay = (delay * 2).min(Duration::from_millis(20));
-    }
+    super::wait::until_status(root, id, deadline, |run| !is_active(&run.status)).1
 }
 
 fn signal_pid(pid: Option<i32>, signal: Signal) -> Result<()> {
@@ -882,12 +872,7 @@ fn wait_monitor_gone(pid: Option<i32>) {
     let Some(pid) = pid.filter(|p| *p > 0 && *p != std::process::id() as i32) else {
         return;
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut delay = Duration::from_millis(1);
-    while state::process_alive(pid) && Instant::now() < deadline {
-        std::thread::sleep(delay);
-        delay = (delay * 2).min(Duration::from_millis(20));
-    }
+    super::wait::process_exit(pid, Instant::now() + Duration::from_secs(10));
 }
 
 /// Sends `signal` to a running container.

@@ -40,6 +40,7 @@ pub mod spec;
 pub mod state;
 pub mod store;
 pub mod unpack;
+pub mod wait;
 pub mod wiring;
 
 pub use runtime::NativeRuntime;

@@ -1014,17 +1014,13 @@ impl crate::runtime::Runtime for NativeRuntime {
 
     async fn wait_container(&self, name: &str) -> Result<i64> {
         let record = self.record(name).await?;
-        let mut delay = Duration::from_millis(2);
-        loop {
-            let run = state::read_run_state(&self.root, &record.id);
-            let dir = state::container_dir(&self.root, &record.id);
-            match run.status.as_str() {
-                "running" | "restarting" | "created" if dir.exists() => {}
-                _ => return Ok(run.exit_code.unwrap_or(0)),
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_millis(20));
-        }
+        let dir = state::container_dir(&self.root, &record.id);
+        // Woken by the exit of the container's process (see `wait`), not by a timer.
+        let run = super::wait::until_status_async(&self.root, &record.id, |run| {
+            !matches!(run.status.as_str(), "running" | "restarting" | "created") || !dir.exists()
+        })
+        .await;
+        Ok(run.exit_code.unwrap_or(0))
     }
 
     async fn pause_container(&self, name: &str) -> Result<()> {
