@@ -312,6 +312,47 @@ async fn two_namespaces_on_one_network_reach_each_other_by_address_and_name() {
     net.remove_network(st.db(), &network.name).await.unwrap();
 }
 
+/// Removing a container only takes its host veth down and lets the kernel delete the pair
+/// with the namespace: until then the dying namespace must not answer for its address,
+/// which the next container may get at once; and removing the network leaves no veth.
+#[tokio::test]
+async fn a_removed_containers_address_reaches_its_successor_and_no_veth_outlives_the_network() {
+    let mut st = TestState::new();
+    let net = HostNetwork::open(st.db(), st.dir.path())
+        .await
+        .expect("open host network");
+    let network = st.create(&net, spec("reuse")).await;
+    let (a, old) = (Netns::new(), Netns::new());
+    let ea = attach(&net, st.db(), &request(&network, &a, "client", &[])).await;
+    let eold = attach(&net, st.db(), &request(&network, &old, "server", &[])).await;
+    let _old_httpd = httpd(&old, "from the removed one");
+    assert!(http_from(&a, &eold.ip.to_string()).contains("from the removed one"));
+
+    // Removed while its namespace lives on (a process still in it, as here): its host
+    // side is down at once, and its address free for the next one.
+    net.detach_all(st.db(), &eold.container_id).await.unwrap();
+    let state = must(&["ip", "-o", "link", "show", &eold.host_ifname]);
+    assert!(!state.contains(",UP"), "{state}");
+    let new = Netns::new();
+    let enew = attach(&net, st.db(), &request(&network, &new, "server", &[])).await;
+    assert_eq!(enew.ip, eold.ip, "the freed address is handed out again");
+    let new_httpd = httpd(&new, "from its successor");
+    assert!(http_from(&a, &enew.ip.to_string()).contains("from its successor"));
+
+    net.detach_all(st.db(), &ea.container_id).await.unwrap();
+    net.detach_all(st.db(), &enew.container_id).await.unwrap();
+    // These two namespaces end with their last process: the kernel deletes their veths.
+    drop(new_httpd);
+    drop((a, new));
+    net.remove_network(st.db(), &network.name).await.unwrap();
+    // The old namespace still exists: its veth was deleted by the removal itself.
+    let left = links();
+    for ifname in [&ea.host_ifname, &eold.host_ifname, &enew.host_ifname] {
+        assert!(!left.contains(ifname.as_str()), "{ifname} is left: {left}");
+    }
+    drop(old);
+}
+
 #[tokio::test]
 async fn containers_on_different_networks_cannot_reach_each_other() {
     let mut st = TestState::new();

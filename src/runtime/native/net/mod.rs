@@ -55,6 +55,11 @@ pub use state::{Endpoint, NetworkRecord};
 pub const BRIDGE_PREFIX: &str = "hoist-";
 /// Prefix of the host ends of veth pairs (`hoistv<9 hex>`; not matched by `hoist-+`).
 pub const VETH_PREFIX: &str = "hoistv";
+
+/// How long removing a network waits for the veths of its removed containers to go with
+/// their namespaces (25-30 ms measured here) before deleting them itself (a namespace still
+/// held open by some process).
+const VETH_REAP_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 /// Serializes network creation and removal between all hoist processes on the host: subnet
 /// choice and hoist's shared iptables chains are host-wide, not per database.
 pub const HOST_LOCK: &str = "/run/hoist/network.lock";
@@ -388,7 +393,8 @@ impl HostNetwork {
 
     async fn unrealize_network(&self, record: &NetworkRecord) -> Result<(), NetError> {
         self.firewall.remove_network(&record.bridge)?;
-        self.netlink.delete_link(&record.bridge).await
+        self.netlink.delete_link(&record.bridge).await?;
+        self.reap_veths(&record.id).await
     }
 
     /// Removes the network `name_or_id`: refused while containers are attached.
@@ -495,15 +501,53 @@ impl HostNetwork {
         self.refresh_hosts(db, &record.id, None)
     }
 
-    /// Disconnects `container_id` from every network (container removal).
+    /// Disconnects `container_id` from every network, for its removal: the caller deletes
+    /// its network namespace next.
+    ///
+    /// Each endpoint's host veth is only taken down, not deleted: the kernel deletes the
+    /// pair with the namespace, on its own worker, once the namespace's last user is gone.
+    /// Deleting it here would wait for an RCU barrier, 20-50 ms on the removal's path
+    /// (most of a `run --rm`'s teardown). Down, the port forwards nothing, so the address,
+    /// free again at once, cannot be answered from the dying namespace. Removing a network
+    /// waits for its veths to be gone ([`HostNetwork::remove_network`]), and `repair`
+    /// deletes any left behind (a namespace some stray process kept alive).
     pub async fn detach_all(&self, db: &Database, container_id: &str) -> Result<(), NetError> {
         for e in state::endpoints(db)?
             .into_iter()
             .filter(|e| e.container_id == container_id)
         {
-            self.detach(db, &e.network_id, container_id).await?;
+            self.netlink.set_link_down(&e.host_ifname).await?;
+            delete_row(db, ENDPOINTS, &endpoint_key(&e.network_id, container_id))?;
+            self.refresh_hosts(db, &e.network_id, None)?;
         }
         Ok(())
+    }
+
+    /// Waits (up to [`VETH_REAP_WAIT`]) until no veth of network `network_id` is left on
+    /// the host, then deletes those still there: the veths of removed containers go with
+    /// their namespaces, a moment after (see [`HostNetwork::detach_all`]).
+    async fn reap_veths(&self, network_id: &str) -> Result<(), NetError> {
+        let of_network = format!(":{network_id}/");
+        let deadline = std::time::Instant::now() + VETH_REAP_WAIT;
+        loop {
+            let left: Vec<Link> = self
+                .netlink
+                .links_with_prefix(VETH_PREFIX)
+                .await?
+                .into_iter()
+                .filter(|l| l.alias.as_deref().is_some_and(|a| a.contains(&of_network)))
+                .collect();
+            if left.is_empty() {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                for link in left {
+                    self.netlink.delete_link(&link.name).await?;
+                }
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     /// Rewrites the hosts file of every container on `network_id` (creating the one of
