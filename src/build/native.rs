@@ -1215,7 +1215,7 @@ impl Builder<'_> {
         let layers = state.layers.clone();
         state::with_store(self.root, |store| {
             let record = commit_image(store, &bytes, layers)?;
-            store.put_image(&Reference::parse(&tag)?.to_string(), &record)?;
+            store.put_transient_image(&Reference::parse(&tag)?.to_string(), &record)?;
             Ok(())
         })?;
         let env_keys: Vec<&str> = state
@@ -1253,7 +1253,7 @@ impl Builder<'_> {
         };
         let outcome = self.run_container(n, started, &spec);
         let _ = state::with_store(self.root, |store| {
-            let _ = store.remove_image(&Reference::parse(&tag)?.to_string());
+            let _ = store.remove_transient_image(&Reference::parse(&tag)?.to_string());
             Ok(())
         });
         let (id, code, output) = match outcome {

@@ -16,7 +16,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -309,6 +309,29 @@ impl ImageStore {
 
     /// Records (or replaces) the image `reference` (a normalized reference string).
     pub fn put_image(&self, reference: &str, record: &ImageRecord) -> Result<(), ImageError> {
+        self.put_image_with(reference, record, Durability::Immediate)
+    }
+
+    /// [`ImageStore::put_image`] for a name that only lives while this process runs (a
+    /// build step's private name): committed without a sync, so it costs no `fdatasync`.
+    /// Other transactions see it at once; it reaches the disk with the next durable commit
+    /// or the store's close, and a crash loses it, which such a name wants anyway (what a
+    /// crash leaves of one, prune removes). Remove it with
+    /// [`ImageStore::remove_transient_image`].
+    pub fn put_transient_image(
+        &self,
+        reference: &str,
+        record: &ImageRecord,
+    ) -> Result<(), ImageError> {
+        self.put_image_with(reference, record, Durability::None)
+    }
+
+    fn put_image_with(
+        &self,
+        reference: &str,
+        record: &ImageRecord,
+        durability: Durability,
+    ) -> Result<(), ImageError> {
         for d in std::iter::once(&record.config).chain(&record.layers) {
             if !self.has_blob(&d.digest) {
                 return Err(store_err(
@@ -321,7 +344,7 @@ impl ImageStore {
             }
         }
         let value = serde_json::to_vec(record).map_err(|e| store_err(&self.root, e))?;
-        self.write_tx(|table| {
+        self.write_tx_with(durability, |table| {
             table.insert(reference, value.as_slice())?;
             Ok(())
         })
@@ -359,8 +382,21 @@ impl ImageStore {
 
     /// Forgets `reference` (its blobs stay until a prune). Returns whether it existed.
     pub fn remove_image(&self, reference: &str) -> Result<bool, ImageError> {
+        self.remove_image_with(reference, Durability::Immediate)
+    }
+
+    /// Forgets a name recorded by [`ImageStore::put_transient_image`], without a sync.
+    pub fn remove_transient_image(&self, reference: &str) -> Result<bool, ImageError> {
+        self.remove_image_with(reference, Durability::None)
+    }
+
+    fn remove_image_with(
+        &self,
+        reference: &str,
+        durability: Durability,
+    ) -> Result<bool, ImageError> {
         let mut existed = false;
-        self.write_tx(|table| {
+        self.write_tx_with(durability, |table| {
             existed = table.remove(reference)?.is_some();
             Ok(())
         })?;
@@ -459,9 +495,18 @@ impl ImageStore {
         &self,
         f: impl FnOnce(&mut redb::Table<&str, &[u8]>) -> Result<(), redb::StorageError>,
     ) -> Result<(), ImageError> {
+        self.write_tx_with(Durability::Immediate, f)
+    }
+
+    fn write_tx_with(
+        &self,
+        durability: Durability,
+        f: impl FnOnce(&mut redb::Table<&str, &[u8]>) -> Result<(), redb::StorageError>,
+    ) -> Result<(), ImageError> {
         let path = self.root.join("state.redb");
         let err = |e: &dyn std::fmt::Display| store_err(&path, format!("writing images: {e}"));
-        let tx = self.db.begin_write().map_err(|e| err(&e))?;
+        let mut tx = self.db.begin_write().map_err(|e| err(&e))?;
+        tx.set_durability(durability);
         {
             let mut table = tx.open_table(IMAGES).map_err(|e| err(&e))?;
             f(&mut table).map_err(|e| err(&e))?;
@@ -591,6 +636,37 @@ mod tests {
         store.write_blob(&digest, b"config").unwrap();
         fs::write(store.blob_path(&digest), b"c0nfig").unwrap();
         assert!(store.read_blob(&digest).is_err());
+    }
+
+    #[test]
+    fn a_transient_name_is_seen_at_once_and_kept_by_a_clean_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let reference = "hoist-build.invalid/step:abc-1";
+        let record = {
+            let store = ImageStore::open(dir.path()).unwrap();
+            let record = ImageRecord {
+                manifest_digest: Digest::of(b"manifest"),
+                index_digest: None,
+                config: descriptor(&store, br#"{"config":{}}"#),
+                layers: vec![descriptor(&store, b"tar")],
+            };
+            store.put_transient_image(reference, &record).unwrap();
+            assert_eq!(store.image(reference).unwrap(), Some(record.clone()));
+            // A durable commit after it keeps it as well.
+            store
+                .put_image("docker.io/library/y:latest", &record)
+                .unwrap();
+            record
+        };
+        // Closed cleanly: the unsynced commit reached the file too.
+        let store = ImageStore::open(dir.path()).unwrap();
+        assert_eq!(store.image(reference).unwrap(), Some(record));
+        assert!(store.remove_transient_image(reference).unwrap());
+        assert_eq!(store.image(reference).unwrap(), None);
+        drop(store);
+        let store = ImageStore::open(dir.path()).unwrap();
+        assert_eq!(store.image(reference).unwrap(), None);
+        assert!(store.image("docker.io/library/y:latest").unwrap().is_some());
     }
 
     #[test]
