@@ -51,26 +51,31 @@ fn pidfd_open(pid: i32) -> std::io::Result<Option<OwnedFd>> {
 enum Processes {
     /// pidfds of those that exist (they may have exited, unreaped).
     Live(Vec<OwnedFd>),
-    /// One of them is gone entirely: the state is about to change.
+    /// All of them are gone entirely: the state is about to change.
     Gone,
     /// None to wait on (never started, restarting, or no pidfds): sleep and re-read.
     Unknown,
 }
 
 fn processes(run: &RunState) -> Processes {
-    let pids = [run.pid, run.monitor_pid];
+    let pids: Vec<i32> = [run.pid, run.monitor_pid]
+        .into_iter()
+        .flatten()
+        .filter(|p| *p > 0)
+        .collect();
     let mut fds = Vec::new();
-    for pid in pids.into_iter().flatten().filter(|p| *p > 0) {
+    for &pid in &pids {
         match pidfd_open(pid) {
             Ok(Some(fd)) => fds.push(fd),
-            Ok(None) => return Processes::Gone,
+            // Gone: the other one (a container whose monitor was killed) is waited on.
+            Ok(None) => {}
             Err(_) => return Processes::Unknown,
         }
     }
-    if fds.is_empty() {
-        Processes::Unknown
-    } else {
-        Processes::Live(fds)
+    match (pids.is_empty(), fds.is_empty()) {
+        (true, _) => Processes::Unknown,
+        (false, true) => Processes::Gone,
+        (false, false) => Processes::Live(fds),
     }
 }
 
