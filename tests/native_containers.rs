@@ -321,10 +321,20 @@ async fn restart_on_failure_stops_after_its_retries_and_stop_is_final() {
     let spec = ContainerSpec {
         restart: RestartPolicy::Always,
         labels: BTreeMap::from([("hoist.test".to_string(), "restart".to_string())]),
-        ..sh("trap 'exit 0' TERM; while :; do sleep 1 & wait; done")
+        ..sh("trap 'exit 0' TERM; echo trapping; while :; do sleep 1 & wait; done")
     };
     let id = n.rt.create_container(&spec).await.unwrap();
     n.rt.start_container(&id).await.unwrap();
+    // Stopped only once the shell handles TERM: before its `trap`, a TERM to the init
+    // (pid 1, no handler) is ignored by the kernel, and the stop ends in a SIGKILL.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !n.output(&id).await.0.contains("trapping") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the shell never set its trap"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let listed =
         n.rt.list_containers(&ContainerListOptions {
             all: false,
