@@ -154,6 +154,7 @@ struct Builder<'a> {
 
 /// Builds `spec` in the native store under `root`; returns the image id (`sha256:...`).
 pub fn build(root: &Path, spec: &BuildSpec, progress: ProgressSink<'_>) -> Result<String> {
+    state::keep_open_at_least(state::KEEP_OPEN_BUILDING);
     let host = BuildPlatform::host();
     if let Some(list) = spec.platform.as_deref() {
         let others: Vec<&str> = list
