@@ -910,3 +910,117 @@ fn run_heredocs_feed_the_shell_or_run_as_scripts_as_buildkit_runs_them() {
         "{out}"
     );
 }
+
+/// Runs `git args…` in `dir` (a test repository), panicking with its output on failure.
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(["-c", "user.name=hoist", "-c", "user.email=hoist@test"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run git");
+    assert!(out.status.success(), "git {args:?}: {}", both(&out));
+}
+
+/// `git daemon` serving the repositories under `base` on a loopback port; killed on drop.
+struct GitDaemon(std::process::Child, u16);
+
+impl GitDaemon {
+    fn serve(base: &std::path::Path) -> GitDaemon {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut child = Command::new("git")
+            .args([
+                "daemon",
+                "--reuseaddr",
+                "--export-all",
+                "--listen=127.0.0.1",
+            ])
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .arg(base)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("git daemon (the git package) must be installed");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return GitDaemon(child, port);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("git daemon did not listen on 127.0.0.1:{port}");
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn git_contexts_and_named_contexts_are_fetched_at_their_ref_and_subdirectory() {
+    let f = Fixture::new("gitctx");
+    let repos = f.dir.path().join("repos");
+    let repo = repos.join("app.git");
+    std::fs::create_dir_all(&repo).unwrap();
+    let write = |path: &str, content: &str| {
+        let p = repo.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    };
+    git(&repo, &["init", "-q", "-b", "main"]);
+    write(
+        "app/Dockerfile",
+        "FROM hoist-test/busybox\n\
+         COPY . /ctx/\n\
+         COPY --from=extra note.txt /note.txt\n\
+         CMD [\"sh\", \"-c\", \"cat /ctx/app/msg.txt /note.txt; ls -a /ctx\"]\n",
+    );
+    write("app/msg.txt", "message at v1\n");
+    write("extra/note.txt", "note from the extra context\n");
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "v1"]);
+    git(&repo, &["tag", "v1"]);
+    write("app/msg.txt", "message after v1\n");
+    git(&repo, &["commit", "-q", "-am", "after v1"]);
+    let daemon = GitDaemon::serve(&repos);
+    let url = format!("git://127.0.0.1:{}/app.git", daemon.1);
+
+    // The main context at tag v1 (its root, a Dockerfile in a subdirectory); the named
+    // one at main, its subdirectory `extra`.
+    f.write(
+        "compose.yaml",
+        &format!(
+            "services:\n  app:\n    build:\n      context: {url}#v1\n      dockerfile: app/Dockerfile\n      \
+             additional_contexts:\n        extra: {url}#main:extra\n    image: built/gitctx:latest\n"
+        ),
+    );
+    f.ok(&["build"]);
+    let out = f.ok(&["run", "--rm", "-T", "app"]);
+    assert!(out.contains("message at v1"), "{out}");
+    assert!(!out.contains("after v1"), "{out}");
+    assert!(out.contains("note from the extra context"), "{out}");
+    assert!(
+        !out.contains(".git"),
+        "the repository's .git is not in the context: {out}"
+    );
+
+    // A ref the repository does not have is an error naming the context.
+    f.write(
+        "compose.yaml",
+        &format!(
+            "services:\n  app:\n    build:\n      context: {url}#no-such-tag\n    image: built/gitctx:latest\n"
+        ),
+    );
+    let err = f.fails(&["build"]);
+    assert!(err.contains("no-such-tag"), "{err}");
+    assert!(err.contains(&url), "{err}");
+}

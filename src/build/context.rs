@@ -10,8 +10,10 @@
 //! `.dockerignore`; the Dockerfile and `.dockerignore` are always sent, as `docker build`
 //! does.
 //!
-//! Not for: remote (git / URL) contexts, which a Docker engine fetches itself, nor reading
-//! the Dockerfile (the native builder parses what this module packs).
+//! A git context (`https://…/repo.git#ref:subdir` and Docker's other spellings) is fetched
+//! by [`super::git`] and its checkout packed the same way. Not for: other URL contexts
+//! (tarballs), refused; nor reading the Dockerfile (the native builder parses what this
+//! module packs).
 
 use std::fmt;
 use std::fs;
@@ -47,8 +49,10 @@ pub enum ContextError {
     },
     /// A file or directory of the context cannot be read.
     Read { path: PathBuf, message: String },
-    /// A git or URL context: the engine fetches it, there is nothing to pack.
+    /// A URL context that is not a git repository (a tarball, a plain file).
     Remote { context: String },
+    /// A git context that could not be fetched.
+    Git { context: String, message: String },
 }
 
 impl fmt::Display for ContextError {
@@ -71,8 +75,13 @@ impl fmt::Display for ContextError {
             } => write!(f, "{}: pattern \"{pattern}\": {message}", file.display()),
             ContextError::Remote { context } => write!(
                 f,
-                "build context \"{context}\" is remote; hoist packs local directories only"
+                "build context \"{context}\" is a URL but not a git repository; hoist \
+                 fetches git repositories (…/repo.git#ref:subdir) and packs local \
+                 directories: download it and point the context at the directory"
             ),
+            ContextError::Git { context, message } => {
+                write!(f, "git build context \"{context}\": {message}")
+            }
             ContextError::Read { path, message } => write!(
                 f,
                 "cannot read {} for the build context: {message}; fix its permissions or \
@@ -746,6 +755,17 @@ pub fn for_build_config(
     build: &crate::compose::model::BuildConfig,
 ) -> Result<BuildContext, ContextError> {
     let ctx = build.context.as_str();
+    if let Some(git) = super::git::parse(ctx) {
+        let checkout = super::git::fetch(&git).map_err(|message| ContextError::Git {
+            context: ctx.to_owned(),
+            message,
+        })?;
+        return context_tar(
+            checkout.root(),
+            build.dockerfile.as_deref(),
+            build.dockerfile_inline.as_deref(),
+        );
+    }
     let remote = [
         "http://",
         "https://",
@@ -1354,7 +1374,7 @@ mod tests {
         };
         assert_eq!(for_build_config(&build).unwrap().dockerfile, "Dockerfile");
         let remote = crate::compose::model::BuildConfig {
-            context: "https://github.com/docker/rootfs.git#main".into(),
+            context: "https://example.com/context.tar.gz".into(),
             ..Default::default()
         };
         let e = for_build_config(&remote).unwrap_err();

@@ -13,6 +13,7 @@ pub mod context;
 pub mod copy;
 pub mod dockerfile;
 pub mod fetch;
+pub mod git;
 pub mod layer;
 pub mod lower;
 pub mod mounts;

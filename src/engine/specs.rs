@@ -90,10 +90,19 @@ fn named_context(ctx: &ProjectContext, key: &str, value: &str) -> Result<NamedCo
         }
         return Ok(NamedContext::Image(ctx.image_of(service)));
     }
-    if value.starts_with("oci-layout://") || value.contains("://") || value.starts_with("git@") {
+    if let Some(git) = crate::build::git::parse(value) {
+        let checkout = crate::build::git::fetch(&git)?;
+        let tar = context::named_context_tar(checkout.root()).map_err(|e| e.to_string())?;
+        return Ok(NamedContext::Dir {
+            path: value.into(),
+            tar,
+        });
+    }
+    if value.starts_with("oci-layout://") || value.contains("://") {
         return Err(
-            "only local directories, docker-image://<image> and service:<name> are supported \
-             as named contexts; download or clone it and name the local directory"
+            "only local directories, git repositories (…/repo.git#ref:subdir), \
+             docker-image://<image> and service:<name> are supported as named contexts; \
+             download it and name the local directory"
                 .to_string(),
         );
     }

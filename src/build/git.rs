@@ -1,0 +1,261 @@
+//! Git build contexts, named as `docker build` and Compose take them: a URL ending in
+//! `.git` (`https://host/repo.git`), `git://…`, `git@host:repo.git` or `github.com/…`, each
+//! with an optional `#ref:subdir` fragment (a branch, tag or commit, then a directory of the
+//! repository). The repository is fetched with the `git` command (shallowly, submodules
+//! included) into a temporary directory, which is packed like a local context and deleted.
+//!
+//! Not for: tarball or plain-file URLs, nor packing (see [`super::context`]).
+
+use std::path::{Component, Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// A git context, split as Docker splits it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GitContext {
+    /// What `git fetch` is given (`github.com/…` gains `https://`).
+    pub url: String,
+    /// The branch, tag or commit after `#`; the remote's default branch when absent.
+    pub reference: Option<String>,
+    /// The directory of the repository after `#ref:`; its root when absent.
+    pub subdir: Option<String>,
+}
+
+/// The git context `context` names, or `None` when it is not one (Docker's rule: an
+/// http(s) URL whose path ends in `.git`, optionally followed by a fragment, or one of the
+/// prefixes `git://`, `github.com/`, `git@`).
+pub fn parse(context: &str) -> Option<GitContext> {
+    let (base, fragment) = match context.split_once('#') {
+        Some((base, fragment)) => (base, Some(fragment)),
+        None => (context, None),
+    };
+    let is_url = context.starts_with("http://") || context.starts_with("https://");
+    let git = (is_url && base.ends_with(".git"))
+        || ["git://", "github.com/", "git@"]
+            .iter()
+            .any(|p| context.starts_with(p));
+    if !git {
+        return None;
+    }
+    let url = if base.starts_with("github.com/") {
+        format!("https://{base}")
+    } else {
+        base.to_string()
+    };
+    let (reference, subdir) = match fragment {
+        Some(f) => match f.split_once(':') {
+            Some((r, d)) => (r, Some(d)),
+            None => (f, None),
+        },
+        None => ("", None),
+    };
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    Some(GitContext {
+        url,
+        reference: non_empty(reference),
+        subdir: subdir.and_then(non_empty),
+    })
+}
+
+/// A fetched repository; deleted on drop.
+pub struct Checkout {
+    dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Checkout {
+    /// The context directory: the repository's root, or the fragment's subdirectory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The whole checkout.
+    pub fn repository(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Runs `git args…` in `dir`, never prompting; its stderr becomes the error.
+fn git(dir: &Path, args: &[&str]) -> Result<(), String> {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                "a git build context needs the `git` command; install git".to_string()
+            } else {
+                format!("cannot run git: {e}")
+            }
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "git {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr).trim()
+    ))
+}
+
+/// Fetches `context` (its reference only, shallowly, then its submodules) into a new
+/// temporary directory.
+pub fn fetch(context: &GitContext) -> Result<Checkout, String> {
+    let dir = tempfile::Builder::new()
+        .prefix("hoist-git-context-")
+        .tempdir()
+        .map_err(|e| {
+            format!(
+                "cannot create a directory to fetch {} into: {e}",
+                context.url
+            )
+        })?;
+    let path = dir.path();
+    let reference = context.reference.as_deref().unwrap_or("HEAD");
+    git(path, &["init", "-q"])?;
+    git(path, &["remote", "add", "origin", &context.url])?;
+    // Shallow first; a server refusing a shallow fetch of a commit gets a full one.
+    if git(
+        path,
+        &["fetch", "-q", "--depth", "1", "origin", "--", reference],
+    )
+    .is_err()
+    {
+        git(path, &["fetch", "-q", "origin", "--", reference])
+            .map_err(|e| format!("cannot fetch {} of {}: {e}", reference, context.url))?;
+    }
+    git(path, &["checkout", "-q", "FETCH_HEAD"])?;
+    git(
+        path,
+        &[
+            "submodule",
+            "update",
+            "-q",
+            "--init",
+            "--recursive",
+            "--depth",
+            "1",
+        ],
+    )?;
+    // Not part of the context, as with BuildKit (and it would only weigh down the tar).
+    std::fs::remove_dir_all(path.join(".git")).map_err(|e| {
+        format!(
+            "cannot remove .git from the checkout of {}: {e}",
+            context.url
+        )
+    })?;
+    let root = match &context.subdir {
+        None => path.to_path_buf(),
+        Some(sub) => {
+            let rel = Path::new(sub);
+            if rel
+                .components()
+                .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+            {
+                return Err(format!(
+                    "the subdirectory {sub} of {} must be a relative path inside the \
+                     repository",
+                    context.url
+                ));
+            }
+            let root = path.join(rel);
+            if !root.is_dir() {
+                return Err(format!(
+                    "{} has no directory {sub} at {reference}",
+                    context.url
+                ));
+            }
+            root
+        }
+    };
+    Ok(Checkout { dir, root })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git_context(url: &str, reference: Option<&str>, subdir: Option<&str>) -> GitContext {
+        GitContext {
+            url: url.to_string(),
+            reference: reference.map(str::to_string),
+            subdir: subdir.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn git_contexts_are_recognized_and_split_as_docker_does() {
+        assert_eq!(
+            parse("https://github.com/docker/rootfs.git#container:docker"),
+            Some(git_context(
+                "https://github.com/docker/rootfs.git",
+                Some("container"),
+                Some("docker")
+            ))
+        );
+        assert_eq!(
+            parse("github.com/docker/rootfs"),
+            Some(git_context("https://github.com/docker/rootfs", None, None))
+        );
+        assert_eq!(
+            parse("git@github.com:docker/rootfs.git#:sub/dir"),
+            Some(git_context(
+                "git@github.com:docker/rootfs.git",
+                None,
+                Some("sub/dir")
+            ))
+        );
+        assert_eq!(
+            parse("git://127.0.0.1:9418/app.git#v1.2"),
+            Some(git_context(
+                "git://127.0.0.1:9418/app.git",
+                Some("v1.2"),
+                None
+            ))
+        );
+        // Not git: a tarball URL, an http URL without .git, a local path.
+        assert_eq!(parse("https://example.com/context.tar.gz"), None);
+        assert_eq!(parse("https://example.com/repo"), None);
+        assert_eq!(parse("./app.git"), None);
+    }
+
+    #[test]
+    fn a_subdirectory_outside_the_repository_is_refused() {
+        let origin = tempfile::tempdir().unwrap();
+        let o = origin.path();
+        git(o, &["init", "-q", "-b", "main"]).unwrap();
+        std::fs::write(o.join("Dockerfile"), "FROM scratch\n").unwrap();
+        git(o, &["add", "."]).unwrap();
+        git(
+            o,
+            &[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "-q",
+                "-m",
+                "one",
+            ],
+        )
+        .unwrap();
+        let url = format!("file://{}", o.display());
+        let checkout = fetch(&git_context(&url, Some("main"), None)).unwrap();
+        assert!(checkout.root().join("Dockerfile").is_file());
+        assert!(!checkout.repository().join(".git").exists());
+        let e = fetch(&git_context(&url, Some("main"), Some("../..")))
+            .err()
+            .unwrap();
+        assert!(e.contains("inside the repository"), "{e}");
+        let e = fetch(&git_context(&url, Some("main"), Some("nope")))
+            .err()
+            .unwrap();
+        assert!(e.contains("has no directory nope"), "{e}");
+        let e = fetch(&git_context(&url, Some("no-such-branch"), None))
+            .err()
+            .unwrap();
+        assert!(e.contains("no-such-branch"), "{e}");
+    }
+}
