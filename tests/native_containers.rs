@@ -13,8 +13,9 @@ use futures_util::StreamExt;
 use hoist::runtime::native::oci::ContainerDefaults;
 use hoist::runtime::native::NativeRuntime;
 use hoist::runtime::{
-    AttachOptions, ContainerListOptions, ContainerSpec, ContainerStatus, ExecSpec, HealthStatus,
-    LabelFilter, LogOptions, Mount, MountSource, OutputStream, RestartPolicy, Runtime, TtySize,
+    AttachOptions, ContainerListOptions, ContainerSpec, ContainerStatus, DeviceMapping, ExecSpec,
+    HealthStatus, LabelFilter, LogOptions, Mount, MountSource, OutputStream, RestartPolicy,
+    Runtime, TtySize,
 };
 
 const IMAGE: &str = "hoist-test/busybox:latest";
@@ -1678,5 +1679,87 @@ services:
     assert!(
         stderr.contains("security_opt") && stderr.contains("missing.json"),
         "{stderr}"
+    );
+}
+
+/// A device node this test makes on the host (a second /dev/null), removed on drop.
+struct HostDevice(std::path::PathBuf);
+
+impl HostDevice {
+    fn null_at(name: &str) -> HostDevice {
+        let path = std::path::PathBuf::from(format!("/dev/{name}"));
+        let _ = std::fs::remove_file(&path);
+        nix::sys::stat::mknod(
+            &path,
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o666),
+            nix::sys::stat::makedev(1, 3),
+        )
+        .expect("mknod a test device on the host (needs root)");
+        HostDevice(path)
+    }
+}
+
+impl Drop for HostDevice {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn devices_are_mapped_as_asked_and_privileged_containers_get_the_hosts() {
+    let n = Native::new().await;
+    let name = format!("hoist-test-dev-{}", std::process::id());
+    let device = HostDevice::null_at(&name);
+    let host_path = device.0.display().to_string();
+    let probe = "ls -l /dev/mine 2>&1; echo written > /dev/mine && echo write-ok";
+
+    // `devices: [<host>:/dev/mine:rw]`: the node, usable.
+    let (code, out, _) = n
+        .run(ContainerSpec {
+            devices: vec![DeviceMapping {
+                host_path: host_path.clone(),
+                container_path: "/dev/mine".to_string(),
+                permissions: "rw".to_string(),
+            }],
+            ..sh(probe)
+        })
+        .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(" 1,   3 ") || out.contains(" 1, 3 "), "{out}");
+    assert!(out.contains("write-ok"), "{out}");
+
+    // Not mapped, not privileged: not there.
+    let script = format!("test -e /dev/{name} && echo present || echo absent");
+    let (_, out, _) = n.run(sh(&script)).await;
+    assert_eq!(out.trim(), "absent");
+
+    // Privileged: every device of the host's /dev, this one included, and usable.
+    let script = format!("echo x > /dev/{name} && echo present-and-writable");
+    let (code, out, err) = n
+        .run(ContainerSpec {
+            privileged: true,
+            ..sh(&script)
+        })
+        .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.trim(), "present-and-writable");
+
+    // A path that is not a device is refused when the container is created, by name.
+    let e =
+        n.rt.create_container(&ContainerSpec {
+            devices: vec![DeviceMapping {
+                host_path: "/etc/hostname".to_string(),
+                container_path: String::new(),
+                permissions: String::new(),
+            }],
+            ..sh("true")
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("/etc/hostname is not a character or block device"),
+        "{e}"
     );
 }

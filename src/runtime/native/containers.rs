@@ -530,6 +530,18 @@ fn create_inner(root: &Path, spec: &ContainerSpec, id: &str, undo: &mut Undo) ->
     };
 
     let cgroups_path = format!("/hoist/{}", super::monitor::lc_id(id));
+    let mut devices = super::devices::mapped(&spec.devices)
+        .map_err(|e| other(&format!("create container {}", spec.name), e))?;
+    if spec.privileged {
+        // A device also mapped by `devices:` keeps its mapping (one node per path).
+        let mapped: std::collections::BTreeSet<String> =
+            devices.iter().map(|d| d.path.clone()).collect();
+        devices.extend(
+            super::devices::host_devices()
+                .into_iter()
+                .filter(|d| !mapped.contains(&d.path)),
+        );
+    }
     let input = SpecInput {
         id,
         spec,
@@ -540,6 +552,7 @@ fn create_inner(root: &Path, spec: &ContainerSpec, id: &str, undo: &mut Undo) ->
         network: network.clone(),
         mounts: &resolved,
         cgroups_path: &cgroups_path,
+        devices: &devices,
     };
     let oci =
         spec::runtime_spec(&input).map_err(|e| other(&format!("container {}", spec.name), e))?;

@@ -18,6 +18,7 @@ pub mod cgroup;
 pub mod console;
 pub mod containers;
 pub mod copy;
+pub mod devices;
 pub mod digest;
 pub mod direct;
 pub mod events;

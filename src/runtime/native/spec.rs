@@ -165,6 +165,9 @@ pub struct SpecInput<'a> {
     pub mounts: &'a [ResolvedMount],
     /// Absolute cgroups path (`/hoist/<id>`): systemd is not used.
     pub cgroups_path: &'a str,
+    /// Host devices to create in the container (`devices:`, and the host's for
+    /// `privileged`; see [`super::devices`]).
+    pub devices: &'a [super::devices::Device],
 }
 
 /// The command line Docker runs: the entrypoint (the container's, else the image's)
@@ -553,6 +556,13 @@ pub fn runtime_spec(input: &SpecInput<'_>) -> Result<Spec, String> {
     if let Some(pids) = spec.resources.pids_limit {
         resources.insert("pids".into(), json!({"limit": pids}));
     }
+    if spec.privileged {
+        // Any device, as Docker's privileged containers may use.
+        resources.insert("devices".into(), json!([{"allow": true, "access": "rwm"}]));
+    } else if !input.devices.is_empty() {
+        let rules: Vec<Value> = input.devices.iter().map(|d| d.spec_entries().1).collect();
+        resources.insert("devices".into(), Value::Array(rules));
+    }
     let mut linux = json!({
         "namespaces": namespaces,
         "cgroupsPath": input.cgroups_path,
@@ -563,6 +573,10 @@ pub fn runtime_spec(input: &SpecInput<'_>) -> Result<Spec, String> {
         super::seccomp::for_container(&spec.security_opt, spec.privileged, &caps)?
     {
         linux["seccomp"] = seccomp;
+    }
+    if !input.devices.is_empty() {
+        let nodes: Vec<Value> = input.devices.iter().map(|d| d.spec_entries().0).collect();
+        linux["devices"] = Value::Array(nodes);
     }
     if !spec.privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);
@@ -752,6 +766,7 @@ mod tests {
             network: NetworkNamespace::Path("/run/hoist/netns/x".into()),
             mounts: &mounts,
             cgroups_path: "/hoist/0123456789abcdef",
+            devices: &[],
         };
         let oci = runtime_spec(&input).unwrap();
         assert_eq!(oci.hostname().as_deref(), Some("0123456789ab"));
@@ -816,6 +831,49 @@ mod tests {
             .unwrap();
             assert!(oci.linux().as_ref().unwrap().seccomp().is_none());
         }
+        // A mapped device: its node, and a cgroup rule for it alone.
+        let fuse = super::super::devices::Device {
+            path: "/dev/fuse".to_string(),
+            kind: 'c',
+            major: 10,
+            minor: 229,
+            mode: 0o20666,
+            uid: 0,
+            gid: 0,
+            access: "rw".to_string(),
+        };
+        let with_device = runtime_spec(&SpecInput {
+            devices: std::slice::from_ref(&fuse),
+            ..input.clone()
+        })
+        .unwrap();
+        let linux = with_device.linux().as_ref().unwrap();
+        let node = &linux.devices().as_ref().unwrap()[0];
+        assert_eq!((node.major(), node.minor()), (10, 229));
+        assert_eq!(node.path(), Path::new("/dev/fuse"));
+        let rules = linux
+            .resources()
+            .as_ref()
+            .unwrap()
+            .devices()
+            .clone()
+            .unwrap();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].to_string(), "c 10:229 rw");
+        // Privileged: any device.
+        let privileged = ContainerSpec {
+            privileged: true,
+            ..spec.clone()
+        };
+        let oci = runtime_spec(&SpecInput {
+            spec: &privileged,
+            ..input.clone()
+        })
+        .unwrap();
+        let rules = oci.linux().as_ref().unwrap().resources().as_ref().unwrap();
+        let rules = rules.devices().clone().unwrap();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].to_string(), "a *:* rwm");
         let host = runtime_spec(&SpecInput {
             network: NetworkNamespace::Host,
             ..input
