@@ -1733,6 +1733,14 @@ async fn devices_are_mapped_as_asked_and_privileged_containers_get_the_hosts() {
     let script = format!("test -e /dev/{name} && echo present || echo absent");
     let (_, out, _) = n.run(sh(&script)).await;
     assert_eq!(out.trim(), "absent");
+    // Nor can a node the container makes itself (it may mknod) be opened: the device
+    // cgroup denies all but the mapped and standard devices, as Docker's.
+    let (_, out, err) = n
+        .run(sh(
+            "mknod /dev/xloop b 7 0 && head -c 1 /dev/xloop; echo done",
+        ))
+        .await;
+    assert!(err.contains("Operation not permitted"), "{out}{err}");
 
     // Privileged: every device of the host's /dev, this one included, and usable.
     let script = format!("echo x > /dev/{name} && echo present-and-writable");

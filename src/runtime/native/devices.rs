@@ -77,18 +77,21 @@ fn devices_below(
     skip: &[&str],
     out: &mut Vec<Device>,
 ) -> std::io::Result<()> {
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
+    // An entry that goes away or cannot be read while listing (a device unplugged) is
+    // skipped, not the rest of the directory.
+    for entry in fs::read_dir(dir)?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
         let inside = format!("{}/{name}", target.trim_end_matches('/'));
-        let kind = entry.file_type()?;
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
         if kind.is_dir() {
             if !skip.contains(&name.as_str()) {
-                devices_below(&path, &inside, access, &[], out)?;
+                let _ = devices_below(&path, &inside, access, &[], out);
             }
         } else if kind.is_char_device() || kind.is_block_device() {
-            if let Some(device) = device_at(&path, inside, access)? {
+            if let Ok(Some(device)) = device_at(&path, inside, access) {
                 out.push(device);
             }
         }
@@ -107,6 +110,12 @@ pub fn mapped(mappings: &[DeviceMapping]) -> Result<Vec<Device>, String> {
         } else {
             m.container_path.clone()
         };
+        if !target.starts_with('/') {
+            return Err(format!(
+                "device {}: the path in the container, {target}, must be absolute",
+                m.host_path
+            ));
+        }
         let access = if m.permissions.is_empty() {
             "rwm"
         } else {
@@ -141,6 +150,11 @@ pub fn mapped(mappings: &[DeviceMapping]) -> Result<Vec<Device>, String> {
             }
         }
     }
+    // One node per path: a later entry replaces an earlier one, as in Docker.
+    let mut seen = std::collections::BTreeSet::new();
+    out.reverse();
+    out.retain(|d| seen.insert(d.path.clone()));
+    out.reverse();
     Ok(out)
 }
 
@@ -185,6 +199,19 @@ mod tests {
         assert_eq!(node["type"], "c");
         assert_eq!(rule["access"], "r");
         assert_eq!(rule["allow"], true);
+    }
+
+    #[test]
+    fn a_path_mapped_twice_keeps_the_last_mapping() {
+        let devices = mapped(&[
+            mapping("/dev/null", "/dev/x", "r"),
+            mapping("/dev/zero", "/dev/x", "rw"),
+        ])
+        .unwrap();
+        assert_eq!(devices.len(), 1);
+        assert_eq!((devices[0].minor, devices[0].access.as_str()), (5, "rw"));
+        let e = mapped(&[mapping("/dev/null", "dev/x", "")]).unwrap_err();
+        assert!(e.contains("must be absolute"), "{e}");
     }
 
     #[test]

@@ -559,8 +559,13 @@ pub fn runtime_spec(input: &SpecInput<'_>) -> Result<Spec, String> {
     if spec.privileged {
         // Any device, as Docker's privileged containers may use.
         resources.insert("devices".into(), json!([{"allow": true, "access": "rwm"}]));
-    } else if !input.devices.is_empty() {
-        let rules: Vec<Value> = input.devices.iter().map(|d| d.spec_entries().1).collect();
+    } else {
+        // Docker's rule list: deny everything, then allow the mapped devices (libcontainer
+        // adds /dev/null, /dev/tty and the other standard ones after them). Without the
+        // deny, a v1 devices cgroup keeps its parent's allow-all, and a container (which
+        // has CAP_MKNOD) could make and open any device of the host.
+        let mut rules = vec![json!({"allow": false, "access": "rwm"})];
+        rules.extend(input.devices.iter().map(|d| d.spec_entries().1));
         resources.insert("devices".into(), Value::Array(rules));
     }
     let mut linux = json!({
@@ -858,8 +863,14 @@ mod tests {
             .devices()
             .clone()
             .unwrap();
-        assert_eq!(rules.len(), 1);
-        assert_eq!(rules[0].to_string(), "c 10:229 rw");
+        let rules: Vec<(bool, String)> = rules.iter().map(|r| (r.allow(), r.to_string())).collect();
+        assert_eq!(
+            rules,
+            vec![
+                (false, "a *:* rwm".to_string()),
+                (true, "c 10:229 rw".to_string())
+            ]
+        );
         // Privileged: any device.
         let privileged = ContainerSpec {
             privileged: true,
