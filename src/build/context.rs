@@ -757,7 +757,7 @@ pub fn for_build_config(
     let ctx = build.context.as_str();
     if let Some(git) = super::git::parse(ctx) {
         let checkout = super::git::fetch(&git).map_err(|message| ContextError::Git {
-            context: ctx.to_owned(),
+            context: super::git::redacted(ctx),
             message,
         })?;
         return context_tar(

@@ -22,7 +22,7 @@ pub struct GitContext {
 
 /// The git context `context` names, or `None` when it is not one (Docker's rule: an
 /// http(s) URL whose path ends in `.git`, optionally followed by a fragment, or one of the
-/// prefixes `git://`, `github.com/`, `git@`).
+/// prefixes `git://`, `github.com/`, `git@`; and `ssh://`, which BuildKit takes too).
 pub fn parse(context: &str) -> Option<GitContext> {
     let (base, fragment) = match context.split_once('#') {
         Some((base, fragment)) => (base, Some(fragment)),
@@ -30,7 +30,7 @@ pub fn parse(context: &str) -> Option<GitContext> {
     };
     let is_url = context.starts_with("http://") || context.starts_with("https://");
     let git = (is_url && base.ends_with(".git"))
-        || ["git://", "github.com/", "git@"]
+        || ["git://", "github.com/", "git@", "ssh://"]
             .iter()
             .any(|p| context.starts_with(p));
     if !git {
@@ -74,27 +74,60 @@ impl Checkout {
     }
 }
 
+/// Variables that would point git at another repository than the checkout's (set in
+/// git hooks and some CI jobs).
+const REPOSITORY_VARIABLES: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_NAMESPACE",
+    "GIT_CEILING_DIRECTORIES",
+];
+
+/// `url` with any `user:password@` replaced by `***@`, for messages.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let host_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..host_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
 /// Runs `git args…` in `dir`, never prompting; its stderr becomes the error.
 fn git(dir: &Path, args: &[&str]) -> Result<(), String> {
-    let out = Command::new("git")
+    let mut command = Command::new("git");
+    command
         .args(args)
         .current_dir(dir)
         .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                "a git build context needs the `git` command; install git".to_string()
-            } else {
-                format!("cannot run git: {e}")
-            }
-        })?;
+        .stdin(Stdio::null());
+    for var in REPOSITORY_VARIABLES {
+        command.env_remove(var);
+    }
+    if std::env::var_os("GIT_SSH_COMMAND").is_none() {
+        // No password prompt on a terminal nobody watches.
+        command.env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes");
+    }
+    let out = command.output().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            "a git build context needs the `git` command; install git".to_string()
+        } else {
+            format!("cannot run git: {e}")
+        }
+    })?;
     if out.status.success() {
         return Ok(());
     }
+    let shown: Vec<String> = args.iter().map(|a| redacted(a)).collect();
     Err(format!(
         "git {} failed: {}",
-        args.join(" "),
+        shown.join(" "),
         String::from_utf8_lossy(&out.stderr).trim()
     ))
 }
@@ -108,7 +141,7 @@ pub fn fetch(context: &GitContext) -> Result<Checkout, String> {
         .map_err(|e| {
             format!(
                 "cannot create a directory to fetch {} into: {e}",
-                context.url
+                redacted(&context.url)
             )
         })?;
     let path = dir.path();
@@ -122,8 +155,12 @@ pub fn fetch(context: &GitContext) -> Result<Checkout, String> {
     )
     .is_err()
     {
-        git(path, &["fetch", "-q", "origin", "--", reference])
-            .map_err(|e| format!("cannot fetch {} of {}: {e}", reference, context.url))?;
+        git(path, &["fetch", "-q", "origin", "--", reference]).map_err(|e| {
+            format!(
+                "cannot fetch {reference} of {}: {e}",
+                redacted(&context.url)
+            )
+        })?;
     }
     git(path, &["checkout", "-q", "FETCH_HEAD"])?;
     git(
@@ -142,7 +179,7 @@ pub fn fetch(context: &GitContext) -> Result<Checkout, String> {
     std::fs::remove_dir_all(path.join(".git")).map_err(|e| {
         format!(
             "cannot remove .git from the checkout of {}: {e}",
-            context.url
+            redacted(&context.url)
         )
     })?;
     let root = match &context.subdir {
@@ -163,10 +200,21 @@ pub fn fetch(context: &GitContext) -> Result<Checkout, String> {
             if !root.is_dir() {
                 return Err(format!(
                     "{} has no directory {sub} at {reference}",
-                    context.url
+                    redacted(&context.url)
                 ));
             }
-            root
+            // A symlink in the repository must not lead the context out of it.
+            let resolved = |p: &Path| p.canonicalize().ok();
+            match (resolved(path), resolved(&root)) {
+                (Some(top), Some(root)) if root.starts_with(&top) => root,
+                _ => {
+                    return Err(format!(
+                        "the subdirectory {sub} of {} leads out of the repository \
+                         (a symlink); name a directory inside it",
+                        redacted(&context.url)
+                    ))
+                }
+            }
         }
     };
     Ok(Checkout { dir, root })
@@ -257,5 +305,40 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.contains("no-such-branch"), "{e}");
+        // A symlink out of the repository is refused as a subdirectory.
+        std::os::unix::fs::symlink("/etc", o.join("out")).unwrap();
+        git(o, &["add", "."]).unwrap();
+        let commit = [
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "-m",
+            "two",
+        ];
+        git(o, &commit).unwrap();
+        let e = fetch(&git_context(&url, Some("main"), Some("out")))
+            .err()
+            .unwrap();
+        assert!(e.contains("leads out of the repository"), "{e}");
+    }
+
+    #[test]
+    fn credentials_in_urls_are_not_shown_and_ssh_urls_are_git() {
+        assert_eq!(
+            redacted("https://user:token@example.com/repo.git"),
+            "https://***@example.com/repo.git"
+        );
+        assert_eq!(
+            redacted("https://example.com/a@b/repo.git"),
+            "https://example.com/a@b/repo.git"
+        );
+        assert_eq!(redacted("git@github.com:x/y.git"), "git@github.com:x/y.git");
+        assert_eq!(
+            parse("ssh://git@host/repo.git#main"),
+            Some(git_context("ssh://git@host/repo.git", Some("main"), None))
+        );
     }
 }

@@ -60,8 +60,10 @@ pub fn build_spec_for(
             .insert(id.clone(), ssh_socket(id, path, &ctx.environment)?);
     }
     for (key, value) in build.additional_contexts.iter() {
-        let named = named_context(ctx, key, value)
-            .map_err(|e| format!("build.additional_contexts.{key} ({value}): {e}"))?;
+        let named = named_context(ctx, key, value).map_err(|e| {
+            let shown = crate::build::git::redacted(value);
+            format!("build.additional_contexts.{key} ({shown}): {e}")
+        })?;
         spec.named_contexts.insert(key.clone(), named);
     }
     Ok(spec)
