@@ -66,7 +66,13 @@ pub fn keep_open_at_least(time: Duration) {
 struct OpenStore {
     store: ImageStore,
     last_used: Instant,
+    opened: Instant,
 }
+
+/// After holding a store this long, a process closes it after [`KEEP_OPEN`] of idleness
+/// again, whatever [`keep_open_at_least`] set: a build's steps, each a few milliseconds
+/// apart, must not keep another hoist process out for the whole build.
+const HOLD_RAISED_AT_MOST: Duration = Duration::from_secs(1);
 
 /// Open stores by data root; `None` once caching is off (see [`keep_stores_closed`]).
 static STORES: Mutex<Option<HashMap<PathBuf, OpenStore>>> = Mutex::new(None);
@@ -97,6 +103,7 @@ pub fn with_store<T>(
         std::collections::hash_map::Entry::Vacant(v) => v.insert(OpenStore {
             store: ImageStore::open(root)?,
             last_used: Instant::now(),
+            opened: Instant::now(),
         }),
     };
     let result = f(&entry.store);
@@ -118,7 +125,14 @@ fn start_closer() {
             std::thread::sleep((keep / 2).min(KEEP_OPEN / 2));
             let mut guard = stores();
             if let Some(map) = guard.as_mut() {
-                map.retain(|_, s| s.last_used.elapsed() < keep);
+                map.retain(|_, s| {
+                    let keep = if s.opened.elapsed() < HOLD_RAISED_AT_MOST {
+                        keep
+                    } else {
+                        KEEP_OPEN
+                    };
+                    s.last_used.elapsed() < keep
+                });
                 if !map.is_empty() {
                     continue;
                 }

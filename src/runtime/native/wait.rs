@@ -26,9 +26,15 @@ use super::state::{self, RunState};
 pub const RECHECK: Duration = Duration::from_millis(50);
 
 /// The first and the longest pause between reads of a state the monitor is about to
-/// change (its container has exited; recording that takes it about a millisecond).
+/// change (its container has exited; recording that takes it about a millisecond). The
+/// pauses double up to [`RECHECK`]: a monitor that never records (stuck, or a zombie
+/// not reaped yet) is not polled every few milliseconds for long.
 const SETTLE_FIRST: Duration = Duration::from_micros(200);
-const SETTLE_MAX: Duration = Duration::from_millis(5);
+const SETTLE_MAX: Duration = RECHECK;
+
+/// How long a wait sleeps between checks when it has no pidfd to sleep on (a kernel
+/// before 5.3).
+const FALLBACK_SLEEP: Duration = Duration::from_millis(5);
 
 /// Opens a pidfd for `pid`: `Ok(None)` when the process is gone already, `Err` when the
 /// kernel has no pidfds (before 5.3) or refuses.
@@ -79,6 +85,13 @@ fn processes(run: &RunState) -> Processes {
     }
 }
 
+/// `timeout` in whole milliseconds for poll(2), rounded up: a sub-millisecond rest of a
+/// deadline must not become a zero timeout polled in a loop.
+fn poll_timeout(timeout: Duration) -> PollTimeout {
+    let ms = timeout.as_micros().div_ceil(1000).max(1);
+    PollTimeout::try_from(ms).unwrap_or(PollTimeout::NONE)
+}
+
 /// Blocks until one of `fds` is readable (its process exited) or `timeout`; returns
 /// whether one was.
 fn poll_exit(fds: &[OwnedFd], timeout: Duration) -> bool {
@@ -86,11 +99,11 @@ fn poll_exit(fds: &[OwnedFd], timeout: Duration) -> bool {
         .iter()
         .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
         .collect();
-    let ms = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::NONE);
+    let ms = poll_timeout(timeout);
     match poll(&mut polled, ms) {
         Ok(n) => n > 0,
         Err(_) => {
-            std::thread::sleep(timeout.min(SETTLE_MAX));
+            std::thread::sleep(timeout.min(FALLBACK_SLEEP));
             false
         }
     }
@@ -215,7 +228,7 @@ pub fn process_exit(pid: i32, deadline: Instant) -> bool {
             Some(fd) => {
                 poll_exit(std::slice::from_ref(fd), slice);
             }
-            None => std::thread::sleep(slice.min(SETTLE_MAX)),
+            None => std::thread::sleep(slice.min(FALLBACK_SLEEP)),
         }
     }
 }
