@@ -268,27 +268,24 @@ mod tests {
         assert_eq!(parse("./app.git"), None);
     }
 
+    /// Commits everything in the repository `dir` as a test author.
+    fn commit_all(dir: &Path, message: &str) {
+        git(dir, &["add", "."]).unwrap();
+        let author = ["-c", "user.name=t", "-c", "user.email=t@t"];
+        git(
+            dir,
+            &[&author[..], &["commit", "-q", "-m", message]].concat(),
+        )
+        .unwrap();
+    }
+
     #[test]
     fn a_subdirectory_outside_the_repository_is_refused() {
         let origin = tempfile::tempdir().unwrap();
         let o = origin.path();
         git(o, &["init", "-q", "-b", "main"]).unwrap();
         std::fs::write(o.join("Dockerfile"), "FROM scratch\n").unwrap();
-        git(o, &["add", "."]).unwrap();
-        git(
-            o,
-            &[
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@t",
-                "commit",
-                "-q",
-                "-m",
-                "one",
-            ],
-        )
-        .unwrap();
+        commit_all(o, "one");
         let url = format!("file://{}", o.display());
         let checkout = fetch(&git_context(&url, Some("main"), None)).unwrap();
         assert!(checkout.root().join("Dockerfile").is_file());
@@ -307,18 +304,7 @@ mod tests {
         assert!(e.contains("no-such-branch"), "{e}");
         // A symlink out of the repository is refused as a subdirectory.
         std::os::unix::fs::symlink("/etc", o.join("out")).unwrap();
-        git(o, &["add", "."]).unwrap();
-        let commit = [
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "commit",
-            "-q",
-            "-m",
-            "two",
-        ];
-        git(o, &commit).unwrap();
+        commit_all(o, "two");
         let e = fetch(&git_context(&url, Some("main"), Some("out")))
             .err()
             .unwrap();
