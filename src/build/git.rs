@@ -111,8 +111,20 @@ fn git(dir: &Path, args: &[&str]) -> Result<(), String> {
         command.env_remove(var);
     }
     if std::env::var_os("GIT_SSH_COMMAND").is_none() {
-        // No password prompt on a terminal nobody watches.
-        command.env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes");
+        // No password prompt on a terminal nobody watches, nor a connect that hangs.
+        command.env(
+            "GIT_SSH_COMMAND",
+            "ssh -o BatchMode=yes -o ConnectTimeout=30",
+        );
+    }
+    // An http(s) transfer stalled (under 1 byte/s) for a minute fails instead of hanging.
+    for (var, value) in [
+        ("GIT_HTTP_LOW_SPEED_LIMIT", "1"),
+        ("GIT_HTTP_LOW_SPEED_TIME", "60"),
+    ] {
+        if std::env::var_os(var).is_none() {
+            command.env(var, value);
+        }
     }
     let out = command.output().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {

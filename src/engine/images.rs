@@ -188,7 +188,15 @@ impl Engine {
             "Building",
             None,
         );
-        let mut spec = convert::build_spec_for(ctx, name, service).map_err(|e| {
+        // Packing reads the whole context and a git context is fetched over the network:
+        // off the async workers, so parallel builds and the progress view go on meanwhile.
+        let packed = {
+            let (ctx, name, service) = (ctx.clone(), name.to_string(), service.clone());
+            tokio::task::spawn_blocking(move || convert::build_spec_for(&ctx, &name, &service))
+                .await
+                .unwrap_or_else(|e| Err(format!("packing the build context failed: {e}")))
+        };
+        let mut spec = packed.map_err(|e| {
             self.progress(
                 ResourceKind::Image,
                 &image,
