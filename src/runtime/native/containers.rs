@@ -530,18 +530,8 @@ fn create_inner(root: &Path, spec: &ContainerSpec, id: &str, undo: &mut Undo) ->
     };
 
     let cgroups_path = format!("/hoist/{}", super::monitor::lc_id(id));
-    let mut devices = super::devices::mapped(&spec.devices)
+    let devices = super::devices::for_container(&spec.devices, spec.privileged)
         .map_err(|e| other(&format!("create container {}", spec.name), e))?;
-    if spec.privileged {
-        // A device also mapped by `devices:` keeps its mapping (one node per path).
-        let mapped: std::collections::BTreeSet<String> =
-            devices.iter().map(|d| d.path.clone()).collect();
-        devices.extend(
-            super::devices::host_devices()
-                .into_iter()
-                .filter(|d| !mapped.contains(&d.path)),
-        );
-    }
     let input = SpecInput {
         id,
         spec,

@@ -101,7 +101,7 @@ fn devices_below(
 
 /// The devices of `devices:` entries: a device as is, a directory as every device below
 /// it. A path that does not exist or is neither is an error naming it.
-pub fn mapped(mappings: &[DeviceMapping]) -> Result<Vec<Device>, String> {
+fn mapped(mappings: &[DeviceMapping]) -> Result<Vec<Device>, String> {
     let mut out = Vec::new();
     for m in mappings {
         let host = PathBuf::from(&m.host_path);
@@ -150,7 +150,19 @@ pub fn mapped(mappings: &[DeviceMapping]) -> Result<Vec<Device>, String> {
             }
         }
     }
-    // One node per path: a later entry replaces an earlier one, as in Docker.
+    Ok(out)
+}
+
+/// The devices of a container: its `devices:` entries, after every device of the host's
+/// `/dev` when `privileged`. One node per path: a later entry replaces an earlier one, as
+/// in Docker, so a mapping wins over the host's device of the same path.
+pub fn for_container(mappings: &[DeviceMapping], privileged: bool) -> Result<Vec<Device>, String> {
+    let mut out = if privileged {
+        host_devices()
+    } else {
+        Vec::new()
+    };
+    out.extend(mapped(mappings)?);
     let mut seen = std::collections::BTreeSet::new();
     out.reverse();
     out.retain(|d| seen.insert(d.path.clone()));
@@ -161,7 +173,7 @@ pub fn mapped(mappings: &[DeviceMapping]) -> Result<Vec<Device>, String> {
 /// Every device of the host's `/dev`, for a privileged container: what runc's
 /// `HostDevices` lists (`/dev/pts`, `/dev/shm`, `/dev/mqueue`, `/dev/fd` and the
 /// container's own console are not taken from the host).
-pub fn host_devices() -> Vec<Device> {
+fn host_devices() -> Vec<Device> {
     let mut out = Vec::new();
     // A /dev that cannot be read lists what could be (none at worst): privileged still
     // gets every capability and the open device cgroup.
@@ -203,13 +215,21 @@ mod tests {
 
     #[test]
     fn a_path_mapped_twice_keeps_the_last_mapping() {
-        let devices = mapped(&[
-            mapping("/dev/null", "/dev/x", "r"),
-            mapping("/dev/zero", "/dev/x", "rw"),
-        ])
+        let devices = for_container(
+            &[
+                mapping("/dev/null", "/dev/x", "r"),
+                mapping("/dev/zero", "/dev/x", "rw"),
+            ],
+            false,
+        )
         .unwrap();
         assert_eq!(devices.len(), 1);
         assert_eq!((devices[0].minor, devices[0].access.as_str()), (5, "rw"));
+        // Privileged: the host's /dev/null, replaced by a mapping to the same path.
+        let devices = for_container(&[mapping("/dev/zero", "/dev/null", "r")], true).unwrap();
+        let null: Vec<&Device> = devices.iter().filter(|d| d.path == "/dev/null").collect();
+        assert_eq!(null.len(), 1);
+        assert_eq!((null[0].minor, null[0].access.as_str()), (5, "r"));
         let e = mapped(&[mapping("/dev/null", "dev/x", "")]).unwrap_err();
         assert!(e.contains("must be absolute"), "{e}");
     }

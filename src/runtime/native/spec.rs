@@ -625,6 +625,13 @@ mod tests {
     use super::*;
     use oci_spec::runtime::{Capability, LinuxNamespaceType};
 
+    /// The device cgroup rules of `oci`, as (allow, `type major:minor access`).
+    fn device_rules(oci: &oci_spec::runtime::Spec) -> Vec<(bool, String)> {
+        let resources = oci.linux().as_ref().unwrap().resources().as_ref().unwrap();
+        let rules = resources.devices().clone().unwrap_or_default();
+        rules.iter().map(|r| (r.allow(), r.to_string())).collect()
+    }
+
     fn strings(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
     }
@@ -856,16 +863,8 @@ mod tests {
         let node = &linux.devices().as_ref().unwrap()[0];
         assert_eq!((node.major(), node.minor()), (10, 229));
         assert_eq!(node.path(), Path::new("/dev/fuse"));
-        let rules = linux
-            .resources()
-            .as_ref()
-            .unwrap()
-            .devices()
-            .clone()
-            .unwrap();
-        let rules: Vec<(bool, String)> = rules.iter().map(|r| (r.allow(), r.to_string())).collect();
         assert_eq!(
-            rules,
+            device_rules(&with_device),
             vec![
                 (false, "a *:* rwm".to_string()),
                 (true, "c 10:229 rw".to_string())
@@ -881,10 +880,7 @@ mod tests {
             ..input.clone()
         })
         .unwrap();
-        let rules = oci.linux().as_ref().unwrap().resources().as_ref().unwrap();
-        let rules = rules.devices().clone().unwrap();
-        assert_eq!(rules.len(), 1);
-        assert_eq!(rules[0].to_string(), "a *:* rwm");
+        assert_eq!(device_rules(&oci), vec![(true, "a *:* rwm".to_string())]);
         let host = runtime_spec(&SpecInput {
             network: NetworkNamespace::Host,
             ..input
